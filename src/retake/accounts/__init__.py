@@ -1,0 +1,1 @@
+"""Agent accounts: registration, verification, access tokens and RTMP keys."""

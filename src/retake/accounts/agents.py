@@ -1,0 +1,224 @@
+"""Agent account service. One database transaction per call; raises only ``retake.errors`` exceptions."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retake.errors import NotFound, Unauthorized, ValidationFailed
+from retake.identity import tokens
+from retake.identity.tweets import TweetVerifier, parse_tweet_url
+from retake.identity.validation import check_http_url, check_name, check_ticker, check_wallet
+from retake.store.tables import Agent, RtmpKey, User
+from retake.store.types import utcnow
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: humans copy this by hand
+
+
+@dataclass(frozen=True)
+class Registration:
+    access_token: str
+    agent: Agent
+    user: User
+
+
+@dataclass(frozen=True)
+class AuthedAgent:
+    agent: Agent
+    user: User
+
+
+def _verification_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+
+
+class AgentService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], verifier: TweetVerifier, handle: str):
+        self._sessions = sessions
+        self._verifier = verifier
+        self._handle = handle
+
+    # -- registration -------------------------------------------------------------------------------------
+
+    async def register(
+        self, *, agent_name: str, agent_description: str, image_url: str, wallet_address: str, ticker: str
+    ) -> Registration:
+        check_name(agent_name)
+        if len(agent_description) > 500:
+            raise ValidationFailed("agent_description must be at most 500 characters", code="invalid_description")
+        if image_url:
+            check_http_url(image_url, "image_url")
+        check_wallet(wallet_address)
+        ticker = check_ticker(ticker)
+        access_token = tokens.new_access_token()
+        user = User(
+            id=str(uuid.uuid4()),
+            username=agent_name,
+            username_key=agent_name.lower(),
+            kind="agent",
+            bio=agent_description,
+            avatar_url=image_url,
+            wallet_address=wallet_address,
+            created_at=utcnow(),
+        )
+        agent = Agent(
+            id=tokens.new_agent_id(),
+            user_id=user.id,
+            token_hash=tokens.digest(access_token),
+            ticker=ticker,
+            verified=False,
+            created_at=utcnow(),
+        )
+        async with self._sessions() as db:
+            taken = await db.scalar(select(User.id).where(User.username_key == user.username_key))
+            if taken is not None:
+                raise ValidationFailed(f"agent_name '{agent_name}' is already taken", code="name_taken")
+            db.add(user)
+            await db.flush()
+            db.add(agent)
+            try:
+                await db.commit()
+            except IntegrityError as exc:  # a concurrent registration won the race for the name
+                await db.rollback()
+                raise ValidationFailed(f"agent_name '{agent_name}' is already taken", code="name_taken") from exc
+        return Registration(access_token=access_token, agent=agent, user=user)
+
+    # -- authentication ------------------------------------------------------------------------------------
+
+    async def authenticate(self, access_token: str | None) -> AuthedAgent:
+        if not access_token:
+            raise Unauthorized("missing access token: send Authorization: Bearer <access_token>", code="missing_token")
+        if not tokens.looks_like_access_token(access_token):
+            raise Unauthorized("invalid access token", code="invalid_token")
+        wanted = tokens.digest(access_token)
+        async with self._sessions() as db:
+            row = (
+                await db.execute(select(Agent, User).join(User, User.id == Agent.user_id).where(Agent.token_hash == wanted))
+            ).first()
+        # The index lookup finds the row; the constant-time comparison is what decides.
+        if row is None or not tokens.matches(access_token, row[0].token_hash):
+            raise Unauthorized("invalid access token", code="invalid_token")
+        return AuthedAgent(agent=row[0], user=row[1])
+
+    async def rotate_token(self, agent_id: str) -> str:
+        new_token = tokens.new_access_token()
+        async with self._sessions() as db:
+            await db.execute(update(Agent).where(Agent.id == agent_id).values(token_hash=tokens.digest(new_token)))
+            await db.commit()
+        return new_token
+
+    # -- verification --------------------------------------------------------------------------------------
+
+    async def prepare_verify(self, agent_id: str) -> str:
+        message = f"Claiming my Livestreaming Agent on @{self._handle}. Code: {_verification_code()}"
+        async with self._sessions() as db:
+            await db.execute(update(Agent).where(Agent.id == agent_id).values(verification_message=message))
+            await db.commit()
+        return message
+
+    async def verify(self, agent_id: str, tweet_url: str) -> None:
+        async with self._sessions() as db:
+            agent = await db.get(Agent, agent_id)
+            if agent is None:
+                raise NotFound("agent not found")
+            if agent.verified:
+                return
+            message = agent.verification_message
+        if not message:
+            raise ValidationFailed(
+                "no verification message yet: call POST /api/v1/agent/prepare-verify first",
+                code="no_verification_message",
+            )
+        handle, _status = parse_tweet_url(tweet_url)
+        if not await self._verifier.tweet_contains(tweet_url, message):
+            raise ValidationFailed(
+                "the tweet does not contain the exact verification message", code="code_not_found"
+            )
+        async with self._sessions() as db:
+            await db.execute(
+                update(Agent)
+                .where(Agent.id == agent_id)
+                .values(verified=True, verified_at=utcnow(), verified_via="tweet", tweet_url=tweet_url)
+            )
+            agent_user = await db.scalar(select(Agent.user_id).where(Agent.id == agent_id))
+            await db.execute(update(User).where(User.id == agent_user).values(twitter_handle=handle))
+            await db.commit()
+
+    async def operator_verify(self, agent_name: str) -> Agent:
+        async with self._sessions() as db:
+            agent = await db.scalar(
+                select(Agent).join(User, User.id == Agent.user_id).where(User.username_key == agent_name.lower())
+            )
+            if agent is None:
+                raise NotFound(f"no agent named '{agent_name}'", code="agent_not_found")
+            if not agent.verified:
+                agent.verified = True
+                agent.verified_at = utcnow()
+                agent.verified_via = "operator"
+                await db.commit()
+            return agent
+
+    async def is_verified(self, agent_id: str) -> bool:
+        async with self._sessions() as db:
+            return bool(await db.scalar(select(Agent.verified).where(Agent.id == agent_id)))
+
+    # -- RTMP keys -----------------------------------------------------------------------------------------
+
+    async def new_stream_key(self, agent_id: str) -> str:
+        """Mint a key and revoke every earlier key of this agent that is not publishing right now."""
+        key = tokens.new_stream_key()
+        now = utcnow()
+        async with self._sessions() as db:
+            await db.execute(
+                update(RtmpKey)
+                .where(RtmpKey.agent_id == agent_id, RtmpKey.revoked_at.is_(None), RtmpKey.publishing.is_(False))
+                .values(revoked_at=now)
+            )
+            db.add(RtmpKey(agent_id=agent_id, key_hash=tokens.digest(key), created_at=now, publishing=False))
+            await db.commit()
+        return key
+
+    async def revoke_stream_keys(self, db: AsyncSession, agent_id: str, now: datetime) -> None:
+        await db.execute(
+            update(RtmpKey)
+            .where(RtmpKey.agent_id == agent_id, RtmpKey.revoked_at.is_(None))
+            .values(revoked_at=now, publishing=False)
+        )
+
+    async def agent_for_stream_key(self, key: str) -> tuple[Agent, RtmpKey] | None:
+        if not key.startswith(tokens.STREAM_KEY_PREFIX):
+            return None
+        wanted = tokens.digest(key)
+        async with self._sessions() as db:
+            row = (
+                await db.execute(
+                    select(Agent, RtmpKey)
+                    .join(RtmpKey, RtmpKey.agent_id == Agent.id)
+                    .where(RtmpKey.key_hash == wanted, RtmpKey.revoked_at.is_(None))
+                )
+            ).first()
+        if row is None or not tokens.matches(key, row[1].key_hash):
+            return None
+        return row[0], row[1]
+
+    async def count_agents(self) -> int:
+        async with self._sessions() as db:
+            return int(await db.scalar(select(func.count()).select_from(Agent)) or 0)
+
+
+def registration_body(reg: Registration) -> dict[str, Any]:
+    return {
+        "access_token": reg.access_token,
+        "agent_id": reg.agent.id,
+        "userDbId": reg.user.id,
+        "wallet_address": reg.user.wallet_address,
+        "token_address": "",
+        "token_ticker": "",
+    }

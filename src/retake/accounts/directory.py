@@ -1,0 +1,270 @@
+"""Public reads: users and sessions as the discovery endpoints show them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retake.errors import NotFound, ValidationFailed
+from retake.store.tables import Agent, Follow, StreamSession, User
+from retake.store.types import iso, utcnow
+from retake.streams.live import LiveRegistry
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def encode_cursor(when: datetime, ident: str) -> str:
+    return base64.urlsafe_b64encode(f"{when.timestamp():.6f}|{ident}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, ident = raw.split("|", 1)
+        return float(stamp), ident
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor is not one this server issued", code="invalid_cursor") from exc
+
+
+class Directory:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], live: LiveRegistry, public_url: str):
+        self._sessions = sessions
+        self._live = live
+        self._public_url = public_url
+
+    def playback(self, user_id: str) -> dict[str, str]:
+        return {
+            "flv": f"{self._public_url}/live/{user_id}.flv",
+            "hls": f"{self._public_url}/live/{user_id}/index.m3u8",
+        }
+
+    def _user_item(self, user: User, agent: Agent | None) -> dict[str, Any]:
+        return {
+            "user_id": user.id,
+            "username": user.username,
+            "avatar_url": user.avatar_url,
+            "ticker": agent.ticker if agent else "",
+            "token_address": (agent.token_address or "") if agent else "",
+            "verified": bool(agent and agent.verified),
+            "is_live": user.id in self._live.live_stream_ids(),
+            "created_at": iso(user.created_at),
+        }
+
+    async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        query = query.strip()
+        if not 1 <= len(query) <= 64:
+            raise ValidationFailed("search query must be 1-64 characters", code="invalid_query")
+        pattern = f"%{_escape_like(query.lower())}%"
+        async with self._sessions() as db:
+            rows = (
+                await db.execute(
+                    select(User, Agent)
+                    .outerjoin(Agent, Agent.user_id == User.id)
+                    .where(User.username_key.like(pattern, escape="\\"))
+                    .order_by(func.length(User.username_key), User.username_key)
+                    .limit(limit)
+                )
+            ).all()
+        return [self._user_item(u, a) for u, a in rows]
+
+    async def newest(self, limit: int = 50) -> list[dict[str, Any]]:
+        async with self._sessions() as db:
+            rows = (
+                await db.execute(
+                    select(User, Agent)
+                    .join(Agent, Agent.user_id == User.id)
+                    .order_by(User.created_at.desc(), User.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [self._user_item(u, a) for u, a in rows]
+
+    async def _live_rows(self) -> list[tuple[StreamSession, User, Agent | None]]:
+        live_ids = self._live.live_stream_ids()
+        if not live_ids:
+            return []
+        async with self._sessions() as db:
+            rows = (
+                await db.execute(
+                    select(StreamSession, User, Agent)
+                    .join(User, User.id == StreamSession.user_id)
+                    .outerjoin(Agent, Agent.user_id == User.id)
+                    .where(StreamSession.status == "open", StreamSession.user_id.in_(live_ids))
+                )
+            ).all()
+        result = [(s, u, a) for s, u, a in rows if self._live.is_live(s.id)]
+        result.sort(key=lambda r: (-self._live.viewer_count(r[0].id), r[0].started_at or utcnow()))
+        return result
+
+    async def live_users(self) -> list[dict[str, Any]]:
+        out = []
+        for rank, (session, user, agent) in enumerate(await self._live_rows(), start=1):
+            out.append(
+                {
+                    "user_id": user.id,
+                    "username": user.username,
+                    "avatar_url": user.avatar_url,
+                    "ticker": agent.ticker if agent else "",
+                    "token_address": (agent.token_address or "") if agent else "",
+                    "market_cap": 0,
+                    "rank": rank,
+                    "viewer_count": self._live.viewer_count(session.id),
+                    "session_id": session.id,
+                    "thumbnail_url": session.thumbnail_url or user.avatar_url,
+                }
+            )
+        return out
+
+    def _session_item(self, session: StreamSession, user: User) -> dict[str, Any]:
+        live = self._live.is_live(session.id)
+        return {
+            "session_id": session.id,
+            "streamer_id": user.id,
+            "user_id": user.id,
+            "username": user.username,
+            "title": session.title,
+            "category": session.category,
+            "tags": list(session.tags or []),
+            "status": "live" if live else session.status,
+            "viewer_count": self._live.viewer_count(session.id),
+            "started_at": iso(session.first_media_at or session.started_at),
+            "thumbnail_url": session.thumbnail_url or user.avatar_url,
+            "playback": self.playback(user.id),
+        }
+
+    async def active_sessions(self) -> list[dict[str, Any]]:
+        return [self._session_item(s, u) for s, u, _a in await self._live_rows()]
+
+    async def active_session_of(self, streamer_id: str) -> dict[str, Any]:
+        for session, user, _agent in await self._live_rows():
+            if user.id == streamer_id:
+                return self._session_item(session, user)
+        raise NotFound("this streamer has no active session", code="no_active_session")
+
+    async def recorded(self, streamer_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        async with self._sessions() as db:
+            query = (
+                select(StreamSession, User)
+                .join(User, User.id == StreamSession.user_id)
+                .where(StreamSession.status == "ended")
+            )
+            if streamer_id is not None:
+                query = query.where(StreamSession.user_id == streamer_id)
+            if cursor:
+                stamp, ident = decode_cursor(cursor)
+                when = datetime.fromtimestamp(stamp, tz=utcnow().tzinfo)
+                query = query.where(
+                    or_(StreamSession.ended_at < when, (StreamSession.ended_at == when) & (StreamSession.id > ident))
+                )
+            rows = (
+                await db.execute(
+                    query.order_by(StreamSession.ended_at.desc(), StreamSession.id).limit(limit + 1)
+                )
+            ).all()
+        items = []
+        for session, user in rows[:limit]:
+            item = self._session_item(session, user)
+            started = session.first_media_at or session.started_at
+            ended = session.ended_at
+            item["ended_at"] = iso(ended)
+            item["duration_seconds"] = int((ended - started).total_seconds()) if started and ended else 0
+            item["recording_url"] = (
+                f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
+            )
+            item["peak_viewers"] = session.peak_viewers
+            items.append(item)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1][0]
+            next_cursor = encode_cursor(last.ended_at or utcnow(), last.id)
+        return {"sessions": items, "next_cursor": next_cursor}
+
+    async def scheduled(self, streamer_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        now = utcnow()
+        async with self._sessions() as db:
+            query = (
+                select(StreamSession, User)
+                .join(User, User.id == StreamSession.user_id)
+                .where(StreamSession.status == "scheduled", StreamSession.scheduled_for >= now)
+            )
+            if streamer_id is not None:
+                query = query.where(StreamSession.user_id == streamer_id)
+            if cursor:
+                stamp, ident = decode_cursor(cursor)
+                when = datetime.fromtimestamp(stamp, tz=now.tzinfo)
+                query = query.where(
+                    or_(
+                        StreamSession.scheduled_for > when,
+                        (StreamSession.scheduled_for == when) & (StreamSession.id > ident),
+                    )
+                )
+            rows = (
+                await db.execute(
+                    query.order_by(StreamSession.scheduled_for, StreamSession.id).limit(limit + 1)
+                )
+            ).all()
+        items = []
+        for session, user in rows[:limit]:
+            item = self._session_item(session, user)
+            item["scheduled_for"] = iso(session.scheduled_for)
+            items.append(item)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1][0]
+            next_cursor = encode_cursor(last.scheduled_for or now, last.id)
+        return {"sessions": items, "next_cursor": next_cursor}
+
+    async def metadata(self, user_id: str) -> dict[str, Any]:
+        async with self._sessions() as db:
+            row = (
+                await db.execute(
+                    select(User, Agent).outerjoin(Agent, Agent.user_id == User.id).where(User.id == user_id)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no user with id '{user_id}'", code="user_not_found")
+            followers = await db.scalar(select(func.count()).select_from(Follow).where(Follow.target_id == user_id))
+        return self._metadata_body(row[0], row[1], int(followers or 0))
+
+    async def streamer(self, username: str) -> dict[str, Any]:
+        async with self._sessions() as db:
+            row = (
+                await db.execute(
+                    select(User, Agent)
+                    .outerjoin(Agent, Agent.user_id == User.id)
+                    .where(User.username_key == username.lower())
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no streamer named '{username}'", code="streamer_not_found")
+            followers = await db.scalar(
+                select(func.count()).select_from(Follow).where(Follow.target_id == row[0].id)
+            )
+        return {"streamer_id": row[0].id, **self._metadata_body(row[0], row[1], int(followers or 0))}
+
+    def _metadata_body(self, user: User, agent: Agent | None, followers: int) -> dict[str, Any]:
+        twitter = user.twitter_handle
+        return {
+            "user_id": user.id,
+            "username": user.username,
+            "bio": user.bio,
+            "avatar_url": user.avatar_url,
+            "banner_url": user.banner_url,
+            "wallet_address": user.wallet_address,
+            "social": {"twitter": f"https://x.com/{twitter}" if twitter else None},
+            "social_links": [f"https://x.com/{twitter}"] if twitter else [],
+            "ticker": agent.ticker if agent else "",
+            "token_address": (agent.token_address or "") if agent else "",
+            "token_name": user.token_name or (user.username if agent else None),
+            "verified": bool(agent and agent.verified),
+            "is_agent": agent is not None,
+            "is_live": user.id in self._live.live_stream_ids(),
+            "followers_count": followers,
+            "created_at": iso(user.created_at),
+        }

@@ -1,0 +1,104 @@
+"""The one typed Settings object. Every value is also a ``RETAKE_*`` environment variable.
+
+Nothing is built at import time: the server's lifespan reads a Settings instance and creates engines,
+listeners and clients from it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|seconds|minute|minutes|hour|hours)\s*$")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """Parse ``"5/minute"`` or ``"20/10seconds"`` into (count, window seconds)."""
+    match = _RATE_RE.match(text)
+    if not match:
+        raise ValueError(f"rate {text!r} is not like '5/minute' or '20/10seconds'")
+    count, multiplier, unit = match.groups()
+    window = (int(multiplier) if multiplier else 1) * _UNIT_SECONDS[unit.rstrip("s")]
+    if int(count) < 1 or window < 1:
+        raise ValueError(f"rate {text!r} must allow at least one event per window")
+    return int(count), float(window)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETAKE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rtmp_port: int = 1935
+    rtmp_host: str | None = Field(
+        default=None, description="host name put in RTMP URLs; defaults to the public URL's host"
+    )
+    data_dir: Path = Path("./data")
+    # Defaults to http://<host>:<port> (http://127.0.0.1:8000 with the default host and port).
+    public_url: str = ""
+    database_url: str | None = None
+    redis_url: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    register_rate: str = "5/minute"
+    chat_rate: str = "20/10seconds"
+
+    platform_handle: str = "retakedottv"
+    tweet_verifier: str = "oembed"
+    oembed_url: str = "https://publish.twitter.com/oembed"
+    oembed_timeout_seconds: float = 10.0
+
+    max_body_bytes: int = 6 * 1024 * 1024
+    max_thumbnail_bytes: int = 5 * 1024 * 1024
+    reconnect_grace_seconds: float = 60.0
+    log_level: str = "info"
+
+    @field_validator("register_rate", "chat_rate")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
+            self.public_url = f"http://{host}:{self.port}"
+        return self
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("public_url must be an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'retake.db').resolve()}"
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def rtmp_url(self) -> str:
+        """The ingest URL handed to agents (the key is appended by the encoder)."""
+        host = self.rtmp_host or urlsplit(self.public_url).hostname or "127.0.0.1"
+        scheme = "rtmps" if self.tls_enabled else "rtmp"
+        return f"{scheme}://{host}:{self.rtmp_port}/live"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.public_url}/api/v1"

@@ -1,0 +1,40 @@
+"""Platform events (chat messages, session starts, follows, trades) handed to the realtime layer.
+
+Services publish here; the Socket.IO layer (or anything else) subscribes. Keeping this a tiny in-process
+fan-out means services never import the realtime server, and tests can observe every event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlatformEvent:
+    name: str  # Socket.IO event name: message, pinned, tip_received, newtrade, rawtrade, session_started, ...
+    room: str  # Socket.IO room: "<streamer_id>", "live_<id>", "trades", ...
+    payload: dict[str, Any]
+
+
+Listener = Callable[[PlatformEvent], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def publish(self, event: PlatformEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(event)
+            except Exception:  # one broken listener must not lose the event for the others
+                log.exception("event listener failed for %s", event.name)

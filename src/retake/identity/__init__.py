@@ -1,0 +1,1 @@
+"""Who is calling: access tokens, JWTs, wallet signatures, tweet verification."""

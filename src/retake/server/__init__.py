@@ -1,0 +1,1 @@
+"""The ASGI application: API, Socket.IO, pages and playback, plus the RTMP listener in its lifespan."""

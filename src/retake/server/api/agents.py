@@ -1,0 +1,64 @@
+"""Agent account endpoints: register, verification, RTMP credentials, token rotation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from retake.accounts.agents import registration_body
+from retake.server.api.deps import AgentDep, PlatformDep, client_address
+from retake.server.api.schemas import (
+    ERRORS,
+    PrepareVerifyOut,
+    RegisterIn,
+    RegisterOut,
+    RotateOut,
+    RtmpOut,
+    VerifiedOut,
+    VerifyIn,
+)
+
+router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
+
+
+@router.post("/register", response_model=RegisterOut)
+async def register(body: RegisterIn, request: Request, platform: PlatformDep) -> dict[str, Any]:
+    """Create an agent. The access token is in this answer only; store it."""
+    platform.register_limiter.hit(client_address(request), "registrations from this address")
+    reg = await platform.agents.register(
+        agent_name=body.agent_name,
+        agent_description=body.agent_description,
+        image_url=body.image_url,
+        wallet_address=body.wallet_address,
+        ticker=body.ticker,
+    )
+    return registration_body(reg)
+
+
+@router.post("/prepare-verify", response_model=PrepareVerifyOut)
+async def prepare_verify(who: AgentDep, platform: PlatformDep) -> dict[str, str]:
+    return {"verification_message": await platform.agents.prepare_verify(who.agent.id)}
+
+
+@router.post("/verify", response_model=VerifiedOut)
+async def verify(body: VerifyIn, who: AgentDep, platform: PlatformDep) -> dict[str, bool]:
+    await platform.agents.verify(who.agent.id, body.tweet_url)
+    return {"verified": True}
+
+
+@router.get("/verification-status", response_model=VerifiedOut)
+async def verification_status(who: AgentDep, platform: PlatformDep) -> dict[str, bool]:
+    return {"verified": await platform.agents.is_verified(who.agent.id)}
+
+
+@router.post("/rtmp", response_model=RtmpOut)
+async def rtmp(who: AgentDep, platform: PlatformDep) -> dict[str, str]:
+    """A fresh stream key on every call; earlier keys that are not publishing are revoked."""
+    key = await platform.agents.new_stream_key(who.agent.id)
+    return {"url": platform.settings.rtmp_url, "key": key}
+
+
+@router.post("/rotate-token", response_model=RotateOut)
+async def rotate_token(who: AgentDep, platform: PlatformDep) -> dict[str, str]:
+    return {"access_token": await platform.agents.rotate_token(who.agent.id)}

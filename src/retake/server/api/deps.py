@@ -1,0 +1,53 @@
+"""Request-scoped helpers: the platform object, the calling agent, the client address."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from retake.accounts.agents import AuthedAgent
+from retake.server.platform import Platform
+
+_bearer = HTTPBearer(auto_error=False, description="the agent's rtk_ access token")
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+async def _token_from_body(request: Request) -> str | None:
+    """Older clients send ``access_token`` inside the JSON body; the body is already cached by then."""
+    if request.method not in {"POST", "PUT", "PATCH"}:
+        return None
+    if "json" not in request.headers.get("content-type", "json"):
+        return None
+    try:
+        raw = await request.body()
+        data: Any = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    token = data.get("access_token") if isinstance(data, dict) else None
+    return token if isinstance(token, str) else None
+
+
+async def current_agent(
+    request: Request,
+    platform: PlatformDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AuthedAgent:
+    token = credentials.credentials if credentials else await _token_from_body(request)
+    return await platform.agents.authenticate(token)
+
+
+AgentDep = Annotated[AuthedAgent, Depends(current_agent)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,276 @@
+"""Request and response bodies as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="a human sentence")
+    code: str = Field(description="a snake_case code")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "bad input",
+        401: "missing or invalid access token",
+        404: "not found",
+        409: "state conflict",
+        413: "body too large",
+        429: "rate limited",
+    }.items()
+}
+
+
+class Lenient(BaseModel):
+    """Unknown fields are ignored (clients send extras such as ``access_token``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class RegisterIn(Lenient):
+    agent_name: str = Field(max_length=64)
+    agent_description: str = Field(default="", max_length=2000)
+    image_url: str = Field(default="", max_length=4096)
+    wallet_address: str = Field(max_length=128)
+    ticker: str = Field(max_length=64)
+
+
+class RegisterOut(BaseModel):
+    access_token: str
+    agent_id: str
+    userDbId: str
+    wallet_address: str | None
+    token_address: str
+    token_ticker: str
+
+
+class PrepareVerifyOut(BaseModel):
+    verification_message: str
+
+
+class VerifyIn(Lenient):
+    tweet_url: str = Field(max_length=2048)
+
+
+class VerifiedOut(BaseModel):
+    verified: bool
+
+
+class RtmpOut(BaseModel):
+    url: str
+    key: str
+
+
+class TokenOut(BaseModel):
+    name: str
+    ticker: str
+    imageUrl: str
+    tokenAddress: str
+    tokenType: str
+    poolAddress: str
+
+
+class StartOut(BaseModel):
+    success: bool
+    session_id: str
+    token: TokenOut
+
+
+class StatusOut(BaseModel):
+    is_live: bool
+    viewers: int
+    uptime_seconds: int
+    token_address: str
+    userDbId: str
+    session_id: str | None
+
+
+class StopOut(BaseModel):
+    status: str
+    duration_seconds: int
+    viewers: int
+
+
+class ThumbnailOut(BaseModel):
+    message: str
+    thumbnail_url: str
+
+
+class ChatSendIn(Lenient):
+    message: str = Field(max_length=10_000)
+    destination_user_id: str = Field(max_length=64)
+
+
+class ChatSendOut(BaseModel):
+    message_id: str
+    chat_event_id: str
+    sent_at: str
+
+
+class Author(BaseModel):
+    walletAddress: str
+    fusername: str
+    fid: int
+    favatar: str
+
+
+class Comment(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id", serialization_alias="_id")
+    chat_event_id: str
+    streamId: str
+    streamer_id: str
+    session_id: str | None
+    type: str
+    text: str
+    timestamp: str
+    author: Author
+    sender_user_id: str
+    sender_username: str
+    sender_display_name: str
+    sender_pfp: str
+    sender_wallet_address: str
+    sender_streamercoin_holdings: float
+    tip_data: dict[str, Any] | None = None
+    trade_data: dict[str, Any] | None = None
+
+
+class CommentsOut(BaseModel):
+    comments: list[Comment]
+    next_cursor: str | None
+
+
+class RotateOut(BaseModel):
+    access_token: str
+
+
+class UserItem(BaseModel):
+    user_id: str
+    username: str
+    avatar_url: str
+    ticker: str
+    token_address: str
+    verified: bool
+    is_live: bool
+    created_at: str | None
+
+
+class LiveUserItem(BaseModel):
+    user_id: str
+    username: str
+    avatar_url: str
+    ticker: str
+    token_address: str
+    market_cap: float
+    rank: int
+    viewer_count: int
+    session_id: str
+    thumbnail_url: str | None
+
+
+class Social(BaseModel):
+    twitter: str | None
+
+
+class Metadata(BaseModel):
+    user_id: str
+    username: str
+    bio: str
+    avatar_url: str
+    banner_url: str | None
+    wallet_address: str | None
+    social: Social
+    social_links: list[str]
+    ticker: str
+    token_address: str
+    token_name: str | None
+    verified: bool
+    is_agent: bool
+    is_live: bool
+    followers_count: int
+    created_at: str | None
+
+
+class StreamerOut(Metadata):
+    streamer_id: str
+
+
+class Playback(BaseModel):
+    flv: str
+    hls: str
+
+
+class SessionItem(BaseModel):
+    session_id: str
+    streamer_id: str
+    user_id: str
+    username: str
+    title: str
+    category: str
+    tags: list[str]
+    status: str
+    viewer_count: int
+    started_at: str | None
+    thumbnail_url: str | None
+    playback: Playback
+
+
+class RecordedItem(SessionItem):
+    ended_at: str | None
+    duration_seconds: int
+    recording_url: str | None
+    peak_viewers: int
+
+
+class ScheduledItem(SessionItem):
+    scheduled_for: str | None
+
+
+class RecordedPage(BaseModel):
+    sessions: list[RecordedItem]
+    next_cursor: str | None
+
+
+class ScheduledPage(BaseModel):
+    sessions: list[ScheduledItem]
+    next_cursor: str | None
+
+
+class ChatItem(BaseModel):
+    chat_event_id: str
+    sender_user_id: str
+    sender_username: str
+    text: str
+    type: str
+    tip_data: dict[str, Any] | None
+    trade_data: dict[str, Any] | None
+    timestamp: str
+
+
+class ChatPage(BaseModel):
+    chats: list[ChatItem]
+    next_cursor: str | None
+
+
+class Tipper(BaseModel):
+    user_id: str
+    username: str
+    total_amount: float
+    tip_count: int
+    rank: int
+
+
+class TopTippers(BaseModel):
+    tippers: list[Tipper]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+    live_streams: int

@@ -1,0 +1,90 @@
+"""Agent stream lifecycle endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+
+from retake.errors import ValidationFailed
+from retake.images import reencode
+from retake.server.api.deps import AgentDep, PlatformDep
+from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
+
+router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
+
+_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    413: {"model": ERRORS[409]["model"], "description": "image over 5 MB"},
+    415: {"model": ERRORS[409]["model"], "description": "not a JPEG or PNG"},
+}
+
+
+@router.post("/stream/start", response_model=StartOut)
+async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
+    session, token = await platform.streams.start(who)
+    return {
+        "success": True,
+        "session_id": session.id,
+        "token": {
+            "name": token.name if token else "",
+            "ticker": token.ticker if token else "",
+            "imageUrl": token.image_url if token else "",
+            "tokenAddress": token.token_address if token else "",
+            "tokenType": token.token_type if token else "",
+            "poolAddress": token.pool_address if token else "",
+        },
+    }
+
+
+@router.get("/stream/status", response_model=StatusOut)
+async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
+    return await platform.streams.status(who)
+
+
+@router.post("/stream/stop", response_model=StopOut)
+async def stop(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
+    return await platform.streams.stop(who)
+
+
+@router.post(
+    "/update-thumbnail",
+    response_model=ThumbnailOut,
+    responses=_UPLOAD_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {"image": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def update_thumbnail(request: Request, who: AgentDep, platform: PlatformDep) -> dict[str, str]:
+    """Multipart field ``image`` (JPEG or PNG, at most 5 MB); re-encoded, metadata stripped."""
+    await platform.streams.require_open_session(who)
+    data = await read_upload(request, "image", platform.settings.max_thumbnail_bytes)
+    clean, ext = reencode(data, platform.settings.max_thumbnail_bytes)
+    stored = platform.images.save("thumbnails", who.user.id, clean, ext)
+    await platform.streams.set_thumbnail(who, stored.url)
+    return {"message": "Thumbnail updated", "thumbnail_url": stored.url}
+
+
+async def read_upload(request: Request, field: str, max_bytes: int) -> bytes:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ValidationFailed(f"send the image as multipart/form-data field '{field}'", code="missing_image")
+    try:
+        form = await request.form(max_files=2, max_fields=10, max_part_size=max_bytes + 1024)
+    except Exception as exc:  # malformed multipart: python-multipart raises several unrelated types
+        raise ValidationFailed(f"malformed multipart body: {type(exc).__name__}", code="invalid_multipart") from exc
+    upload = form.get(field)
+    if not isinstance(upload, UploadFile):
+        raise ValidationFailed(f"multipart field '{field}' with a file is required", code="missing_image")
+    return await upload.read(max_bytes + 1)

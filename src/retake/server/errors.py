@@ -1,0 +1,76 @@
+"""The one place where exceptions become HTTP answers: ``{"error": "<sentence>", "code": "<snake_case>"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from retake.errors import RetakeError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=status, headers=headers)
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "body"
+    kind = str(error.get("type", ""))
+    if kind == "json_invalid":
+        return "request body is not valid JSON", "invalid_json"
+    if kind == "missing":
+        return f"{field} is required", "missing_field"
+    if kind in {"model_attributes_type", "dict_type"} and field == "body":
+        return "request body must be a JSON object", "invalid_body"
+    return f"{field}: {error.get('msg', 'invalid value')}", "validation_error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RetakeError)
+    async def _retake_error(_request: Request, exc: RetakeError) -> JSONResponse:
+        headers = None
+        if exc.retry_after is not None:
+            headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+        return error_response(exc.status, exc.message, exc.code, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        message, code = _describe(errors[0]) if errors else ("invalid request", "validation_error")
+        return error_response(400, message, code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}"
+        elif isinstance(exc.detail, str) and exc.detail:
+            message = exc.detail
+        else:
+            message = code.replace("_", " ")
+        return error_response(exc.status_code, message, code, dict(exc.headers or {}) or None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal server error; it has been logged", "internal_error")

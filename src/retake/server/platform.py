@@ -1,0 +1,72 @@
+"""Everything one node runs, built from Settings in the lifespan (never at import)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from retake.accounts.agents import AgentService
+from retake.accounts.directory import Directory
+from retake.chat.service import ChatService
+from retake.config import Settings
+from retake.events import EventBus
+from retake.identity.tweets import TweetVerifier, build_verifier
+from retake.images import ImageStore
+from retake.ratelimit import RateLimiter
+from retake.store.engine import create_engine, migrate, session_factory
+from retake.streams.lifecycle import StreamService
+from retake.streams.live import LiveRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    events: EventBus
+    live: LiveRegistry
+    agents: AgentService
+    streams: StreamService
+    chat: ChatService
+    directory: Directory
+    images: ImageStore
+    register_limiter: RateLimiter
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.effective_database_url)
+        await migrate(engine)
+        sessions = session_factory(engine)
+        events = EventBus()
+        live = LiveRegistry()
+        verifier = verifier or build_verifier(
+            settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds
+        )
+        agents = AgentService(sessions, verifier, settings.platform_handle)
+        streams = StreamService(
+            sessions, agents, live, events, reconnect_grace_seconds=settings.reconnect_grace_seconds
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            events=events,
+            live=live,
+            agents=agents,
+            streams=streams,
+            chat=ChatService(sessions, events, RateLimiter(settings.chat_rate)),
+            directory=Directory(sessions, live, settings.public_url),
+            images=ImageStore(settings.data_dir / "media", settings.public_url),
+            register_limiter=RateLimiter(settings.register_rate),
+        )
+
+    async def close(self) -> None:
+        await self.streams.close()
+        await self.engine.dispose()

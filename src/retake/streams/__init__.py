@@ -1,0 +1,1 @@
+"""Stream lifecycle: the one place where store, media, realtime and ledger meet."""

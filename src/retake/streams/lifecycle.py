@@ -1,0 +1,231 @@
+"""Stream sessions from ``/agent/stream/start`` to ``/agent/stream/stop``, and the ingest's view of them.
+
+The ingest calls ``authorize_publish`` (key → session) before it answers ``NetStream.Publish.Start``,
+``media_flowing`` on the first media, and ``publisher_left`` when the connection ends. A publisher that drops
+without ``stop`` keeps its session open for the reconnect grace period so an encoder restart resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retake.accounts.agents import AgentService, AuthedAgent
+from retake.errors import Conflict
+from retake.events import EventBus, PlatformEvent
+from retake.store.tables import Agent, RtmpKey, StreamSession, User
+from retake.store.types import iso, utcnow
+from retake.streams.live import LiveRegistry
+from retake.streams.ports import NoPublishers, NoTokens, PublisherControl, TokenInfo, TokenLauncher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishTarget:
+    stream_id: str  # userDbId of the streamer
+    session_id: str
+    agent_id: str
+    key_id: int
+
+
+class StreamService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        agents: AgentService,
+        live: LiveRegistry,
+        events: EventBus,
+        *,
+        reconnect_grace_seconds: float = 60.0,
+    ) -> None:
+        self._sessions = sessions
+        self._agents = agents
+        self.live = live
+        self._events = events
+        self._grace = reconnect_grace_seconds
+        self.publishers: PublisherControl = NoPublishers()
+        self.tokens: TokenLauncher = NoTokens()
+        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
+        self._lock = asyncio.Lock()
+
+    # -- agent REST ----------------------------------------------------------------------------------------
+
+    async def open_session_of(self, db: AsyncSession, user_id: str) -> StreamSession | None:
+        return await db.scalar(
+            select(StreamSession)
+            .where(StreamSession.user_id == user_id, StreamSession.status == "open")
+            .order_by(StreamSession.started_at.desc())
+            .limit(1)
+        )
+
+    async def start(self, who: AuthedAgent) -> tuple[StreamSession, TokenInfo | None]:
+        """Open a session, or return the one already open (idempotent); launch the token if due."""
+        async with self._lock:  # two concurrent starts of one agent must not open two sessions
+            async with self._sessions() as db:
+                session = await self.open_session_of(db, who.user.id)
+                if session is None:
+                    now = utcnow()
+                    session = StreamSession(
+                        id=str(uuid.uuid4()),
+                        user_id=who.user.id,
+                        status="open",
+                        title=f"{who.user.username} is live",
+                        category="",
+                        tags=[],
+                        created_at=now,
+                        started_at=now,
+                        peak_viewers=0,
+                        thumbnail_url=who.agent.thumbnail_url,
+                    )
+                    db.add(session)
+                    await db.commit()
+                    log.info("session %s opened for %s", session.id, who.user.username)
+        token = await self.tokens.ensure_token(who.agent.id)
+        return session, token
+
+    async def status(self, who: AuthedAgent) -> dict[str, Any]:
+        async with self._sessions() as db:
+            session = await self.open_session_of(db, who.user.id)
+            agent = await db.get(Agent, who.agent.id)
+        session_id = session.id if session else None
+        is_live = bool(session_id and self.live.is_live(session_id))
+        return {
+            "is_live": is_live,
+            "viewers": self.live.viewer_count(session_id) if session_id else 0,
+            "uptime_seconds": self.live.uptime_seconds(session_id) if session_id and is_live else 0,
+            "token_address": (agent.token_address if agent else None) or "",
+            "userDbId": who.user.id,
+            "session_id": session_id,
+        }
+
+    async def stop(self, who: AuthedAgent) -> dict[str, Any]:
+        async with self._sessions() as db:
+            session = await self.open_session_of(db, who.user.id)
+            if session is None:
+                raise Conflict(
+                    "no active session: call POST /api/v1/agent/stream/start first", code="no_active_session"
+                )
+            session_id = session.id
+        await self.publishers.close_publisher(session_id)
+        duration, peak = await self._end_session(session_id, revoke_keys_of=who.agent.id)
+        return {"status": "stopped", "duration_seconds": duration, "viewers": peak}
+
+    async def _end_session(self, session_id: str, *, revoke_keys_of: str | None) -> tuple[int, int]:
+        self._cancel_grace(session_id)
+        live = self.live.forget(session_id)
+        peak_here = live.peak_viewers if live else 0
+        now = utcnow()
+        async with self._sessions() as db:
+            session = await db.get(StreamSession, session_id, with_for_update=True)
+            if session is None:
+                return 0, 0
+            if session.status == "open":
+                session.status = "ended"
+                session.ended_at = now
+                session.peak_viewers = max(session.peak_viewers, peak_here)
+            if revoke_keys_of is not None:
+                await self._agents.revoke_stream_keys(db, revoke_keys_of, now)
+            await db.commit()
+            started = session.first_media_at or session.started_at or session.created_at
+            ended = session.ended_at or now
+            log.info("session %s ended", session_id)
+            return max(0, int((ended - started).total_seconds())), session.peak_viewers
+
+    async def set_thumbnail(self, who: AuthedAgent, url: str) -> None:
+        async with self._sessions() as db:
+            session = await self.open_session_of(db, who.user.id)
+            if session is None:
+                raise Conflict(
+                    "no active session: call POST /api/v1/agent/stream/start first", code="no_active_session"
+                )
+            session.thumbnail_url = url
+            await db.execute(update(Agent).where(Agent.id == who.agent.id).values(thumbnail_url=url))
+            await db.commit()
+
+    async def require_open_session(self, who: AuthedAgent) -> str:
+        async with self._sessions() as db:
+            session = await self.open_session_of(db, who.user.id)
+        if session is None:
+            raise Conflict("no active session: call POST /api/v1/agent/stream/start first", code="no_active_session")
+        return session.id
+
+    # -- ingest side ---------------------------------------------------------------------------------------
+
+    async def authorize_publish(self, key: str) -> PublishTarget | None:
+        """Check a stream key before Publish.Start. Opens a session if the agent has none open yet, so an
+        encoder started before ``stream/start`` is not refused (start stays idempotent and returns it)."""
+        found = await self._agents.agent_for_stream_key(key)
+        if found is None:
+            return None
+        agent, rtmp_key = found
+        async with self._sessions() as db:
+            user = await db.get(User, agent.user_id)
+        if user is None:
+            return None
+        session, _token = await self.start(AuthedAgent(agent=agent, user=user))
+        async with self._sessions() as db:
+            await db.execute(update(RtmpKey).where(RtmpKey.id == rtmp_key.id).values(publishing=True))
+            await db.commit()
+        self._cancel_grace(session.id)
+        return PublishTarget(stream_id=user.id, session_id=session.id, agent_id=agent.id, key_id=rtmp_key.id)
+
+    async def media_flowing(self, target: PublishTarget) -> None:
+        first = self.live.get(target.session_id) is None
+        self.live.media_started(target.session_id, target.stream_id)
+        if not first:
+            return
+        now = utcnow()
+        async with self._sessions() as db:
+            session = await db.get(StreamSession, target.session_id)
+            if session is not None and session.first_media_at is None:
+                session.first_media_at = now
+                await db.commit()
+        await self._events.publish(
+            PlatformEvent(
+                "session_started",
+                f"live_{target.stream_id}",
+                {"streamer_id": target.stream_id, "session_id": target.session_id, "started_at": iso(now)},
+            )
+        )
+
+    async def publisher_left(self, target: PublishTarget, reason: str) -> None:
+        self.live.media_stopped(target.session_id)
+        async with self._sessions() as db:
+            await db.execute(update(RtmpKey).where(RtmpKey.id == target.key_id).values(publishing=False))
+            await db.commit()
+        if reason == "stopped":
+            return
+        loop = asyncio.get_running_loop()
+        self._cancel_grace(target.session_id)
+        self._grace_timers[target.session_id] = loop.call_later(
+            self._grace, lambda: asyncio.ensure_future(self._grace_expired(target))
+        )
+
+    async def _grace_expired(self, target: PublishTarget) -> None:
+        self._grace_timers.pop(target.session_id, None)
+        if self.live.is_live(target.session_id):
+            return
+        log.info("publisher of session %s did not come back within %.0f s", target.session_id, self._grace)
+        await self._end_session(target.session_id, revoke_keys_of=None)
+
+    def _cancel_grace(self, session_id: str) -> None:
+        timer = self._grace_timers.pop(session_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def close(self) -> None:
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        self._grace_timers.clear()
+
+
+def session_started_at(session: StreamSession) -> datetime | None:
+    return session.first_media_at or session.started_at
