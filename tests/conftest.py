@@ -1,0 +1,122 @@
+"""Fixtures: every store/API test runs on SQLite and on the real PostgreSQL at 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from retake.config import Settings
+from retake.server.app import create_app
+from retake.store.engine import create_engine, migrate
+from retake.store.tables import Base
+from tests.support import VALID_WALLET, FakeOEmbed, new_db_name, pg_available, pg_create, pg_drop
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One throwaway, migrated PostgreSQL database per run; tests empty it before use (TRUNCATE is far faster
+    than creating a database per test)."""
+    if not pg_available():
+        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres); run `make services`")
+    name = new_db_name()
+    url = pg_create(name)
+
+    async def prepare() -> None:
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    yield url
+    pg_drop(name)
+
+
+async def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'retake.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    asyncio.run(_truncate_all(url))
+    return url
+
+
+@pytest.fixture
+def oembed() -> Iterator[FakeOEmbed]:
+    fake = FakeOEmbed()
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path, database_url: str, oembed: FakeOEmbed) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "public_url": "http://testserver",
+            "oembed_url": oembed.url,
+            "register_rate": "1000/minute",
+            "chat_rate": "1000/10seconds",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def client(settings_factory: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings_factory())
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
+class AgentHandle:
+    def __init__(self, body: dict[str, Any], name: str) -> None:
+        self.body = body
+        self.name = name
+        self.token: str = body["access_token"]
+        self.user_id: str = body["userDbId"]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def register(client: httpx.AsyncClient) -> Callable[..., Any]:
+    counter = iter(range(10_000))
+
+    async def do(name: str | None = None, **fields: Any) -> AgentHandle:
+        name = name or f"agent_{os.getpid()}_{next(counter)}"
+        payload = {
+            "agent_name": name,
+            "agent_description": "a test agent",
+            "image_url": "https://example.com/a.png",
+            "wallet_address": VALID_WALLET,
+            "ticker": "tst",
+            **fields,
+        }
+        response = await client.post("/api/v1/agent/register", json=payload)
+        assert response.status_code == 200, response.text
+        return AgentHandle(response.json(), name)
+
+    return do
