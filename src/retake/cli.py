@@ -28,7 +28,8 @@ PortOpt = Annotated[int | None, typer.Option("--port", help="HTTP port (env RETA
 RtmpPortOpt = Annotated[int | None, typer.Option("--rtmp-port", help="RTMP port (env RETAKE_RTMP_PORT, 1935)")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="data folder (env RETAKE_DATA_DIR, ./data)")]
 PublicUrlOpt = Annotated[
-    str | None, typer.Option("--public-url", help="URL viewers use (env RETAKE_PUBLIC_URL, http://127.0.0.1:8000)")
+    str | None,
+    typer.Option("--public-url", help="URL viewers use (env RETAKE_PUBLIC_URL, http://127.0.0.1:8000)"),
 ]
 DbOpt = Annotated[
     str | None,

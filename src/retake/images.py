@@ -39,8 +39,14 @@ def reencode(data: bytes, max_bytes: int) -> tuple[bytes, str]:
                 fmt = img.format
                 img.load()
                 clean = img.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise UnsupportedMedia("image must be a JPEG or PNG", code="unsupported_image") from exc
     out = io.BytesIO()
     if fmt == "JPEG":
@@ -73,8 +79,6 @@ class ImageStore:
         return StoredImage(path=path, url=f"{self._public_url}/media/{kind}/{owner}/{name}")
 
     def _prune(self, folder: Path) -> None:
-        files = sorted(
-            (p for p in folder.iterdir() if p.suffix in {".jpg", ".png"}), key=lambda p: p.stat().st_mtime
-        )
+        files = sorted((p for p in folder.iterdir() if p.suffix in {".jpg", ".png"}), key=lambda p: p.stat().st_mtime)
         for old in files[:-KEEP_PER_OWNER]:
             old.unlink(missing_ok=True)

@@ -32,9 +32,7 @@ class RateLimiter:
             hits.popleft()
         if len(hits) >= self.count:
             retry_after = max(1.0, hits[0] + self.window - now)
-            raise RateLimited(
-                f"too many {what}; try again in {int(retry_after + 0.999)} s", retry_after=retry_after
-            )
+            raise RateLimited(f"too many {what}; try again in {int(retry_after + 0.999)} s", retry_after=retry_after)
         hits.append(now)
 
     def _evict(self, now: float) -> None:

@@ -10,7 +10,11 @@ import pytest
 
 from tests.support import FakeOEmbed
 
-AUTHED_GETS = ["/api/v1/agent/verification-status", "/api/v1/agent/stream/status", "/api/v1/agent/stream/comments"]
+AUTHED_GETS = [
+    "/api/v1/agent/verification-status",
+    "/api/v1/agent/stream/status",
+    "/api/v1/agent/stream/comments",
+]
 AUTHED_POSTS = [
     "/api/v1/agent/prepare-verify",
     "/api/v1/agent/verify",
@@ -26,7 +30,12 @@ AUTHED_POSTS = [
 @pytest.mark.parametrize("path", AUTHED_GETS)
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer rtk_" + "x" * 40}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic a"}],
+    [
+        {},
+        {"Authorization": "Bearer rtk_" + "x" * 40},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": "Basic a"},
+    ],
     ids=["none", "unknown-token", "malformed", "wrong-scheme"],
 )
 async def test_gets_need_a_valid_token(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
@@ -99,9 +108,7 @@ async def test_full_verification_flow(client: httpx.AsyncClient, register: Any, 
     agent = await register()
     status = await client.get("/api/v1/agent/verification-status", headers=agent.headers)
     assert status.json() == {"verified": False}
-    message = (await client.post("/api/v1/agent/prepare-verify", headers=agent.headers)).json()[
-        "verification_message"
-    ]
+    message = (await client.post("/api/v1/agent/prepare-verify", headers=agent.headers)).json()["verification_message"]
     assert re.fullmatch(r"Claiming my Livestreaming Agent on @retakedottv\. Code: [A-Z2-9]{8}", message)
 
     oembed.tweets["111"] = "hello world, nothing to see"
@@ -117,7 +124,9 @@ async def test_full_verification_flow(client: httpx.AsyncClient, register: Any, 
 
     oembed.tweets["222"] = f"Look at this & that: {message} #ai"
     ok = await client.post(
-        "/api/v1/agent/verify", json={"tweet_url": "https://twitter.com/human/status/222"}, headers=agent.headers
+        "/api/v1/agent/verify",
+        json={"tweet_url": "https://twitter.com/human/status/222"},
+        headers=agent.headers,
     )
     assert ok.status_code == 200 and ok.json() == {"verified": True}
     assert oembed.requests[-1]["url"] == ["https://twitter.com/human/status/222"]
@@ -127,9 +136,7 @@ async def test_full_verification_flow(client: httpx.AsyncClient, register: Any, 
     assert profile["verified"] is True and profile["social"]["twitter"] == "https://x.com/human"
 
 
-async def test_a_later_prepare_replaces_the_code(
-    client: httpx.AsyncClient, register: Any, oembed: FakeOEmbed
-) -> None:
+async def test_a_later_prepare_replaces_the_code(client: httpx.AsyncClient, register: Any, oembed: FakeOEmbed) -> None:
     agent = await register()
     first = (await client.post("/api/v1/agent/prepare-verify", headers=agent.headers)).json()["verification_message"]
     second = (await client.post("/api/v1/agent/prepare-verify", headers=agent.headers)).json()["verification_message"]

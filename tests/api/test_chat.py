@@ -27,7 +27,9 @@ async def test_send_then_read_back_with_both_field_sets(client: httpx.AsyncClien
 
     client.app.state.platform.events.subscribe(listen)  # type: ignore[attr-defined]
     sent = await client.post(
-        SEND, json={"message": "Great stream!", "destination_user_id": streamer.user_id}, headers=viewer.headers
+        SEND,
+        json={"message": "Great stream!", "destination_user_id": streamer.user_id},
+        headers=viewer.headers,
     )
     assert sent.status_code == 200
     body = sent.json()
@@ -53,7 +55,9 @@ async def test_ids_grow_newest_first_and_before_id_pages(client: httpx.AsyncClie
     agent = await register()
     ids = []
     for i in range(7):
-        r = await client.post(SEND, json={"message": f"m{i}", "destination_user_id": agent.user_id}, headers=agent.headers)
+        r = await client.post(
+            SEND, json={"message": f"m{i}", "destination_user_id": agent.user_id}, headers=agent.headers
+        )
         ids.append(int(r.json()["chat_event_id"]))
     assert ids == sorted(ids) and len(set(ids)) == 7
     page1 = (await client.get(COMMENTS, params={"userDbId": agent.user_id, "limit": 3}, headers=agent.headers)).json()
@@ -61,13 +65,17 @@ async def test_ids_grow_newest_first_and_before_id_pages(client: httpx.AsyncClie
     assert page1["next_cursor"] == page1["comments"][-1]["_id"]
     page2 = (
         await client.get(
-            COMMENTS, params={"userDbId": agent.user_id, "limit": 3, "beforeId": page1["next_cursor"]}, headers=agent.headers
+            COMMENTS,
+            params={"userDbId": agent.user_id, "limit": 3, "beforeId": page1["next_cursor"]},
+            headers=agent.headers,
         )
     ).json()
     assert [c["text"] for c in page2["comments"]] == ["m3", "m2", "m1"]
     page3 = (
         await client.get(
-            COMMENTS, params={"userDbId": agent.user_id, "limit": 3, "beforeId": page2["next_cursor"]}, headers=agent.headers
+            COMMENTS,
+            params={"userDbId": agent.user_id, "limit": 3, "beforeId": page2["next_cursor"]},
+            headers=agent.headers,
         )
     ).json()
     assert [c["text"] for c in page3["comments"]] == ["m0"] and page3["next_cursor"] is None
@@ -162,13 +170,19 @@ async def test_chat_send_is_rate_limited_per_sender(settings_factory: Any) -> No
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             tokens = []
             for name in ("rate_a", "rate_b"):
-                body = {"agent_name": name, "wallet_address": "11111111111111111111111111111111", "ticker": "R"}
+                body = {
+                    "agent_name": name,
+                    "wallet_address": "11111111111111111111111111111111",
+                    "ticker": "R",
+                }
                 reg = (await http.post("/api/v1/agent/register", json=body)).json()
                 tokens.append((reg["access_token"], reg["userDbId"]))
             (token_a, user_a), (token_b, _) = tokens
             msg = {"message": "spam", "destination_user_id": user_a}
             for _ in range(3):
-                assert (await http.post(SEND, json=msg, headers={"Authorization": f"Bearer {token_a}"})).status_code == 200
+                assert (
+                    await http.post(SEND, json=msg, headers={"Authorization": f"Bearer {token_a}"})
+                ).status_code == 200
             limited = await http.post(SEND, json=msg, headers={"Authorization": f"Bearer {token_a}"})
             assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
             assert (await http.post(SEND, json=msg, headers={"Authorization": f"Bearer {token_b}"})).status_code == 200

@@ -17,7 +17,15 @@ async def test_search_newest_metadata_streamer(client: httpx.AsyncClient, regist
 
     found = (await client.get("/api/v1/users/search/wolf")).json()
     assert {u["username"] for u in found} == {"AlphaWolf", "BetaWolf"}
-    assert set(found[0]) >= {"user_id", "username", "avatar_url", "ticker", "token_address", "verified", "is_live"}
+    assert set(found[0]) >= {
+        "user_id",
+        "username",
+        "avatar_url",
+        "ticker",
+        "token_address",
+        "verified",
+        "is_live",
+    }
     assert (await client.get("/api/v1/users/search/zzz")).json() == []
     assert (await client.get("/api/v1/users/search/100%")).json() == []
 
@@ -83,7 +91,16 @@ async def test_skill_files_carry_this_servers_base_url(client: httpx.AsyncClient
     assert data["version"] == SKILL_VERSION
     assert data["metadata"]["api_base"] == "http://testserver/api/v1"
     assert data["endpoints"]["register"] == "POST /api/v1/agent/register"
-    assert {"name", "version", "description", "homepage", "metadata", "skills", "endpoints", "keywords"} <= set(data)
+    assert {
+        "name",
+        "version",
+        "description",
+        "homepage",
+        "metadata",
+        "skills",
+        "endpoints",
+        "keywords",
+    } <= set(data)
 
 
 async def test_health_metrics_docs(client: httpx.AsyncClient) -> None:

@@ -39,7 +39,14 @@ async def test_register_returns_the_documented_shape(client: httpx.AsyncClient) 
     response = await client.post(URL, json=payload())
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"access_token", "agent_id", "userDbId", "wallet_address", "token_address", "token_ticker"}
+    assert set(body) == {
+        "access_token",
+        "agent_id",
+        "userDbId",
+        "wallet_address",
+        "token_address",
+        "token_ticker",
+    }
     assert re.fullmatch(r"rtk_[A-Za-z0-9_-]{32,}", body["access_token"])
     assert re.fullmatch(r"agent_[A-Za-z0-9_-]{16,}", body["agent_id"])
     assert str(uuid.UUID(body["userDbId"])) == body["userDbId"]

@@ -157,7 +157,11 @@ async def test_publisher_drop_keeps_session_for_grace_then_ends(settings_factory
             body = (
                 await http.post(
                     "/api/v1/agent/register",
-                    json={"agent_name": "grace_bot", "wallet_address": "11111111111111111111111111111111", "ticker": "G"},
+                    json={
+                        "agent_name": "grace_bot",
+                        "wallet_address": "11111111111111111111111111111111",
+                        "ticker": "G",
+                    },
                 )
             ).json()
             headers = {"Authorization": f"Bearer {body['access_token']}"}

@@ -43,7 +43,9 @@ async def test_png_and_jpeg_are_reencoded_and_served(client: httpx.AsyncClient, 
     agent = await live_agent(client, register)
     original = image_bytes(fmt, exif=True)
     assert b"secret description" in original
-    response = await client.post(URL, files={"image": ("shot", original, "application/octet-stream")}, headers=agent.headers)
+    response = await client.post(
+        URL, files={"image": ("shot", original, "application/octet-stream")}, headers=agent.headers
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["message"] and body["thumbnail_url"].startswith(f"http://testserver/media/thumbnails/{agent.user_id}/")
@@ -87,13 +89,15 @@ async def test_413_over_five_megabytes(client: httpx.AsyncClient, register: Any)
 
 async def test_missing_field_and_wrong_content_type_are_400(client: httpx.AsyncClient, register: Any) -> None:
     agent = await live_agent(client, register)
-    wrong_field = await client.post(URL, files={"file": ("t.png", image_bytes("PNG"), "image/png")}, headers=agent.headers)
+    wrong_field = await client.post(
+        URL, files={"file": ("t.png", image_bytes("PNG"), "image/png")}, headers=agent.headers
+    )
     assert wrong_field.status_code == 400 and wrong_field.json()["code"] == "missing_image"
     as_json = await client.post(URL, json={"image": "abc"}, headers=agent.headers)
     assert as_json.status_code == 400
     broken = await client.post(
         URL,
-        content=b"--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nabc",
+        content=b'--xyz\r\nContent-Disposition: form-data; name="image"\r\n\r\nabc',
         headers={**agent.headers, "Content-Type": "multipart/form-data; boundary=xyz"},
     )
     assert broken.status_code in {400, 415}
@@ -101,9 +105,9 @@ async def test_missing_field_and_wrong_content_type_are_400(client: httpx.AsyncC
 
 async def test_thumbnail_shows_in_live_listing(client: httpx.AsyncClient, register: Any) -> None:
     agent = await live_agent(client, register)
-    url = (await client.post(URL, files={"image": ("t.png", image_bytes("PNG"), "image/png")}, headers=agent.headers)).json()[
-        "thumbnail_url"
-    ]
+    url = (
+        await client.post(URL, files={"image": ("t.png", image_bytes("PNG"), "image/png")}, headers=agent.headers)
+    ).json()["thumbnail_url"]
     platform = client.app.state.platform  # type: ignore[attr-defined]
     key = (await client.post("/api/v1/agent/rtmp", headers=agent.headers)).json()["key"]
     target = await platform.streams.authorize_publish(key)

@@ -25,7 +25,12 @@ class Clock:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("5/minute", (5, 60.0)), ("20/10seconds", (20, 10.0)), ("1/hour", (1, 3600.0)), ("3 / 2 minutes", (3, 120.0))],
+    [
+        ("5/minute", (5, 60.0)),
+        ("20/10seconds", (20, 10.0)),
+        ("1/hour", (1, 3600.0)),
+        ("3 / 2 minutes", (3, 120.0)),
+    ],
 )
 def test_parse_rate(text: str, expected: tuple[int, float]) -> None:
     assert parse_rate(text) == expected
@@ -105,7 +110,11 @@ def test_tweet_urls() -> None:
     assert parse_tweet_url("https://x.com/Jack/status/20") == ("Jack", "20")
     assert parse_tweet_url("https://twitter.com/jack/status/20/") == ("jack", "20")
     assert parse_tweet_url("https://mobile.twitter.com/jack/statuses/20") == ("jack", "20")
-    for bad in ("https://x.com/jack/status/20?x=1#", "https://x.co/jack/status/20", "https://x.com/a b/status/1"):
+    for bad in (
+        "https://x.com/jack/status/20?x=1#",
+        "https://x.co/jack/status/20",
+        "https://x.com/a b/status/1",
+    ):
         if bad.endswith("#"):
             continue
         with pytest.raises(ValidationFailed):
@@ -116,9 +125,11 @@ def test_oembed_html_text_extraction() -> None:
     markup = (
         '<blockquote class="twitter-tweet"><p lang="en" dir="ltr">Claiming my Livestreaming Agent on '
         '<a href="https://twitter.com/retakedottv">@retakedottv</a>. Code: AB&amp;C<br>next line</p>'
-        "&mdash; Jack (@jack) <a href=\"https://twitter.com/jack/status/20\">March 21, 2006</a></blockquote>"
+        '&mdash; Jack (@jack) <a href="https://twitter.com/jack/status/20">March 21, 2006</a></blockquote>'
     )
-    assert tweet_text_from_oembed_html(markup) == "Claiming my Livestreaming Agent on @retakedottv. Code: AB&C next line"
+    assert (
+        tweet_text_from_oembed_html(markup) == "Claiming my Livestreaming Agent on @retakedottv. Code: AB&C next line"
+    )
 
 
 def test_iso_has_millis_and_z() -> None:

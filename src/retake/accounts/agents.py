@@ -100,7 +100,9 @@ class AgentService:
         wanted = tokens.digest(access_token)
         async with self._sessions() as db:
             row = (
-                await db.execute(select(Agent, User).join(User, User.id == Agent.user_id).where(Agent.token_hash == wanted))
+                await db.execute(
+                    select(Agent, User).join(User, User.id == Agent.user_id).where(Agent.token_hash == wanted)
+                )
             ).first()
         # The index lookup finds the row; the constant-time comparison is what decides.
         if row is None or not tokens.matches(access_token, row[0].token_hash):
@@ -138,9 +140,7 @@ class AgentService:
             )
         handle, _status = parse_tweet_url(tweet_url)
         if not await self._verifier.tweet_contains(tweet_url, message):
-            raise ValidationFailed(
-                "the tweet does not contain the exact verification message", code="code_not_found"
-            )
+            raise ValidationFailed("the tweet does not contain the exact verification message", code="code_not_found")
         async with self._sessions() as db:
             await db.execute(
                 update(Agent)

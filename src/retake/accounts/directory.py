@@ -160,12 +160,13 @@ class Directory:
                 stamp, ident = decode_cursor(cursor)
                 when = datetime.fromtimestamp(stamp, tz=utcnow().tzinfo)
                 query = query.where(
-                    or_(StreamSession.ended_at < when, (StreamSession.ended_at == when) & (StreamSession.id > ident))
+                    or_(
+                        StreamSession.ended_at < when,
+                        (StreamSession.ended_at == when) & (StreamSession.id > ident),
+                    )
                 )
             rows = (
-                await db.execute(
-                    query.order_by(StreamSession.ended_at.desc(), StreamSession.id).limit(limit + 1)
-                )
+                await db.execute(query.order_by(StreamSession.ended_at.desc(), StreamSession.id).limit(limit + 1))
             ).all()
         items = []
         for session, user in rows[:limit]:
@@ -205,9 +206,7 @@ class Directory:
                     )
                 )
             rows = (
-                await db.execute(
-                    query.order_by(StreamSession.scheduled_for, StreamSession.id).limit(limit + 1)
-                )
+                await db.execute(query.order_by(StreamSession.scheduled_for, StreamSession.id).limit(limit + 1))
             ).all()
         items = []
         for session, user in rows[:limit]:
@@ -243,9 +242,7 @@ class Directory:
             ).first()
             if row is None:
                 raise NotFound(f"no streamer named '{username}'", code="streamer_not_found")
-            followers = await db.scalar(
-                select(func.count()).select_from(Follow).where(Follow.target_id == row[0].id)
-            )
+            followers = await db.scalar(select(func.count()).select_from(Follow).where(Follow.target_id == row[0].id))
         return {"streamer_id": row[0].id, **self._metadata_body(row[0], row[1], int(followers or 0))}
 
     def _metadata_body(self, user: User, agent: Agent | None, followers: int) -> dict[str, Any]:

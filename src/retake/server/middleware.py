@@ -76,7 +76,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "retake_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "retake_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "retake_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry

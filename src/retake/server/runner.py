@@ -1,8 +1,12 @@
-"""Runs the ASGI app under uvicorn with the RTMP listener on the same event loop."""
+"""Runs the ASGI app under uvicorn; the RTMP listener lives in the app's lifespan on the same event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Generator
 
 import uvicorn
 from rich.console import Console
@@ -12,29 +16,55 @@ from retake import __version__
 from retake.config import Settings
 from retake.server.app import create_app
 
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after shutdown, so the exit status reads as "killed"; an operator's stop is a
+    clean exit for us, so signals are handled here and the process ends with status 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.should_exit:  # a second signal: stop waiting for open connections
+            self.force_exit = True
+        log.info("%s received: shutting down", sig.name)
+        self.should_exit = True
+
+
+def banner(settings: Settings) -> Panel:
+    db = "PostgreSQL" if settings.effective_database_url.startswith("postgresql") else "SQLite"
+    pubsub = "Redis" if settings.redis_url else "in-process"
+    return Panel.fit(
+        f"[bold]retake {__version__}[/bold]\n"
+        f"web   {settings.public_url}/\n"
+        f"API   {settings.api_base}  (docs: {settings.public_url}/docs)\n"
+        f"RTMP  {settings.rtmp_url}/<stream key>\n"
+        f"data  {settings.data_dir.resolve()}  ({db}, pub/sub {pubsub})",
+        title="serving",
+    )
+
 
 def run(settings: Settings, console: Console) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    db = "PostgreSQL" if settings.effective_database_url.startswith("postgresql") else "SQLite"
-    console.print(
-        Panel.fit(
-            f"[bold]retake {__version__}[/bold]\n"
-            f"web   {settings.public_url}/\n"
-            f"API   {settings.api_base}  (docs: {settings.public_url}/docs)\n"
-            f"RTMP  {settings.rtmp_url}/<stream key>\n"
-            f"data  {settings.data_dir.resolve()}  ({db})",
-            title="serving",
-        )
-    )
-    # uvicorn installs SIGINT/SIGTERM handlers and runs the lifespan shutdown: a graceful stop.
-    uvicorn.run(
+    console.print(banner(settings))
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        ws="websockets-sansio",
     )
+    asyncio.run(_Server(config).serve())

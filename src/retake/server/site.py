@@ -40,7 +40,11 @@ async def metrics(request: Request, platform: PlatformDep) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/skill.md", response_class=PlainTextResponse)
+@router.get(
+    "/skill.md",
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}, "description": "the skill"}},
+)
 async def skill_md(platform: PlatformDep) -> Response:
     text_md = render_skill_md(platform.settings.public_url, platform.settings.rtmp_url)
     return Response(text_md, media_type="text/markdown; charset=utf-8")

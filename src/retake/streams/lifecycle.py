@@ -59,35 +59,36 @@ class StreamService:
     # -- agent REST ----------------------------------------------------------------------------------------
 
     async def open_session_of(self, db: AsyncSession, user_id: str) -> StreamSession | None:
-        return await db.scalar(
+        session: StreamSession | None = await db.scalar(
             select(StreamSession)
             .where(StreamSession.user_id == user_id, StreamSession.status == "open")
             .order_by(StreamSession.started_at.desc())
             .limit(1)
         )
+        return session
 
     async def start(self, who: AuthedAgent) -> tuple[StreamSession, TokenInfo | None]:
         """Open a session, or return the one already open (idempotent); launch the token if due."""
-        async with self._lock:  # two concurrent starts of one agent must not open two sessions
-            async with self._sessions() as db:
-                session = await self.open_session_of(db, who.user.id)
-                if session is None:
-                    now = utcnow()
-                    session = StreamSession(
-                        id=str(uuid.uuid4()),
-                        user_id=who.user.id,
-                        status="open",
-                        title=f"{who.user.username} is live",
-                        category="",
-                        tags=[],
-                        created_at=now,
-                        started_at=now,
-                        peak_viewers=0,
-                        thumbnail_url=who.agent.thumbnail_url,
-                    )
-                    db.add(session)
-                    await db.commit()
-                    log.info("session %s opened for %s", session.id, who.user.username)
+        # The lock: two concurrent starts of one agent must not open two sessions.
+        async with self._lock, self._sessions() as db:
+            session = await self.open_session_of(db, who.user.id)
+            if session is None:
+                now = utcnow()
+                session = StreamSession(
+                    id=str(uuid.uuid4()),
+                    user_id=who.user.id,
+                    status="open",
+                    title=f"{who.user.username} is live",
+                    category="",
+                    tags=[],
+                    created_at=now,
+                    started_at=now,
+                    peak_viewers=0,
+                    thumbnail_url=who.agent.thumbnail_url,
+                )
+                db.add(session)
+                await db.commit()
+                log.info("session %s opened for %s", session.id, who.user.username)
         token = await self.tokens.ensure_token(who.agent.id)
         return session, token
 

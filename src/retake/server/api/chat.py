@@ -19,7 +19,11 @@ LimitQ = Annotated[int | None, Query(ge=1, le=100, description="at most 100; def
 @router.post("/api/v1/agent/stream/chat/send", response_model=ChatSendOut)
 async def send(body: ChatSendIn, who: AgentDep, platform: PlatformDep) -> dict[str, str]:
     comment = await platform.chat.send(who.user, body.destination_user_id, body.message)
-    return {"message_id": comment["_id"], "chat_event_id": comment["chat_event_id"], "sent_at": comment["timestamp"]}
+    return {
+        "message_id": comment["_id"],
+        "chat_event_id": comment["chat_event_id"],
+        "sent_at": comment["timestamp"],
+    }
 
 
 @router.get("/api/v1/agent/stream/comments", response_model=CommentsOut, response_model_by_alias=True)
@@ -32,7 +36,9 @@ async def comments(
 ) -> dict[str, Any]:
     """Newest first. ``userDbId`` defaults to your own; page with ``beforeId`` = the oldest ``_id`` seen."""
     page = await platform.chat.history(
-        streamer_id=userDbId or who.user.id, limit=parse_limit(limit), before_id=parse_cursor(beforeId, "beforeId")
+        streamer_id=userDbId or who.user.id,
+        limit=parse_limit(limit),
+        before_id=parse_cursor(beforeId, "beforeId"),
     )
     return {"comments": page.items, "next_cursor": page.next_cursor}
 
@@ -57,7 +63,5 @@ async def public_chat(
 
 
 @router.get("/api/v1/chat/top-tippers", response_model=TopTippers)
-async def top_tippers(
-    platform: PlatformDep, streamer_id: Annotated[str, Query(max_length=64)]
-) -> dict[str, Any]:
+async def top_tippers(platform: PlatformDep, streamer_id: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
     return {"tippers": await platform.chat.top_tippers(streamer_id)}

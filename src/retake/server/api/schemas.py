@@ -32,11 +32,11 @@ class Lenient(BaseModel):
 
 
 class RegisterIn(Lenient):
-    agent_name: str = Field(max_length=64)
-    agent_description: str = Field(default="", max_length=2000)
-    image_url: str = Field(default="", max_length=4096)
-    wallet_address: str = Field(max_length=128)
-    ticker: str = Field(max_length=64)
+    agent_name: str = Field(max_length=64, description="3-32 letters, digits, _ or -; unique ignoring case")
+    agent_description: str = Field(default="", max_length=2000, description="at most 500 characters")
+    image_url: str = Field(default="", max_length=4096, description="http(s) URL of a square image")
+    wallet_address: str = Field(max_length=128, description="Solana base58 public key (32 bytes)")
+    ticker: str = Field(max_length=64, description="1-10 letters or digits; stored upper-case")
 
 
 class RegisterOut(BaseModel):

@@ -83,9 +83,7 @@ def upgrade() -> None:
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
         sa.Column("streamer_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("session_id", sa.String(36)),
-        sa.Column(
-            "sender_user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("sender_user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("type", sa.String(16), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("tip_data", sa.JSON),

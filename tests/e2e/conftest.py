@@ -1,0 +1,90 @@
+"""A real ``retake serve`` process on free ports, with its own data folder and the fake oEmbed server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import FakeOEmbed, free_port
+
+RETAKE = [sys.executable, "-m", "retake"]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    rtmp_port: int
+    data_dir: Path
+    env: dict[str, str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp: Path, oembed_url: str, database_url: str | None = None, **env_extra: str) -> Server:
+    port, rtmp_port = free_port(), free_port()
+    data_dir = tmp / "data"
+    env = {
+        **os.environ,
+        "RETAKE_PORT": str(port),
+        "RETAKE_RTMP_PORT": str(rtmp_port),
+        "RETAKE_DATA_DIR": str(data_dir),
+        "RETAKE_OEMBED_URL": oembed_url,
+        "RETAKE_REGISTER_RATE": "1000/minute",
+        "RETAKE_CHAT_RATE": "1000/10seconds",
+        **env_extra,
+    }
+    if database_url:
+        env["RETAKE_DATABASE_URL"] = database_url
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*RETAKE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, f"http://127.0.0.1:{port}", rtmp_port, data_dir, env, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"retake serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"retake serve did not become healthy in 30 s:\n{server.log()}")
+
+
+def stop_server(server: Server, sig: int = signal.SIGTERM) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(sig)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=5)
+    return server.process.returncode
+
+
+@pytest.fixture
+def oembed_server() -> Iterator[FakeOEmbed]:
+    fake = FakeOEmbed()
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def server(tmp_path: Path, oembed_server: FakeOEmbed) -> Iterator[Server]:
+    srv = start_server(tmp_path, oembed_server.url)
+    yield srv
+    stop_server(srv)
