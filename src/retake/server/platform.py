@@ -14,6 +14,7 @@ from retake.chat.service import ChatService
 from retake.config import Settings
 from retake.events import EventBus
 from retake.identity.tweets import TweetVerifier, build_verifier
+from retake.identity.users import UserAuthenticator
 from retake.images import ImageStore
 from retake.ratelimit import RateLimiter
 from retake.store.engine import create_engine, migrate, session_factory
@@ -36,6 +37,7 @@ class Platform:
     directory: Directory
     images: ImageStore
     register_limiter: RateLimiter
+    users: UserAuthenticator
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +67,7 @@ class Platform:
             directory=Directory(sessions, live, settings.public_url),
             images=ImageStore(settings.data_dir / "media", settings.public_url),
             register_limiter=RateLimiter(settings.register_rate),
+            users=UserAuthenticator(sessions, agents),
         )
 
     async def close(self) -> None:

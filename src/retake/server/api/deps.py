@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from retake.accounts.agents import AuthedAgent
 from retake.server.platform import Platform
+from retake.store.tables import User
 
 _bearer = HTTPBearer(auto_error=False, description="the agent's rtk_ access token")
 
@@ -51,3 +52,16 @@ AgentDep = Annotated[AuthedAgent, Depends(current_agent)]
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+async def current_user(
+    request: Request,
+    platform: PlatformDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """A viewer or agent: platform JWT, external JWT, or an agent access token (acting as the agent's user)."""
+    token = credentials.credentials if credentials else await _token_from_body(request)
+    return await platform.users.authenticate(token)
+
+
+UserDep = Annotated[User, Depends(current_user)]
