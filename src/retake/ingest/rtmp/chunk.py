@@ -1,0 +1,364 @@
+"""The RTMP chunk stream [RTMP §5.3]: messages split into chunks, reassembled per chunk stream id (csid).
+
+:class:`ChunkReader` parses incoming bytes incrementally (any split of the input gives the same messages),
+streaming payload bytes into per-csid partial buffers as they arrive, so memory tracks bytes *received*,
+never the length a header *claims*. :class:`ChunkWriter` chunks outgoing messages with header compression
+(fmt 0–3) the way ffmpeg's ``ff_rtmp_packet_write`` does, so the two round-trip.
+
+Timestamps are absolute 32-bit values (arithmetic mod 2^32); unwrapping past 49.7 days is the consumer's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from retake.ingest.errors import RtmpProtocolError
+
+DEFAULT_CHUNK_SIZE: Final = 128  # [RTMP §5.4.1]
+MAX_CHUNK_SIZE: Final = 0xFFFFFF  # a chunk never exceeds a message, whose length is a UI24 [RTMP §5.4.1]
+TIMESTAMP_MASK: Final = 0xFFFFFFFF
+_EXTENDED: Final = 0xFFFFFF  # 24-bit timestamp field value announcing a 4-byte extended timestamp [§5.3.1.3]
+_MESSAGE_HEADER_SIZE: Final = (11, 7, 3, 0)  # by fmt [RTMP §5.3.1.2]
+_COMPACT_THRESHOLD: Final = 64 * 1024
+
+MSG_SET_CHUNK_SIZE: Final = 1
+MSG_ABORT: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RtmpMessage:
+    """One reassembled RTMP message."""
+
+    type_id: int
+    stream_id: int  # message stream id (0 for protocol control and NetConnection commands)
+    timestamp: int  # absolute, mod 2^32, extended-timestamp aware
+    payload: bytes = field(repr=False)
+    csid: int = 3  # the chunk stream it travels on
+
+    def __repr__(self) -> str:
+        return (
+            f"RtmpMessage(type_id={self.type_id}, stream_id={self.stream_id}, timestamp={self.timestamp}, "
+            f"csid={self.csid}, len={len(self.payload)})"
+        )
+
+
+def encode_basic_header(fmt: int, csid: int) -> bytes:
+    """Basic header [RTMP §5.3.1.1]: 1, 2 or 3 bytes depending on the csid range."""
+    if not 0 <= fmt <= 3:
+        raise ValueError("fmt must be 0..3")
+    if 2 <= csid <= 63:
+        return bytes(((fmt << 6) | csid,))
+    if 64 <= csid <= 319:
+        return bytes((fmt << 6, csid - 64))
+    if 320 <= csid <= 65599:
+        rest = csid - 64
+        return bytes(((fmt << 6) | 1, rest & 0xFF, rest >> 8))
+    raise ValueError(f"chunk stream id {csid} out of range 2..65599")
+
+
+@dataclass(slots=True)
+class _InStream:
+    """Per-csid header state kept by the reader [RTMP §5.3.1.2]."""
+
+    timestamp: int = 0  # absolute timestamp of the last message started on this csid
+    delta: int = 0  # what a type-3 header that starts a message adds (after fmt 0: that timestamp)
+    length: int = 0
+    type_id: int = 0
+    stream_id: int = 0
+    extended: bool = False  # the last fmt 0/1/2 header used an extended timestamp
+    extended_value: int = 0
+    partial: bytearray | None = None  # payload of the message being reassembled
+
+
+class ChunkReader:
+    """Incremental chunk-stream parser: ``feed()`` bytes, then call ``next_message()`` until ``None``.
+
+    Applies Set Chunk Size and Abort itself (they change how the following chunks are read), and still
+    returns them so the caller can see them. Limits: ``max_message_size`` per message (checked against the
+    header's claim before anything is buffered), ``max_chunk_streams`` distinct csids, and
+    ``max_buffered`` bytes across all partial messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_message_size: int = 8 * 1024 * 1024,
+        max_chunk_streams: int = 64,
+        max_buffered: int | None = None,
+    ) -> None:
+        self.max_message_size = max_message_size
+        self.max_chunk_streams = max_chunk_streams
+        self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
+        self._chunk_size = DEFAULT_CHUNK_SIZE
+        self._buf = bytearray()
+        self._pos = 0
+        self._streams: dict[int, _InStream] = {}
+        self._current: _InStream | None = None  # csid whose chunk payload is being read
+        self._current_csid = 0
+        self._chunk_left = 0
+        self._buffered = 0
+        # Diagnostics: chunks seen per header type, and type-3 chunks that repeated an extended timestamp.
+        self.header_counts = [0, 0, 0, 0]
+        self.extended_type3_chunks = 0
+
+    @property
+    def chunk_size(self) -> int:
+        """The peer's current chunk size (128 until it sends Set Chunk Size)."""
+        return self._chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value: int) -> None:
+        if not 1 <= value <= 0x7FFFFFFF:
+            raise RtmpProtocolError(f"invalid chunk size {value}")
+        # Larger values are legal but no chunk can exceed a message [RTMP §5.4.1].
+        self._chunk_size = min(value, MAX_CHUNK_SIZE)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held: unparsed input plus partial messages."""
+        return len(self._buf) - self._pos + self._buffered
+
+    @property
+    def unparsed_bytes(self) -> int:
+        """Bytes fed but not parsed yet."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_message(self) -> RtmpMessage | None:
+        """Return the next complete message, or ``None`` when more bytes are needed."""
+        while True:
+            if self._current is None and not self._read_chunk_header():
+                break
+            message = self._read_payload()
+            if message is not None:
+                if self._pos > _COMPACT_THRESHOLD:
+                    self._compact()
+                return message
+            if self._current is not None:
+                break  # in the middle of a chunk payload: wait for bytes
+        self._compact()
+        return None
+
+    def _compact(self) -> None:
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+
+    def _read_chunk_header(self) -> bool:
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < 1:
+            return False
+        first = buf[pos]
+        fmt = first >> 6
+        csid = first & 0x3F
+        basic = 1
+        if csid == 0:
+            if avail < 2:
+                return False
+            csid = 64 + buf[pos + 1]
+            basic = 2
+        elif csid == 1:
+            if avail < 3:
+                return False
+            csid = 64 + buf[pos + 1] + (buf[pos + 2] << 8)
+            basic = 3
+        header_end = pos + basic + _MESSAGE_HEADER_SIZE[fmt]
+        if len(buf) < header_end:
+            return False
+
+        stream = self._streams.get(csid)
+        if stream is None:
+            # Every chunk stream starts with a type-0 header [RTMP §5.3.1.2.1].
+            if fmt != 0:
+                raise RtmpProtocolError(f"chunk stream {csid} starts with a type-{fmt} header")
+            if len(self._streams) >= self.max_chunk_streams:
+                raise RtmpProtocolError("too many chunk streams")
+
+        p = pos + basic
+        if fmt < 3:
+            ts_field = int.from_bytes(buf[p : p + 3], "big")
+            extended = ts_field == _EXTENDED
+            if extended:
+                if len(buf) < header_end + 4:
+                    return False
+                ts_value = int.from_bytes(buf[header_end : header_end + 4], "big")
+                header_end += 4
+            else:
+                ts_value = ts_field
+            if stream is None:
+                stream = self._streams[csid] = _InStream()
+            length = int.from_bytes(buf[p + 3 : p + 6], "big") if fmt <= 1 else stream.length
+            if stream.partial is not None:
+                # A full header in the middle of a message: tolerated as long as it does not change the
+                # message it continues (SRS behaves the same); the message keeps its first timestamp.
+                if length != stream.length:
+                    raise RtmpProtocolError("message length changed in the middle of a message")
+            else:
+                if fmt == 0:
+                    stream.timestamp = ts_value
+                else:
+                    # fmt 1/2 carry a delta, extended or not (ossrs/srs#4356) [RTMP §5.3.1.2.2-3].
+                    stream.timestamp = (stream.timestamp + ts_value) & TIMESTAMP_MASK
+                stream.delta = ts_value
+                if fmt <= 1:
+                    stream.length = length
+                    stream.type_id = buf[p + 6]
+                if fmt == 0:
+                    stream.stream_id = int.from_bytes(buf[p + 7 : p + 11], "little")
+                self._start_message(stream)
+            stream.extended = extended
+            stream.extended_value = ts_value
+        else:
+            assert stream is not None
+            if stream.extended:
+                # The extended timestamp repeats on type-3 chunks [RTMP §5.3.1.3], but librtmp (OBS before
+                # obs-studio#10097) left it out. Peek, and consume only a matching value (as SRS does).
+                if len(buf) < header_end + 4:
+                    return False
+                if int.from_bytes(buf[header_end : header_end + 4], "big") == stream.extended_value:
+                    header_end += 4
+                    self.extended_type3_chunks += 1
+            if stream.partial is None:
+                # A type-3 chunk that begins a message repeats the previous delta [RTMP §5.3.1.2.4].
+                stream.timestamp = (stream.timestamp + stream.delta) & TIMESTAMP_MASK
+                self._start_message(stream)
+
+        assert stream.partial is not None
+        self.header_counts[fmt] += 1
+        self._pos = header_end
+        self._current = stream
+        self._current_csid = csid
+        self._chunk_left = min(self._chunk_size, stream.length - len(stream.partial))
+        return True
+
+    def _start_message(self, stream: _InStream) -> None:
+        if stream.length > self.max_message_size:
+            raise RtmpProtocolError(f"message of {stream.length} bytes exceeds the limit of {self.max_message_size}")
+        stream.partial = bytearray()
+
+    def _read_payload(self) -> RtmpMessage | None:
+        stream = self._current
+        assert stream is not None and stream.partial is not None
+        take = min(self._chunk_left, len(self._buf) - self._pos)
+        if take:
+            if self._buffered + take > self.max_buffered:
+                raise RtmpProtocolError("too many bytes buffered in partial messages")
+            stream.partial += self._buf[self._pos : self._pos + take]
+            self._pos += take
+            self._chunk_left -= take
+            self._buffered += take
+        if self._chunk_left:
+            return None
+        self._current = None
+        if len(stream.partial) < stream.length:
+            return None
+        payload = bytes(stream.partial)
+        stream.partial = None
+        self._buffered -= len(payload)
+        message = RtmpMessage(stream.type_id, stream.stream_id, stream.timestamp, payload, self._current_csid)
+        self._apply_control(message)
+        return message
+
+    def _apply_control(self, message: RtmpMessage) -> None:
+        if message.type_id == MSG_SET_CHUNK_SIZE:
+            if len(message.payload) < 4:
+                raise RtmpProtocolError("Set Chunk Size message too short")
+            # The top bit must be 0 [RTMP §5.4.1]; ignore it rather than fail on a sloppy encoder.
+            self.chunk_size = int.from_bytes(message.payload[:4], "big") & 0x7FFFFFFF
+        elif message.type_id == MSG_ABORT:
+            if len(message.payload) < 4:
+                raise RtmpProtocolError("Abort message too short")
+            aborted = self._streams.get(int.from_bytes(message.payload[:4], "big"))
+            if aborted is not None and aborted.partial is not None:
+                self._buffered -= len(aborted.partial)
+                aborted.partial = None
+
+
+@dataclass(slots=True)
+class _OutStream:
+    timestamp: int = 0
+    delta: int = 0
+    length: int = 0
+    type_id: int = 0
+    stream_id: int = 0
+    extended: bool = False
+    extended_value: int = 0
+
+
+class ChunkWriter:
+    """Serializes messages into chunks of ``chunk_size`` bytes, compressing headers per csid.
+
+    Header choice follows ffmpeg: fmt 0 for a csid's first message, a different message stream or a
+    timestamp going backwards; fmt 1 when only the message stream is shared; fmt 2 when length and type
+    repeat; fmt 3 when the delta repeats too. Extended timestamps repeat on every type-3 chunk.
+    """
+
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self._chunk_size = DEFAULT_CHUNK_SIZE
+        self.chunk_size = chunk_size
+        self._streams: dict[int, _OutStream] = {}
+
+    @property
+    def chunk_size(self) -> int:
+        return self._chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value: int) -> None:
+        if not 1 <= value <= MAX_CHUNK_SIZE:
+            raise ValueError(f"chunk size {value} out of range")
+        self._chunk_size = value
+
+    def write(self, message: RtmpMessage) -> bytes:
+        csid = message.csid
+        payload = message.payload
+        length = len(payload)
+        if length > 0xFFFFFF:
+            raise ValueError("message longer than 16 MiB - 1 cannot be chunked")
+        timestamp = message.timestamp & TIMESTAMP_MASK
+        stream = self._streams.get(csid)
+        if stream is not None and stream.stream_id == message.stream_id and timestamp >= stream.timestamp:
+            value = timestamp - stream.timestamp
+            if length == stream.length and message.type_id == stream.type_id:
+                fmt = 3 if value == stream.delta else 2
+            else:
+                fmt = 1
+        else:
+            fmt = 0
+            value = timestamp
+            stream = self._streams[csid] = _OutStream()
+
+        out = bytearray(encode_basic_header(fmt, csid))
+        if fmt < 3:
+            extended = value >= _EXTENDED
+            out += min(value, _EXTENDED).to_bytes(3, "big")
+            if fmt <= 1:
+                out += length.to_bytes(3, "big")
+                out.append(message.type_id)
+            if fmt == 0:
+                out += message.stream_id.to_bytes(4, "little")
+            if extended:
+                out += value.to_bytes(4, "big")
+            stream.extended = extended
+            stream.extended_value = value
+            stream.delta = value
+        elif stream.extended:
+            out += stream.extended_value.to_bytes(4, "big")
+        stream.timestamp = timestamp
+        stream.length = length
+        stream.type_id = message.type_id
+        stream.stream_id = message.stream_id
+
+        size = self._chunk_size
+        out += payload[:size]
+        continuation = encode_basic_header(3, csid)
+        if stream.extended:
+            continuation += stream.extended_value.to_bytes(4, "big")
+        for offset in range(size, length, size):
+            out += continuation
+            out += payload[offset : offset + size]
+        return bytes(out)
