@@ -1,0 +1,103 @@
+"""Timestamp repair between the ingest and every output (FLV relay, fMP4/HLS).
+
+Encoders promise per-track monotonic time, not a global order, so each track is checked against its own
+last output (one shared variable garbles A/V: ossrs/srs#1001) while one shared offset keeps the two tracks
+aligned (rebasing each track separately shifts A/V: eerimoq/moblin#516).
+
+- small backward steps (jitter, non-monotonic DTS) are clamped to last + 1 ms; for video the composition
+  time shrinks by the same amount so the presentation time stays put where it can;
+- a large step back (publisher restarted at 0) or forward (encoder clock jump) re-anchors the shared
+  offset so output time continues just after the latest output of either track;
+- :meth:`TimestampRepair.mark_discontinuity` forces that re-anchor for the next media message (publisher
+  take-over), because a restart close to the old position could otherwise pass as jitter;
+- sequence headers and script data take the current output time and never move the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .messages import MediaMessage
+
+_DEFAULT_STEP_MS = {"audio": 23, "video": 33}
+
+
+def is_config_payload(message: MediaMessage) -> bool:
+    """True for script data and AVC/AAC sequence headers / end-of-sequence (no media time of their own)."""
+    payload = message.payload
+    if message.kind == "script":
+        return True
+    if len(payload) < 2:
+        return True
+    if message.kind == "video":
+        # FrameType 5 = info/command frame; AVCPacketType 0/2 = sequence header / end of sequence.
+        return payload[0] >> 4 == 5 or (payload[0] & 0x0F == 7 and payload[1] != 1)
+    return payload[0] >> 4 == 10 and payload[1] == 0
+
+
+def _with_cts_shift(payload: bytes, shift: int) -> bytes:
+    """Reduce an AVC NALU packet's CompositionTime by ``shift`` ms (never below 0) [FLV E.4.3.2]."""
+    if len(payload) < 5 or payload[0] & 0x0F != 7 or payload[1] != 1:
+        return payload
+    cts = int.from_bytes(payload[2:5], "big")
+    if cts & 0x800000 or cts == 0:
+        return payload
+    new_cts = max(cts - shift, 0)
+    return payload[:2] + new_cts.to_bytes(3, "big") + payload[5:]
+
+
+@dataclass
+class TimestampRepair:
+    """Per-stream repair state; feed every message in arrival order through :meth:`repair`."""
+
+    max_backward_ms: int = 500
+    max_forward_gap_ms: int = 10_000
+    discontinuities: int = 0
+    _offset: int | None = None
+    _last: dict[str, int] = field(default_factory=dict)
+    _step: dict[str, int] = field(default_factory=dict)
+    _reanchor: bool = False
+
+    def mark_discontinuity(self) -> None:
+        """The next media message starts a new timeline (e.g. a new publisher took over the stream)."""
+        if self._offset is not None:
+            self._reanchor = True
+
+    @property
+    def current_ms(self) -> int:
+        """The latest output time of any track (0 before the first media message)."""
+        return max(self._last.values(), default=0)
+
+    def repair(self, message: MediaMessage) -> MediaMessage:
+        ts = message.timestamp_ms
+        if is_config_payload(message):
+            out = self.current_ms if self._offset is not None else max(ts, 0)
+            return message if out == ts else replace(message, timestamp_ms=out)
+        kind = message.kind
+        if self._offset is None:
+            self._offset = -ts if ts < 0 else 0
+        candidate = ts + self._offset
+        last = self._last.get(kind)
+        floor = -1 if last is None else last  # output time never goes below 0
+        jumped = candidate < floor - self.max_backward_ms or (
+            last is not None and candidate > last + self.max_forward_gap_ms
+        )
+        payload = message.payload
+        if self._reanchor or jumped:
+            # Continue one typical frame after the newest output of either track.
+            base = self.current_ms + self._step.get(kind, _DEFAULT_STEP_MS[kind])
+            self._offset = base - ts
+            candidate = base
+            self._reanchor = False
+            self.discontinuities += 1
+        elif candidate <= floor:
+            shift = floor + 1 - candidate
+            candidate = floor + 1
+            if kind == "video":
+                payload = _with_cts_shift(payload, shift)
+        elif last is not None and candidate - last <= 1000:
+            self._step[kind] = candidate - last
+        self._last[kind] = candidate
+        if candidate == ts and payload is message.payload:
+            return message
+        return MediaMessage(kind=kind, timestamp_ms=candidate, payload=payload)
