@@ -75,6 +75,8 @@ def settings_factory(tmp_path: Path, database_url: str, oembed: FakeOEmbed) -> C
             "oembed_url": oembed.url,
             "register_rate": "1000/minute",
             "chat_rate": "1000/10seconds",
+            # API tests drive the ingest interface with fakes; real RTMP runs in tests/e2e and tests/ingest.
+            "rtmp_enabled": False,
         }
         values.update(overrides)
         return Settings(**values)

@@ -7,6 +7,7 @@ listeners and clients from it.
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     rtmp_host: str | None = Field(
         default=None, description="host name put in RTMP URLs; defaults to the public URL's host"
     )
+    rtmp_bind: str | None = Field(default=None, description="RTMP bind address; defaults to --host")
+    rtmp_enabled: bool = True
     data_dir: Path = Path("./data")
     # Defaults to http://<host>:<port> (http://127.0.0.1:8000 with the default host and port).
     public_url: str = ""
@@ -58,6 +61,31 @@ class Settings(BaseSettings):
     max_thumbnail_bytes: int = 5 * 1024 * 1024
     reconnect_grace_seconds: float = 60.0
     log_level: str = "info"
+
+    # Viewer identity: platform JWTs are signed by keys in <data_dir>/keys/ (see identity/jwt_keys.py).
+    jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    jwks_url: str | None = Field(default=None, description="JWKS of an external identity provider (e.g. Privy)")
+    jwks_audience: str | None = Field(default=None, description="required `aud` of external JWTs, when set")
+    jwks_issuer: str | None = Field(default=None, description="required `iss` of external JWTs, when set")
+    # LiveKit viewer tokens for /sessions/:id/join/; a platform-owned key/secret is generated when unset.
+    livekit_url: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: str | None = None
+
+    # Ledger (token-curve.md §7.2): the named curve new tokens launch on, the SOL price behind every USD figure,
+    # and the development faucet (POST /api/v1/wallet/airdrop).
+    token_config: str = Field(default="A", description="curve config of new tokens: A (default), B, C or D")
+    sol_price_usd: float = Field(default=150.0, gt=0, description="USD per SOL for displayed USD values")
+    enable_airdrop: bool = Field(default=False, description="allow POST /api/v1/wallet/airdrop (dev and demos)")
+
+    @field_validator("token_config")
+    @classmethod
+    def _known_token_config(cls, value: str) -> str:
+        from retake.ledger.configs import NAMED_CONFIGS
+
+        if value.upper() not in NAMED_CONFIGS:
+            raise ValueError(f"token_config must be one of {', '.join(sorted(NAMED_CONFIGS))}")
+        return value.upper()
 
     @field_validator("register_rate", "chat_rate")
     @classmethod
@@ -98,6 +126,13 @@ class Settings(BaseSettings):
         host = self.rtmp_host or urlsplit(self.public_url).hostname or "127.0.0.1"
         scheme = "rtmps" if self.tls_enabled else "rtmp"
         return f"{scheme}://{host}:{self.rtmp_port}/live"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
 
     @property
     def api_base(self) -> str:

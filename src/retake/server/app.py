@@ -17,6 +17,7 @@ from retake.server.api import agents, chat, sessions, streams, users
 from retake.server.errors import install_error_handlers
 from retake.server.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from retake.server.platform import Platform
+from retake.server.playback import router as playback_router
 from retake.server.site import router as site_router
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
             "retake_live_streams", "streams with media flowing on this node", registry=metrics.registry
         )
         app.state.platform = platform
+        if settings.rtmp_enabled:
+            await platform.start_ingest()
         try:
             yield
         finally:
@@ -50,9 +53,13 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     for module in (agents, streams, chat, users, sessions):
         app.include_router(module.router)
     app.include_router(site_router)
+    app.include_router(playback_router)
     media_dir = settings.data_dir / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/media", StaticFiles(directory=media_dir, check_dir=False), name="media")
+    recordings_dir = settings.data_dir / "recordings"
+    recordings_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/recordings", StaticFiles(directory=recordings_dir, check_dir=False), name="recordings")
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

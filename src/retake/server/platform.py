@@ -16,10 +16,12 @@ from retake.events import EventBus
 from retake.identity.tweets import TweetVerifier, build_verifier
 from retake.identity.users import UserAuthenticator
 from retake.images import ImageStore
+from retake.ingest import RtmpServer
 from retake.ratelimit import RateLimiter
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.live import LiveRegistry
+from retake.streams.media_bridge import MediaBridge
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class Platform:
     images: ImageStore
     register_limiter: RateLimiter
     users: UserAuthenticator
+    media: MediaBridge | None = None
+    rtmp: RtmpServer | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -55,7 +59,7 @@ class Platform:
         streams = StreamService(
             sessions, agents, live, events, reconnect_grace_seconds=settings.reconnect_grace_seconds
         )
-        return cls(
+        platform = cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
@@ -69,7 +73,27 @@ class Platform:
             register_limiter=RateLimiter(settings.register_rate),
             users=UserAuthenticator(sessions, agents),
         )
+        platform.media = MediaBridge(streams, settings.data_dir / "recordings")
+        streams.media = platform.media
+        return platform
+
+    async def start_ingest(self) -> None:
+        """Listen for RTMP(S) publishers; ``stream/stop`` and operator shutdowns close them through it."""
+        assert self.media is not None
+        self.rtmp = RtmpServer(
+            self.media,
+            self.settings.rtmp_bind or self.settings.host,
+            self.settings.rtmp_port,
+            ssl_context=self.settings.tls_context(),
+        )
+        await self.rtmp.start()
+        self.streams.publishers = self.rtmp
+        log.info("RTMP ingest listening on port %d", self.rtmp.port)
 
     async def close(self) -> None:
+        if self.rtmp is not None:
+            await self.rtmp.stop()
+        if self.media is not None:
+            self.media.close_all()
         await self.streams.close()
         await self.engine.dispose()

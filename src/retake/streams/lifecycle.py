@@ -23,7 +23,15 @@ from retake.events import EventBus, PlatformEvent
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.live import LiveRegistry
-from retake.streams.ports import NoPublishers, NoTokens, PublisherControl, TokenInfo, TokenLauncher
+from retake.streams.ports import (
+    MediaControl,
+    NoMedia,
+    NoPublishers,
+    NoTokens,
+    PublisherControl,
+    TokenInfo,
+    TokenLauncher,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class StreamService:
         self._grace = reconnect_grace_seconds
         self.publishers: PublisherControl = NoPublishers()
         self.tokens: TokenLauncher = NoTokens()
+        self.media: MediaControl = NoMedia()
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._lock = asyncio.Lock()
 
@@ -132,6 +141,9 @@ class StreamService:
                 session.status = "ended"
                 session.ended_at = now
                 session.peak_viewers = max(session.peak_viewers, peak_here)
+                recording = await self.media.session_ended(session.user_id, session_id)
+                if recording is not None:
+                    session.recording_path = recording
             if revoke_keys_of is not None:
                 await self._agents.revoke_stream_keys(db, revoke_keys_of, now)
             await db.commit()

@@ -38,3 +38,14 @@ class TokenLauncher(Protocol):
 class NoTokens:
     async def ensure_token(self, agent_id: str) -> TokenInfo | None:
         return None
+
+
+class MediaControl(Protocol):
+    """Implemented by the media bridge: a session ended; close its playback, return its recording folder."""
+
+    async def session_ended(self, stream_id: str, session_id: str) -> str | None: ...
+
+
+class NoMedia:
+    async def session_ended(self, stream_id: str, session_id: str) -> str | None:
+        return None

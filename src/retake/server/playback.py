@@ -1,0 +1,152 @@
+"""Live playback: HTTP-FLV and WebSocket-FLV at ``/live/<userDbId>.flv``, LL-HLS at ``/live/<userDbId>/…``,
+and recordings at ``/recordings/<session_id>/…``. Packets are copied, never transcoded."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import Response, StreamingResponse
+
+from retake.errors import NotFound, RetakeError
+from retake.media.errors import PlaylistRequestError
+from retake.media.playlist import media_type_for
+from retake.media.stream import LiveStream, Subscriber
+from retake.server.api.deps import PlatformDep
+from retake.server.platform import Platform
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["playback"])
+
+VIEWER_COOKIE = "rtk_viewer"
+TOUCH_EVERY_SECONDS = 10.0
+
+
+class PlaylistUnavailable(RetakeError):
+    status = 503
+    code = "playlist_unavailable"
+
+
+def _live_stream(platform: Platform, stream_id: str) -> LiveStream:
+    stream = platform.media.live_stream(stream_id) if platform.media else None
+    if stream is None or stream.closed:
+        raise NotFound("this stream is not live", code="stream_not_live")
+    return stream
+
+
+def _viewer_id(request: Request) -> str:
+    cookie = request.cookies.get(VIEWER_COOKIE)
+    if cookie and 8 <= len(cookie) <= 64:
+        return cookie
+    # Without a cookie (CDNs, native players): the client address and agent are the best stable identity.
+    seed = f"{request.client.host if request.client else ''}|{request.headers.get('user-agent', '')}"
+    return "anon-" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+async def _counted(sub: Subscriber, platform: Platform, stream_id: str, viewer: str) -> AsyncIterator[bytes]:
+    """Relay FLV bytes, touching the viewer count while the connection stays open."""
+    last_touch = 0.0
+    try:
+        async for chunk in sub:
+            now = time.monotonic()
+            if now - last_touch > TOUCH_EVERY_SECONDS:
+                platform.live.touch_viewer(stream_id, viewer)
+                last_touch = now
+            yield chunk
+    finally:
+        sub.close()
+
+
+@router.get(
+    "/live/{stream_id}.flv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/x-flv": {}}, "description": "FLV stream"}, 404: {"description": "not live"}},
+)
+async def flv(stream_id: str, request: Request, platform: PlatformDep) -> StreamingResponse:
+    """Low-latency FLV: headers and the latest keyframe at once, then live tags."""
+    stream = _live_stream(platform, stream_id)
+    viewer = _viewer_id(request) + ":" + secrets.token_hex(4)
+    platform.live.touch_viewer(stream_id, viewer)
+    sub = stream.subscribe()
+    return StreamingResponse(
+        _counted(sub, platform, stream_id, viewer),
+        media_type="video/x-flv",
+        headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+@router.websocket("/live/{stream_id}.flv")
+async def flv_websocket(websocket: WebSocket, stream_id: str) -> None:
+    platform: Platform = websocket.app.state.platform
+    stream = platform.media.live_stream(stream_id) if platform.media else None
+    if stream is None or stream.closed:
+        await websocket.close(code=4404, reason="stream not live")
+        return
+    await websocket.accept()
+    viewer = "ws:" + secrets.token_hex(8)
+    platform.live.touch_viewer(stream_id, viewer)
+    sub = stream.subscribe()
+    try:
+        async for chunk in _counted(sub, platform, stream_id, viewer):
+            await websocket.send_bytes(chunk)
+        await websocket.close(code=1000, reason=sub.close_reason or "stream ended")
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the viewer left; _counted's finally released the subscription
+
+
+@router.get(
+    "/live/{stream_id}/index.m3u8",
+    response_class=Response,
+    responses={200: {"content": {"application/vnd.apple.mpegurl": {}}, "description": "LL-HLS media playlist"}},
+)
+async def hls_playlist(
+    stream_id: str,
+    request: Request,
+    platform: PlatformDep,
+    msn: Annotated[int | None, Query(alias="_HLS_msn", ge=0)] = None,
+    part: Annotated[int | None, Query(alias="_HLS_part", ge=0)] = None,
+) -> Response:
+    """Blocking playlist reload per RFC 8216bis §6.2.5.2 with ``_HLS_msn`` / ``_HLS_part``."""
+    stream = _live_stream(platform, stream_id)
+    packager = stream.hls
+    if packager is None:
+        raise NotFound("this stream has no HLS output", code="stream_not_live")
+    viewer = _viewer_id(request)
+    platform.live.touch_viewer(stream_id, viewer)
+    try:
+        if msn is not None or not packager.ready:
+            await packager.wait_for(msn if msn is not None else 0, part)
+    except PlaylistRequestError as exc:
+        if exc.status_hint == 400:
+            raise RetakeError(str(exc), code="invalid_hls_request") from exc
+        raise PlaylistUnavailable("the playlist is not ready yet; retry shortly") from exc
+    response = Response(
+        packager.render_playlist(),
+        media_type="application/vnd.apple.mpegurl",
+        # Blocking-reload answers are cacheable briefly by a CDN (the query string is part of the key).
+        headers={"Cache-Control": "max-age=1" if msn is not None else "no-cache", "Access-Control-Allow-Origin": "*"},
+    )
+    if VIEWER_COOKIE not in request.cookies:
+        response.set_cookie(VIEWER_COOKIE, viewer if viewer.startswith("v-") else "v-" + secrets.token_hex(8))
+    return response
+
+
+@router.get("/live/{stream_id}/{name}", response_class=Response)
+async def hls_resource(stream_id: str, name: str, platform: PlatformDep) -> Response:
+    """Init segments, segments and parts; the preload-hinted part is held until it exists."""
+    stream = _live_stream(platform, stream_id)
+    if stream.hls is None or len(name) > 64:
+        raise NotFound("no such resource", code="not_found")
+    data = await stream.hls.fetch(name)
+    if data is None:
+        raise NotFound("no such segment or part (it may have left the live window)", code="not_found")
+    return Response(
+        data,
+        media_type=media_type_for(name),
+        headers={"Cache-Control": "max-age=30", "Access-Control-Allow-Origin": "*"},
+    )

@@ -1,0 +1,122 @@
+"""Connects the RTMP ingest to the media layer and the session lifecycle.
+
+ingest ──on_publish(key)──▶ StreamService.authorize_publish ──▶ LiveStream (FLV fan-out + LL-HLS + recorder)
+       ──on_media────────▶ LiveStream.publish; the first media of a publish marks the session live
+       ──on_unpublish────▶ StreamService.publisher_left (grace period; viewers stay connected)
+StreamService ends a session ──▶ ``session_ended`` closes the LiveStream and returns the recording path.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retake.ingest.hooks import MediaMessage as IngestMessage
+from retake.ingest.hooks import PublishGrant
+from retake.media.errors import MediaError
+from retake.media.hls import HlsPackager
+from retake.media.messages import MediaMessage
+from retake.media.recording import HlsRecorder
+from retake.media.stream import LiveStream, StreamRegistry
+from retake.streams.lifecycle import PublishTarget, StreamService
+
+log = logging.getLogger(__name__)
+
+INGEST_APP = "live"  # rtmp://host:1935/live/<key>
+
+
+@dataclass(frozen=True)
+class SessionGrant(PublishGrant):
+    target: PublishTarget = field(compare=False)
+
+
+@dataclass
+class _Playback:
+    session_id: str
+    stream: LiveStream
+    recorder: HlsRecorder
+    media_seen: set[int] = field(default_factory=set)  # id() of grants that already delivered media
+
+
+class MediaBridge:
+    """Implements ``retake.ingest.IngestHooks`` and ``retake.streams.ports.MediaControl``."""
+
+    def __init__(self, streams: StreamService, recordings_dir: Path) -> None:
+        self._streams = streams
+        self._recordings_dir = recordings_dir
+        self.registry = StreamRegistry()
+        self._playback: dict[str, _Playback] = {}  # stream_id -> what is playing now
+
+    # -- IngestHooks ---------------------------------------------------------------------------------------
+
+    async def on_publish(self, app: str, key: str) -> PublishGrant | None:
+        if app != INGEST_APP:
+            return None
+        target = await self._streams.authorize_publish(key)
+        if target is None:
+            return None
+        playback = self._playback.get(target.stream_id)
+        if playback is not None and playback.session_id != target.session_id:
+            self._close(target.stream_id)  # an old session's leftovers must not mix into the new one
+            playback = None
+        if playback is None:
+            directory = self._recordings_dir / target.session_id
+            recorder = HlsRecorder(directory)
+            packager = HlsPackager()
+            packager.add_listener(recorder)
+            stream = self.registry.open(target.stream_id)
+            if stream.hls is None:
+                stream.hls = packager
+                stream.add_sink(packager)
+            playback = _Playback(target.session_id, stream, recorder)
+            self._playback[target.stream_id] = playback
+        playback.stream.begin_publish()
+        return SessionGrant(stream_id=target.stream_id, session_id=target.session_id, target=target)
+
+    async def on_media(self, grant: PublishGrant, message: IngestMessage) -> None:
+        playback = self._playback.get(grant.stream_id)
+        if playback is None or playback.session_id != grant.session_id:
+            return  # the session ended under this publisher; the ingest is closing it
+        try:
+            playback.stream.publish(MediaMessage(message.kind, message.timestamp_ms, message.payload))
+        except MediaError:
+            log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
+            raise
+        if id(grant) not in playback.media_seen and message.kind in ("audio", "video"):
+            playback.media_seen.add(id(grant))
+            assert isinstance(grant, SessionGrant)
+            await self._streams.media_flowing(grant.target)
+
+    async def on_unpublish(self, grant: PublishGrant, reason: str) -> None:
+        assert isinstance(grant, SessionGrant)
+        playback = self._playback.get(grant.stream_id)
+        if playback is not None:
+            playback.media_seen.discard(id(grant))
+        await self._streams.publisher_left(grant.target, reason)
+
+    # -- MediaControl --------------------------------------------------------------------------------------
+
+    async def session_ended(self, stream_id: str, session_id: str) -> str | None:
+        playback = self._playback.get(stream_id)
+        if playback is None or playback.session_id != session_id:
+            return None
+        return self._close(stream_id)
+
+    def _close(self, stream_id: str) -> str | None:
+        playback = self._playback.pop(stream_id)
+        self.registry.close(stream_id)  # ends viewers and the packager, which finishes the recorder
+        path = playback.recorder.finish()
+        if path is None:
+            shutil.rmtree(playback.recorder.directory, ignore_errors=True)
+            return None
+        return str(path.parent)
+
+    def live_stream(self, stream_id: str) -> LiveStream | None:
+        playback = self._playback.get(stream_id)
+        return playback.stream if playback else None
+
+    def close_all(self) -> None:
+        for stream_id in list(self._playback):
+            self._close(stream_id)
