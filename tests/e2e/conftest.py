@@ -88,3 +88,6 @@ def server(tmp_path: Path, oembed_server: FakeOEmbed) -> Iterator[Server]:
     srv = start_server(tmp_path, oembed_server.url)
     yield srv
     stop_server(srv)
+    # Shown by pytest only when the test failed: the server's side of the story.
+    print("---- retake serve log (tail) ----")
+    print(srv.log()[-6000:])
