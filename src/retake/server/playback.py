@@ -18,10 +18,14 @@ from retake.media.errors import PlaylistRequestError
 from retake.media.playlist import media_type_for
 from retake.media.stream import LiveStream, Subscriber
 from retake.server.api.deps import PlatformDep
+from retake.server.api.schemas import ERRORS
 from retake.server.platform import Platform
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["playback"])
+router = APIRouter(
+    tags=["playback"],
+    responses={**ERRORS, 503: {"model": ERRORS[400]["model"], "description": "playlist not ready yet"}},
+)
 
 VIEWER_COOKIE = "rtk_viewer"
 TOUCH_EVERY_SECONDS = 10.0
