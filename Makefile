@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check system-deps services format clean
+.PHONY: install run demo web test check system-deps services node-deps format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,test]'
 	touch $(STAMP)
 
-## install: create .venv with the server, dev and test dependencies
-install: $(STAMP)
+## install: create .venv with the server, dev and test dependencies, and build the web bundle
+install: $(STAMP) web
 
 ## run: install if needed, then start the platform on embedded defaults (SQLite, in-process pub/sub)
 run: install
 	$(BIN)/retake serve
+
+## demo: like run, plus a demo agent that streams a test picture with a clock and chats
+demo: install
+	$(BIN)/retake serve --demo
 
 ## system-deps: Debian packages the tests drive (ffmpeg, Xvfb, Chromium)
 system-deps:
@@ -27,8 +31,20 @@ system-deps:
 services:
 	bash scripts/start-services.sh
 
+## node-deps: the npm packages of package-lock.json (socket.io-client for tests/realtime/js, the web bundle)
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node-deps: system-deps $(NODE_STAMP)
+
+## web: bundle web/src (mpegts.js, hls.js, socket.io-client from npm) into src/retake/server/web/static/dist
+web: node-deps
+	npm run --silent build
+
 ## test: install everything the tests need, start services, run the whole suite
-test: install system-deps services
+test: install system-deps services node-deps
 	$(BIN)/pytest -q
 
 ## check: lint, format check and strict typing
@@ -36,6 +52,7 @@ check: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	npm run --silent typecheck
 
 format: install
 	$(BIN)/ruff format src tests bench

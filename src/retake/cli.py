@@ -10,11 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from retake.agent.cli import agent_app
 from retake.config import Settings
 
 app = typer.Typer(help="retake: livestreaming for AI agents.", no_args_is_help=True, add_completion=False)
 admin = typer.Typer(help="Operator commands that act on the store directly.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+app.add_typer(agent_app, name="agent")
 console = Console(stderr=True)
 
 
@@ -49,6 +51,14 @@ def serve(
     redis_url: RedisOpt = None,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="certificate for RTMPS")] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="private key for RTMPS")] = None,
+    enable_airdrop: Annotated[
+        bool | None,
+        typer.Option("--enable-airdrop", help="allow POST /api/v1/wallet/airdrop test SOL (env RETAKE_ENABLE_AIRDROP)"),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option("--demo", help="also run a demo agent that streams a test picture and chats (env RETAKE_DEMO)"),
+    ] = None,
 ) -> None:
     """Run the platform: API, Socket.IO, pages, playback and the RTMP listener in one process."""
     from retake.server.runner import run
@@ -63,6 +73,8 @@ def serve(
         redis_url=redis_url,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        enable_airdrop=enable_airdrop,
+        demo=demo,
     )
     run(settings, console)
 
@@ -94,6 +106,84 @@ def admin_verify(
             console.print(f"[red]error:[/red] {exc.message}")
             raise typer.Exit(1) from exc
     console.print(f"[green]✓[/green] {agent_name} ({agent_id}) is verified")
+
+
+@admin.command("rotate-jwt-key")
+def admin_rotate_jwt_key(data_dir: DataDirOpt = None) -> None:
+    """Add a new JWT signing key to <data-dir>/keys/. Running servers sign with it at once; tokens signed by
+    older keys keep working until you delete those key files (wait for the token lifetime, 7 days by default)."""
+    from retake.identity.jwt_keys import JwtKeyRing
+
+    ring = JwtKeyRing(_settings(data_dir=data_dir).data_dir / "keys")
+    older = ring.kids()
+    kid = ring.rotate()
+    typer.echo(kid)
+    console.print(f"[green]✓[/green] new signing key {kid} in {ring.folder}")
+    for old in older:
+        console.print(f"  still verifying: {old} (remove {ring.folder / f'jwt-{old}.pem'} to retire it)")
+
+
+@admin.command("warn")
+def admin_warn(
+    agent_name: Annotated[str, typer.Argument(help="the agent's name (any case)")],
+    reason: Annotated[str, typer.Argument(help="what the agent is warned about (shown to it and its viewers)")],
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Warn an agent: a system message in its chat and an entry in the `warnings` of its stream status."""
+    from retake.errors import RetakeError
+    from retake.server.platform import Platform
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def go() -> int:
+        platform = await Platform.start(settings)
+        try:
+            return (await platform.operator.warn(agent_name, reason)).id
+        finally:
+            await platform.close()
+
+    try:
+        action_id = asyncio.run(go())
+    except RetakeError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]✓[/green] {agent_name} warned (action {action_id}); running servers announce it in chat")
+
+
+@admin.command("shutdown")
+def admin_shutdown(
+    agent_name: Annotated[str, typer.Argument(help="the agent's name (any case)")],
+    reason: Annotated[str, typer.Option("--reason", help="shown to the agent and its viewers")] = "",
+    wait: Annotated[float, typer.Option("--wait", help="seconds to wait for a running server to act")] = 8.0,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """End an agent's open session: a running server closes its publisher and revokes its stream keys."""
+    from retake.errors import RetakeError
+    from retake.server.platform import Platform
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def go() -> tuple[str | None, bool]:
+        platform = await Platform.start(settings)
+        try:
+            action = await platform.operator.shutdown(agent_name, reason)
+            if await platform.operator.wait_noticed(action.id, wait):
+                return action.session_id, True
+            # No server claimed it (none is running): end the session in the store from here.
+            return action.session_id, not await platform.operator.apply_unnoticed(action)
+        finally:
+            await platform.close()
+
+    with console.status(f"shutting down {agent_name}'s stream…"):
+        try:
+            session_id, by_server = asyncio.run(go())
+        except RetakeError as exc:
+            console.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1) from exc
+    where = "by the running server" if by_server else "in the store (no running server noticed it)"
+    console.print(f"[green]✓[/green] session {session_id} of {agent_name} ended {where}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

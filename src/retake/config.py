@@ -60,7 +60,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 6 * 1024 * 1024
     max_thumbnail_bytes: int = 5 * 1024 * 1024
     reconnect_grace_seconds: float = 60.0
+    preview_interval_seconds: float = Field(
+        default=10.0, ge=0, description="seconds between preview images of a live stream without a thumbnail; 0 = off"
+    )
     log_level: str = "info"
+    # `retake serve --demo`: a demo agent streams a test picture with a clock and chats (server/demo.py).
+    demo: bool = Field(default=False, description="run the demo agent inside the server")
 
     # Viewer identity: platform JWTs are signed by keys in <data_dir>/keys/ (see identity/jwt_keys.py).
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
@@ -77,6 +82,19 @@ class Settings(BaseSettings):
     token_config: str = Field(default="A", description="curve config of new tokens: A (default), B, C or D")
     sol_price_usd: float = Field(default=150.0, gt=0, description="USD per SOL for displayed USD values")
     enable_airdrop: bool = Field(default=False, description="allow POST /api/v1/wallet/airdrop (dev and demos)")
+
+    # Realtime (Socket.IO): with redis_url set, nodes share rooms through this Redis pub/sub channel; every
+    # client event counts against a per-connection budget before any work is done for it.
+    redis_channel: str = Field(default="retake-socketio", min_length=1, description="Redis channel of Socket.IO")
+    socket_event_rate: str = Field(default="40/10seconds", description="client events per Socket.IO connection")
+    # How often a node looks for `retake admin warn|shutdown` actions written to the store.
+    operator_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("socket_event_rate")
+    @classmethod
+    def _valid_socket_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
 
     @field_validator("token_config")
     @classmethod

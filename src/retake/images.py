@@ -78,6 +78,10 @@ class ImageStore:
         self._prune(folder)
         return StoredImage(path=path, url=f"{self._public_url}/media/{kind}/{owner}/{name}")
 
+    def url_prefix(self, kind: str, owner: str) -> str:
+        """What every URL :meth:`save` returns for (``kind``, ``owner``) starts with."""
+        return f"{self._public_url}/media/{kind}/{owner}/"
+
     def _prune(self, folder: Path) -> None:
         files = sorted((p for p in folder.iterdir() if p.suffix in {".jpg", ".png"}), key=lambda p: p.stat().st_mtime)
         for old in files[:-KEEP_PER_OWNER]:

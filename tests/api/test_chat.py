@@ -102,6 +102,7 @@ async def test_chat_into_another_agents_stream_and_access_token_in_body(
         ({"message": "", "destination_user_id": "X"}, 400),
         ({"message": "   ", "destination_user_id": "X"}, 400),
         ({"message": "x" * 501, "destination_user_id": "X"}, 400),
+        ({"message": "a\x00b", "destination_user_id": "X"}, 400),
         ({"destination_user_id": "X"}, 400),
         ({"message": "hi"}, 400),
         ({"message": 5, "destination_user_id": "X"}, 400),

@@ -114,3 +114,12 @@ async def test_health_metrics_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/agent/register" in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/users/metadata/a%00b", "/api/v1/users/search/x%00", "/api/v1/chat/?streamer_id=%00"]
+)
+async def test_nul_in_urls_is_400_not_500(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_characters"

@@ -98,6 +98,8 @@ BAD_INPUTS = [
     pytest.param(payload(image_url="ftp://example.com/a.png"), "image_url", id="image-not-http"),
     pytest.param(payload(image_url="javascript:alert(1)"), "image_url", id="image-js"),
     pytest.param(payload(agent_description="d" * 501), "agent_description", id="description-501"),
+    pytest.param(payload(agent_description="nul\x00byte"), "agent_description", id="description-nul"),
+    pytest.param(payload(image_url="https://example.com/\x00.png"), "image_url", id="image-nul"),
     pytest.param([1, 2, 3], "body", id="array-body"),
     pytest.param("just a string", "body", id="string-body"),
 ]

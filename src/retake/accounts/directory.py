@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,8 @@ class Directory:
         self._sessions = sessions
         self._live = live
         self._public_url = public_url
+        # Token address -> market cap (USD); the ledger plugs in here (server/platform.py). None: all zero.
+        self.market_caps: Callable[[list[str]], Awaitable[dict[str, float]]] | None = None
 
     def playback(self, user_id: str) -> dict[str, str]:
         return {
@@ -104,7 +107,10 @@ class Directory:
 
     async def live_users(self) -> list[dict[str, Any]]:
         out = []
-        for rank, (session, user, agent) in enumerate(await self._live_rows(), start=1):
+        rows = await self._live_rows()
+        addresses = [a.token_address for _s, _u, a in rows if a is not None and a.token_address]
+        caps = await self.market_caps(addresses) if self.market_caps is not None and addresses else {}
+        for rank, (session, user, agent) in enumerate(rows, start=1):
             out.append(
                 {
                     "user_id": user.id,
@@ -112,7 +118,7 @@ class Directory:
                     "avatar_url": user.avatar_url,
                     "ticker": agent.ticker if agent else "",
                     "token_address": (agent.token_address or "") if agent else "",
-                    "market_cap": 0,
+                    "market_cap": caps.get(agent.token_address or "", 0) if agent else 0,
                     "rank": rank,
                     "viewer_count": self._live.viewer_count(session.id),
                     "session_id": session.id,
@@ -185,6 +191,33 @@ class Directory:
             last = rows[limit - 1][0]
             next_cursor = encode_cursor(last.ended_at or utcnow(), last.id)
         return {"sessions": items, "next_cursor": next_cursor}
+
+    async def recorded_session(self, streamer_id: str, session_id: str) -> dict[str, Any]:
+        """One ended session of this streamer, as an item of ``recorded`` (the watch page's recording player)."""
+        async with self._sessions() as db:
+            row = (
+                await db.execute(
+                    select(StreamSession, User)
+                    .join(User, User.id == StreamSession.user_id)
+                    .where(
+                        StreamSession.id == session_id,
+                        StreamSession.user_id == streamer_id,
+                        StreamSession.status == "ended",
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound("no such recorded session", code="session_not_found")
+        session, user = row
+        item = self._session_item(session, user)
+        started, ended = session.first_media_at or session.started_at, session.ended_at
+        item["ended_at"] = iso(ended)
+        item["duration_seconds"] = int((ended - started).total_seconds()) if started and ended else 0
+        item["recording_url"] = (
+            f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
+        )
+        item["peak_viewers"] = session.peak_viewers
+        return item
 
     async def scheduled(self, streamer_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
         now = utcnow()

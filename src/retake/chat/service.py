@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ratelimit import RateLimiter
@@ -80,15 +81,29 @@ class ChatService:
         self._sessions = sessions
         self._events = events
         self._limiter = limiter
+        self.gate: SendGate = OpenGate()  # moderation plugs in here: muted senders are refused on every path
+        self.transactions: TransactionLedger = NoLedger()  # the ledger confirms tip/trade announcements
 
-    async def send(self, sender: User, destination_user_id: str, text: str, kind: str = "message") -> dict[str, Any]:
+    async def send(
+        self,
+        sender: User,
+        destination_user_id: str,
+        text: str,
+        kind: str = "message",
+        *,
+        tip_data: dict[str, Any] | None = None,
+        trade_data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         text = text.strip()
+        if "\x00" in text:
+            raise ValidationFailed("message must not contain NUL characters", code="invalid_message")
         if not 1 <= len(text) <= MAX_TEXT:
             raise ValidationFailed(f"message must be 1-{MAX_TEXT} characters", code="invalid_message")
         async with self._sessions() as db:
             streamer = await db.get(User, destination_user_id)
             if streamer is None:
                 raise NotFound(f"no streamer with id '{destination_user_id}'", code="streamer_not_found")
+            await self.gate.check_send(db, destination_user_id, sender.id)
             # Counted only for messages that would be stored: a typo'd destination does not burn budget.
             self._limiter.hit(sender.id, "chat messages")
             session_id = await db.scalar(
@@ -102,6 +117,8 @@ class ChatService:
                 sender_user_id=sender.id,
                 type=kind,
                 text=text,
+                tip_data=tip_data,
+                trade_data=trade_data,
                 created_at=utcnow(),
                 deleted=False,
             )

@@ -55,3 +55,10 @@ def check_http_url(value: str, field: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc or len(value) > 2048:
         raise ValidationFailed(f"{field} must be an http(s) URL", code="invalid_" + field)
     return value
+
+
+def check_text(value: str, field: str) -> str:
+    """Free text that PostgreSQL can store: a NUL character is refused there (it would be a 500, not a 400)."""
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} must not contain NUL characters", code="invalid_" + field)
+    return value

@@ -12,13 +12,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import amf0
 from .aac import AudioSpecificConfig
 from .avc import AvcDecoderConfigurationRecord
 from .errors import AmfError
-from .flv import TAG_SCRIPT, AudioTagBody, FlvTag, ScriptData, VideoTagBody, stream_start
+from .flv import TAG_HEADER_SIZE, TAG_SCRIPT, TAG_VIDEO, AudioTagBody, FlvTag, ScriptData, VideoTagBody, stream_start
 from .hls import HlsPackager
 from .messages import MediaMessage
 from .timestamps import TimestampRepair
@@ -43,6 +43,14 @@ class StreamLimits:
     queue_max_bytes: int = 8 * 1024 * 1024  # per viewer, bootstrap included (keep > gop_max_bytes)
     queue_max_lag_ms: int = 4_000  # media time queued behind the live edge (bootstrap GOP not counted)
     max_skips: int = 3  # skip-aheads tolerated within a minute before the viewer is dropped
+
+
+class Keyframe(NamedTuple):
+    """The newest cached AVC keyframe and what it takes to decode it alone (preview images)."""
+
+    avc_config: bytes  # AVCDecoderConfigurationRecord [ISO/IEC 14496-15 §5.3.3.1], the decoder's extradata
+    data: bytes  # the keyframe's length-prefixed NAL units: its AVC tag body after the 5-byte header
+    timestamp_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +247,16 @@ class LiveStream:
     @property
     def gop_bytes(self) -> int:
         return self._gop_bytes
+
+    def latest_keyframe(self) -> Keyframe | None:
+        """The keyframe that starts the cached GOP, with the current AVC config; None without one."""
+        if self._video_header is None or len(self._video_header) <= 5 or not self._gop:
+            return None
+        first = self._gop[0]
+        if first.data[0] & 0x1F != TAG_VIDEO:  # audio-only GOPs start with an AAC frame
+            return None
+        # [FLV E.4.3.1] tag header (11 bytes) + 5-byte AVC video header ... + PreviousTagSize (4 bytes)
+        return Keyframe(self._video_header[5:], first.data[TAG_HEADER_SIZE + 5 : -4], first.timestamp_ms)
 
     # -- publisher side ----------------------------------------------------------------------------
 

@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from prometheus_client import Gauge
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from retake import __version__
 from retake.config import Settings
 from retake.identity.tweets import TweetVerifier
-from retake.server.api import agents, chat, sessions, streams, users
+from retake.server.api import (
+    agents,
+    auth,
+    chat,
+    moderation,
+    profile,
+    session_owner,
+    sessions,
+    streams,
+    tokens,
+    trades,
+    users,
+    wallet,
+)
+from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
 from retake.server.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from retake.server.platform import Platform
 from retake.server.playback import router as playback_router
+from retake.server.realtime import Realtime
 from retake.server.site import router as site_router
+from retake.server.web import install_pages
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> FastAPI:
     metrics = Metrics()
+    realtime = Realtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,9 +57,18 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         app.state.platform = platform
         if settings.rtmp_enabled:
             await platform.start_ingest()
+        await realtime.start(platform)
+        operator_watch = await platform.operator.start_watching(settings.operator_poll_seconds)
+        demo = await start_demo(platform) if settings.demo else None
         try:
             yield
         finally:
+            if demo is not None:
+                await demo.close()
+            operator_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await operator_watch
+            await realtime.close()
             await platform.close()
 
     app = FastAPI(
@@ -49,8 +80,14 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         strict_content_type=False,
     )
     app.state.metrics = metrics
+    app.state.realtime = realtime
+    # First in the route table, so no page route with a path parameter can shadow /socket.io/.
+    app.router.routes.insert(0, Mount("/socket.io", app=realtime.asgi_app(), name="socket.io"))
     install_error_handlers(app)
-    for module in (agents, streams, chat, users, sessions):
+    for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
+        app.include_router(module.router)
+    app.include_router(moderation.router)
+    for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(site_router)
     app.include_router(playback_router)
@@ -60,6 +97,31 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     recordings_dir = settings.data_dir / "recordings"
     recordings_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/recordings", StaticFiles(directory=recordings_dir, check_dir=False), name="recordings")
+    install_pages(app)  # last: the watch page /{name} must not shadow any route above (static files at /static)
+    _document_errors_as_served(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _document_errors_as_served(app: FastAPI) -> None:
+    """Validation failures are answered 400 ``{error, code}`` (API.md), not FastAPI's 422: say so in OpenAPI."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": "bad input",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                        }
+            schemas = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

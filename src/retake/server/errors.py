@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from retake.errors import RetakeError
 
 log = logging.getLogger(__name__)
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -45,6 +48,23 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     return f"{field}: {error.get('msg', 'invalid value')}", "validation_error"
 
 
+def allowed_methods(request: Request) -> str | None:
+    """The documented methods of the requested path. Starlette's 405 names only the first route whose path
+    matches, so a path served by two routes (PUT and DELETE of ``/sessions/{id}``) would advertise half of them.
+    The most specific templates win: ``/sessions/start`` is not also ``/sessions/{session_id}``."""
+    schema: dict[str, Any] = request.app.openapi()
+    by_params: dict[int, set[str]] = {}
+    for template, operations in schema.get("paths", {}).items():
+        parts = re.split(r"\{[^/}]+\}", template)
+        if re.fullmatch("[^/]+".join(re.escape(part) for part in parts), request.url.path):
+            found = by_params.setdefault(len(parts) - 1, set())
+            found |= {m.upper() for m in operations if m.upper() in _METHODS}
+    methods = by_params[min(by_params)] if by_params else set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RetakeError)
     async def _retake_error(_request: Request, exc: RetakeError) -> JSONResponse:
@@ -68,7 +88,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = exc.detail
         else:
             message = code.replace("_", " ")
-        return error_response(exc.status_code, message, code, dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        return error_response(exc.status_code, message, code, headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -37,6 +37,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # A NUL in a path or query parameter would reach PostgreSQL, which refuses it: answer 400 here.
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _send_error(send, 400, "the URL must not contain NUL characters", "invalid_characters")
+            return
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

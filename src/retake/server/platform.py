@@ -10,18 +10,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from retake.accounts.agents import AgentService
 from retake.accounts.directory import Directory
+from retake.accounts.profile import ProfileService
+from retake.chat.moderation import ModerationService
+from retake.chat.operator import OperatorDesk
 from retake.chat.service import ChatService
 from retake.config import Settings
 from retake.events import EventBus
 from retake.identity.tweets import TweetVerifier, build_verifier
 from retake.identity.users import UserAuthenticator
+from retake.identity.viewers import IdentityService
 from retake.images import ImageStore
 from retake.ingest import RtmpServer
+from retake.ledger.service import LedgerService
 from retake.ratelimit import RateLimiter
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.live import LiveRegistry
 from retake.streams.media_bridge import MediaBridge
+from retake.streams.owner import OwnerSessions
+from retake.streams.previews import PreviewService
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +47,15 @@ class Platform:
     images: ImageStore
     register_limiter: RateLimiter
     users: UserAuthenticator
+    moderation: ModerationService
+    operator: OperatorDesk
+    identity: IdentityService
+    profiles: ProfileService
+    owned_sessions: OwnerSessions
     media: MediaBridge | None = None
     rtmp: RtmpServer | None = None
+    previews: PreviewService | None = None
+    ledger: LedgerService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -72,9 +86,30 @@ class Platform:
             images=ImageStore(settings.data_dir / "media", settings.public_url),
             register_limiter=RateLimiter(settings.register_rate),
             users=UserAuthenticator(sessions, agents),
+            moderation=ModerationService(sessions, events),
+            operator=OperatorDesk(sessions, events, streams),
+            identity=IdentityService.from_settings(settings, sessions),
+            profiles=ProfileService(sessions, live, events),
+            owned_sessions=OwnerSessions(sessions, streams, live),
         )
+        platform.chat.gate = platform.moderation  # muted senders are refused on REST and Socket.IO alike
         platform.media = MediaBridge(streams, settings.data_dir / "recordings")
         streams.media = platform.media
+        platform.users.jwt = platform.identity  # platform and external JWTs, wherever UserDep is used
+        # The ledger launches a verified agent's token on its first stream, confirms tip/trade chat announcements
+        # and gives /users/live/ real market caps.
+        platform.ledger = LedgerService(
+            sessions,
+            events,
+            dialect=engine.dialect.name,
+            config_name=settings.token_config,
+            sol_price_usd=settings.sol_price_usd,
+            enable_airdrop=settings.enable_airdrop,
+        )
+        platform.ledger.chat_gate = platform.moderation
+        streams.tokens = platform.ledger
+        platform.chat.transactions = platform.ledger
+        platform.directory.market_caps = platform.ledger.market.market_caps_usd
         return platform
 
     async def start_ingest(self) -> None:
@@ -89,8 +124,15 @@ class Platform:
         await self.rtmp.start()
         self.streams.publishers = self.rtmp
         log.info("RTMP ingest listening on port %d", self.rtmp.port)
+        if self.settings.preview_interval_seconds > 0:  # keyframe previews for sessions without a thumbnail
+            self.previews = PreviewService(
+                self.sessions, self.images, self.media.playing, interval_seconds=self.settings.preview_interval_seconds
+            )
+            self.previews.start()
 
     async def close(self) -> None:
+        if self.previews is not None:
+            await self.previews.stop()
         if self.rtmp is not None:
             await self.rtmp.stop()
         if self.media is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from retake.store.types import BigIntId, UTCDateTime, utcnow
@@ -32,6 +32,8 @@ class User(Base):
     twitter_handle: Mapped[str | None] = mapped_column(String(64), nullable=True)
     token_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Where a click on the banner goes (PATCH /users/me/banner field `url`); added in revision 0003_identity.
+    banner_link: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Agent(Base):
@@ -111,3 +113,171 @@ class Follow(Base):
     follower_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     target_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuthNonce(Base):
+    """A wallet sign-in challenge: single use (``used_at``) and short-lived (``expires_at``). Kept in the
+    database, not in memory, so any node can finish a sign-in another node started."""
+
+    __tablename__ = "auth_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wallet_address: Mapped[str] = mapped_column(String(64), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IdentityLink(Base):
+    """How a viewer signs in: (``wallet``, address) or (``external``, JWT subject) → one platform user. The
+    primary key makes a concurrent first sign-in of the same identity create only one user."""
+
+    __tablename__ = "identity_links"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- ledger (retake/ledger/service.py; research file token-curve.md) --------------------------------------------
+# Money columns hold integer atoms/lamports (ARCHITECTURE convention 4). Every amount fits a signed BIGINT: balances
+# are capped by the airdrop limit, token supplies are 1e15 atoms. u128 values (sqrt prices) do not fit, and SQLite's
+# NUMERIC would round them through a float, so they are stored as decimal digit strings.
+
+
+class Token(Base):
+    """An agent's token and its bonding-curve pool. ``state`` is ``PoolState.to_dict()`` with every integer written
+    as a digit string; ``sqrt_price``, ``market_cap_lamports`` and ``completed`` are copies kept for ordering and
+    display, rewritten in the same transaction as ``state``. ``config_name`` is fixed at launch."""
+
+    __tablename__ = "tokens"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool_address: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    ticker: Mapped[str] = mapped_column(String(10))
+    image_url: Mapped[str] = mapped_column(Text, default="")
+    config_name: Mapped[str] = mapped_column(String(16))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sqrt_price: Mapped[str] = mapped_column(String(40))
+    ath_sqrt_price: Mapped[str] = mapped_column(String(40))
+    market_cap_lamports: Mapped[int] = mapped_column(BigInteger, index=True)
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Wallet(Base):
+    """SOL balance of a user. ``address`` is the user's own wallet, or a custodial ed25519 key's address for users
+    registered without one (the private key is not kept: nothing on this ledger needs a signature)."""
+
+    __tablename__ = "wallets"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    custodial: Mapped[bool] = mapped_column(Boolean, default=False)
+    lamports: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TokenBalance(Base):
+    __tablename__ = "token_balances"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token_address: Mapped[str] = mapped_column(ForeignKey("tokens.address", ondelete="CASCADE"), primary_key=True)
+    atoms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Trade(Base):
+    """One executed swap, mirroring the program's ``EvtSwap2`` (token-curve.md §8). ``sol_amount`` is the trade's
+    quote volume as §8 defines it; ``token_amount`` the base atoms that changed hands."""
+
+    __tablename__ = "trades"
+    __table_args__ = (Index("ix_trades_token_address_id", "token_address", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tx_hash: Mapped[str] = mapped_column(String(100), unique=True)
+    token_address: Mapped[str] = mapped_column(ForeignKey("tokens.address", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    trader_address: Mapped[str] = mapped_column(String(64))
+    is_buy: Mapped[bool] = mapped_column(Boolean)
+    mode: Mapped[str] = mapped_column(String(16))
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    amount_out: Mapped[int] = mapped_column(BigInteger)
+    amount_left: Mapped[int] = mapped_column(BigInteger)
+    sol_amount: Mapped[int] = mapped_column(BigInteger)
+    token_amount: Mapped[int] = mapped_column(BigInteger)
+    fee_total: Mapped[int] = mapped_column(BigInteger)
+    fee_trading: Mapped[int] = mapped_column(BigInteger)
+    fee_protocol: Mapped[int] = mapped_column(BigInteger)
+    fee_creator: Mapped[int] = mapped_column(BigInteger)
+    fee_partner: Mapped[int] = mapped_column(BigInteger)
+    fee_referral: Mapped[int] = mapped_column(BigInteger)
+    fee_token: Mapped[str] = mapped_column(String(8))
+    sqrt_price_after: Mapped[str] = mapped_column(String(40))
+    market_cap_after: Mapped[int] = mapped_column(BigInteger)
+    quote_reserve_after: Mapped[int] = mapped_column(BigInteger)
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set once the trader announces the trade in a chat (chat/ports.py TransactionLedger): one announcement each.
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Tip(Base):
+    __tablename__ = "tips"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tx_hash: Mapped[str] = mapped_column(String(100), unique=True)
+    sender_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    receiver_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    lamports: Mapped[int] = mapped_column(BigInteger)
+    chat_event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatMute(Base):
+    """A user jailed in one streamer's chat. It lasts until unjailed, across sessions, like a channel ban;
+    ``session_id`` records the session during which it was imposed. Added in revision 0004_moderation."""
+
+    __tablename__ = "chat_mutes"
+    __table_args__ = (UniqueConstraint("streamer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    streamer_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    muted_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatPin(Base):
+    """The one pinned message of a session (pinning another replaces it)."""
+
+    __tablename__ = "chat_pins"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("stream_sessions.id", ondelete="CASCADE"), primary_key=True)
+    streamer_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chat_event_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("chat_events.id", ondelete="CASCADE"))
+    pinned_by: Mapped[str] = mapped_column(String(36))
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OperatorAction(Base):
+    """``retake admin warn|shutdown``: written by the CLI, noticed by every running node (which polls for ids
+    above the last it saw). ``announced_at`` is claimed by exactly one node, which broadcasts the notice."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))  # warn | shutdown
+    reason: Mapped[str] = mapped_column(Text)
+    session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    chat_event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

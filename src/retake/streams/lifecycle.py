@@ -128,6 +128,12 @@ class StreamService:
         duration, peak = await self._end_session(session_id, revoke_keys_of=who.agent.id)
         return {"status": "stopped", "duration_seconds": duration, "viewers": peak}
 
+    async def force_stop(self, session_id: str, agent_id: str) -> None:
+        """``retake admin shutdown``: what ``stop`` does, for a session named by id. Safe to repeat (every node
+        applies it: the publisher may be connected to any of them)."""
+        await self.publishers.close_publisher(session_id)
+        await self._end_session(session_id, revoke_keys_of=agent_id)
+
     async def _end_session(self, session_id: str, *, revoke_keys_of: str | None) -> tuple[int, int]:
         self._cancel_grace(session_id)
         live = self.live.forget(session_id)

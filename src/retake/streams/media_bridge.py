@@ -117,6 +117,10 @@ class MediaBridge:
         playback = self._playback.get(stream_id)
         return playback.stream if playback else None
 
+    def playing(self) -> list[tuple[str, str, LiveStream]]:
+        """(stream_id, session_id, stream) of every stream with playback on this node (preview images)."""
+        return [(stream_id, p.session_id, p.stream) for stream_id, p in self._playback.items()]
+
     def close_all(self) -> None:
         for stream_id in list(self._playback):
             self._close(stream_id)

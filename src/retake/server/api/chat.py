@@ -16,7 +16,11 @@ router = APIRouter(tags=["chat"], responses=ERRORS)
 LimitQ = Annotated[int | None, Query(ge=1, le=100, description="at most 100; default 50")]
 
 
-@router.post("/api/v1/agent/stream/chat/send", response_model=ChatSendOut)
+@router.post(
+    "/api/v1/agent/stream/chat/send",
+    response_model=ChatSendOut,
+    responses={403: {"model": ERRORS[400]["model"], "description": "muted in this chat"}},
+)
 async def send(body: ChatSendIn, who: AgentDep, platform: PlatformDep) -> dict[str, str]:
     comment = await platform.chat.send(who.user, body.destination_user_id, body.message)
     return {

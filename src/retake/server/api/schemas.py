@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ErrorBody(BaseModel):
@@ -25,10 +25,29 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _refuse_nul(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where} must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, where)
+
+
 class Lenient(BaseModel):
-    """Unknown fields are ignored (clients send extras such as ``access_token``)."""
+    """Unknown fields are ignored (clients send extras such as ``access_token``). NUL characters are refused
+    up front: PostgreSQL cannot store them, so they would otherwise fail deep in the store."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _refuse_nul(data, "body")
+        return data
 
 
 class RegisterIn(Lenient):
@@ -80,6 +99,14 @@ class StartOut(BaseModel):
     token: TokenOut
 
 
+class OperatorWarning(BaseModel):
+    id: str
+    kind: str = Field(description="warn or shutdown (`retake admin warn|shutdown`)")
+    reason: str
+    session_id: str | None
+    created_at: str | None
+
+
 class StatusOut(BaseModel):
     is_live: bool
     viewers: int
@@ -87,6 +114,7 @@ class StatusOut(BaseModel):
     token_address: str
     userDbId: str
     session_id: str | None
+    warnings: list[OperatorWarning] = Field(default_factory=list, description="operator notices, newest first")
 
 
 class StopOut(BaseModel):

@@ -40,7 +40,8 @@ async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
 
 @router.get("/stream/status", response_model=StatusOut)
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    return await platform.streams.status(who)
+    body = await platform.streams.status(who)
+    return {**body, "warnings": await platform.operator.warnings_for(who.agent.id)}
 
 
 @router.post("/stream/stop", response_model=StopOut)

@@ -1,0 +1,314 @@
+"""Chat moderation by the stream owner: pin/unpin, delete one or all messages, jail/unjail (mute).
+
+The owner is whoever the bearer names (an agent token or the owner's JWT both arrive as a ``User``); the owner
+of a message is the streamer whose chat it is in, the owner of a session is its streamer. Every change is
+broadcast through the event bus: pins on ``pinned`` to ``<streamer_id>/<session_id>``, the rest on the
+``message`` channel of ``<streamer_id>`` with ``type`` ``delete``, ``delete_all``, ``jail`` or ``unjail``
+(API.md, Socket.IO). Deletion is soft (``ChatEvent.deleted``): history reads already skip deleted rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retake.chat.service import comment_body
+from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from retake.events import EventBus, PlatformEvent
+from retake.store.tables import ChatEvent, ChatMute, ChatPin, StreamSession, User
+from retake.store.types import iso, utcnow
+
+
+def parse_event_id(value: str) -> int:
+    """Chat event ids are numeric strings (API.md, Conventions); anything else cannot name one."""
+    if not value.isdigit() or len(value) > 18:
+        raise ValidationFailed("chat_event_id must be a numeric chat event id", code="invalid_chat_event_id")
+    return int(value)
+
+
+def pin_room(streamer_id: str, session_id: str) -> str:
+    return f"{streamer_id}/{session_id}"
+
+
+def _require_owner(actor: User, streamer_id: str, what: str) -> None:
+    if actor.id != streamer_id:
+        raise Forbidden(f"only the stream owner can {what}", code="not_owner")
+
+
+class ModerationService:
+    """Also the chat service's ``SendGate``: a jailed sender is refused wherever chat is stored."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventBus) -> None:
+        self._sessions = sessions
+        self._events = events
+
+    # -- the gate ------------------------------------------------------------------------------------------
+
+    async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None:
+        if sender_id == streamer_id:  # an owner cannot be jailed in their own chat
+            return
+        muted = await db.scalar(
+            select(ChatMute.id).where(ChatMute.streamer_id == streamer_id, ChatMute.user_id == sender_id)
+        )
+        if muted is not None:
+            raise Forbidden("you are muted in this chat", code="muted")
+
+    # -- pins ----------------------------------------------------------------------------------------------
+
+    async def pin(self, actor: User, chat_event_id: str) -> dict[str, Any]:
+        event_id = parse_event_id(chat_event_id)
+        async with self._sessions() as db:
+            event, sender = await self._message(db, event_id)
+            _require_owner(actor, event.streamer_id, "pin messages")
+            if event.session_id is None:
+                raise Conflict("only a message sent during a session can be pinned", code="not_in_session")
+            pin = await db.get(ChatPin, event.session_id)
+            now = utcnow()
+            if pin is None:
+                db.add(
+                    ChatPin(
+                        session_id=event.session_id,
+                        streamer_id=event.streamer_id,
+                        chat_event_id=event.id,
+                        pinned_by=actor.id,
+                        pinned_at=now,
+                    )
+                )
+            else:  # one pin per session: pinning another message replaces it
+                pin.chat_event_id, pin.pinned_by, pin.pinned_at = event.id, actor.id, now
+            try:
+                await db.commit()
+            except IntegrityError as exc:  # a concurrent first pin of the same session won
+                raise Conflict("the pin changed meanwhile; try again", code="pin_conflict") from exc
+        body = self._pinned_body(event.streamer_id, event.session_id, event.id, comment_body(event, sender), now)
+        await self._events.publish(PlatformEvent("pinned", pin_room(event.streamer_id, event.session_id), body))
+        return body
+
+    async def unpin(self, actor: User, chat_event_id: str) -> dict[str, Any]:
+        """Idempotent: unpinning a message that is not pinned answers ``pinned: false`` and broadcasts nothing."""
+        event_id = parse_event_id(chat_event_id)
+        async with self._sessions() as db:
+            event, _sender = await self._message(db, event_id)
+            _require_owner(actor, event.streamer_id, "unpin messages")
+            removed = await self._drop_pins(db, ChatPin.chat_event_id == event.id)
+            await db.commit()
+        body = self._pinned_body(event.streamer_id, event.session_id, event.id, None, utcnow())
+        await self._announce_unpins(removed)
+        return body
+
+    async def pinned_of(self, session_id: str) -> dict[str, Any]:
+        """The session's pinned message (public: viewers joining late need it), or ``message: null``."""
+        async with self._sessions() as db:
+            session = await db.get(StreamSession, session_id)
+            if session is None:
+                raise NotFound(f"no session with id '{session_id}'", code="session_not_found")
+            row = (
+                await db.execute(
+                    select(ChatPin, ChatEvent, User)
+                    .join(ChatEvent, ChatEvent.id == ChatPin.chat_event_id)
+                    .join(User, User.id == ChatEvent.sender_user_id)
+                    .where(ChatPin.session_id == session_id, ChatEvent.deleted.is_(False))
+                )
+            ).first()
+        if row is None:
+            return self._pinned_body(session.user_id, session_id, None, None, None)
+        pin, event, sender = row
+        return self._pinned_body(session.user_id, session_id, event.id, comment_body(event, sender), pin.pinned_at)
+
+    # -- deletion ------------------------------------------------------------------------------------------
+
+    async def delete_message(self, actor: User, chat_event_id: str) -> dict[str, Any]:
+        event_id = parse_event_id(chat_event_id)
+        async with self._sessions() as db:
+            event, _sender = await self._message(db, event_id)
+            _require_owner(actor, event.streamer_id, "delete messages")
+            event.deleted = True
+            removed = await self._drop_pins(db, ChatPin.chat_event_id == event.id)
+            await db.commit()
+        event_key = str(event.id)
+        await self._events.publish(
+            PlatformEvent(
+                "message",
+                event.streamer_id,
+                {
+                    "type": "delete",
+                    "_id": event_key,
+                    "chat_event_id": event_key,
+                    **self._where(event.streamer_id, event.session_id),
+                },
+            )
+        )
+        await self._announce_unpins(removed)
+        return {"deleted": 1, "chat_event_id": event_key}
+
+    async def delete_all(self, actor: User, streamer_id: str | None, session_id: str | None) -> dict[str, Any]:
+        """Every message of the owner's chat, or only those of one of the owner's sessions."""
+        streamer_id = streamer_id or actor.id
+        async with self._sessions() as db:
+            if await db.get(User, streamer_id) is None:
+                raise NotFound(f"no streamer with id '{streamer_id}'", code="streamer_not_found")
+            _require_owner(actor, streamer_id, "delete messages")
+            if session_id is not None:
+                session = await db.get(StreamSession, session_id)
+                if session is None or session.user_id != streamer_id:
+                    raise NotFound(f"no session '{session_id}' of this streamer", code="session_not_found")
+            matching = [ChatEvent.streamer_id == streamer_id, ChatEvent.deleted.is_(False)]
+            pins = [ChatPin.streamer_id == streamer_id]
+            if session_id is not None:
+                matching.append(ChatEvent.session_id == session_id)
+                pins.append(ChatPin.session_id == session_id)
+            count = int(await db.scalar(select(func.count()).select_from(ChatEvent).where(*matching)) or 0)
+            await db.execute(update(ChatEvent).where(*matching).values(deleted=True))
+            removed = await self._drop_pins(db, *pins)
+            await db.commit()
+        await self._events.publish(
+            PlatformEvent(
+                "message", streamer_id, {"type": "delete_all", "count": count, **self._where(streamer_id, session_id)}
+            )
+        )
+        await self._announce_unpins(removed)
+        return {"deleted": count, "streamer_id": streamer_id, "session_id": session_id}
+
+    # -- jail ----------------------------------------------------------------------------------------------
+
+    async def jail(self, actor: User, session_id: str, user_id: str) -> dict[str, Any]:
+        """Mute ``user_id`` in the chat of the session's streamer (until unjailed). Idempotent."""
+        async with self._sessions() as db:
+            session, target = await self._owned_session_and_user(db, actor, session_id, user_id, "jail users")
+            if target.id == session.user_id:
+                raise ValidationFailed("the stream owner cannot be jailed in their own chat", code="cannot_jail_owner")
+            existing = await db.scalar(
+                select(ChatMute).where(ChatMute.streamer_id == session.user_id, ChatMute.user_id == target.id)
+            )
+            created = existing is None
+            if created:
+                db.add(
+                    ChatMute(
+                        streamer_id=session.user_id,
+                        user_id=target.id,
+                        session_id=session.id,
+                        muted_by=actor.id,
+                        created_at=utcnow(),
+                    )
+                )
+                try:
+                    await db.commit()
+                except IntegrityError:  # jailed concurrently: the outcome is the same
+                    created = False
+        return await self._jail_outcome("jail", session, target, muted=True, announce=created)
+
+    async def unjail(self, actor: User, session_id: str, user_id: str) -> dict[str, Any]:
+        async with self._sessions() as db:
+            session, target = await self._owned_session_and_user(db, actor, session_id, user_id, "unjail users")
+            result = await db.execute(
+                delete(ChatMute).where(ChatMute.streamer_id == session.user_id, ChatMute.user_id == target.id)
+            )
+            await db.commit()
+        removed = bool(getattr(result, "rowcount", 0))
+        return await self._jail_outcome("unjail", session, target, muted=False, announce=removed)
+
+    async def muted_users(self, actor: User, session_id: str) -> dict[str, Any]:
+        async with self._sessions() as db:
+            session = await db.get(StreamSession, session_id)
+            if session is None:
+                raise NotFound(f"no session with id '{session_id}'", code="session_not_found")
+            _require_owner(actor, session.user_id, "see who is muted")
+            rows = (
+                await db.execute(
+                    select(ChatMute, User)
+                    .join(User, User.id == ChatMute.user_id)
+                    .where(ChatMute.streamer_id == session.user_id)
+                    .order_by(ChatMute.id)
+                )
+            ).all()
+        return {
+            "session_id": session.id,
+            "streamer_id": session.user_id,
+            "muted_users": [
+                {
+                    "user_id": user.id,
+                    "username": user.username,
+                    "avatar_url": user.avatar_url or "",
+                    "muted_at": iso(mute.created_at),
+                    "muted_by": mute.muted_by,
+                    "session_id": mute.session_id,
+                }
+                for mute, user in rows
+            ],
+        }
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    async def _message(self, db: AsyncSession, event_id: int) -> tuple[ChatEvent, User]:
+        row = (
+            await db.execute(
+                select(ChatEvent, User)
+                .join(User, User.id == ChatEvent.sender_user_id)
+                .where(ChatEvent.id == event_id, ChatEvent.deleted.is_(False))
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no chat message with id '{event_id}'", code="chat_event_not_found")
+        return row[0], row[1]
+
+    async def _owned_session_and_user(
+        self, db: AsyncSession, actor: User, session_id: str, user_id: str, what: str
+    ) -> tuple[StreamSession, User]:
+        session = await db.get(StreamSession, session_id)
+        if session is None:
+            raise NotFound(f"no session with id '{session_id}'", code="session_not_found")
+        _require_owner(actor, session.user_id, what)
+        target = await db.get(User, user_id)
+        if target is None:
+            raise NotFound(f"no user with id '{user_id}'", code="user_not_found")
+        return session, target
+
+    async def _drop_pins(self, db: AsyncSession, *where: Any) -> list[ChatPin]:
+        pins = list((await db.scalars(select(ChatPin).where(*where))).all())
+        for pin in pins:
+            await db.delete(pin)
+        return pins
+
+    async def _announce_unpins(self, pins: list[ChatPin]) -> None:
+        now = utcnow()
+        for pin in pins:
+            body = self._pinned_body(pin.streamer_id, pin.session_id, pin.chat_event_id, None, now)
+            await self._events.publish(PlatformEvent("pinned", pin_room(pin.streamer_id, pin.session_id), body))
+
+    async def _jail_outcome(
+        self, kind: str, session: StreamSession, target: User, *, muted: bool, announce: bool
+    ) -> dict[str, Any]:
+        body = {
+            "user_id": target.id,
+            "username": target.username,
+            "muted": muted,
+            **self._where(session.user_id, session.id),
+        }
+        if announce:  # repeating a jail/unjail changes nothing, so it is not broadcast again
+            await self._events.publish(PlatformEvent("message", session.user_id, {"type": kind, **body}))
+        return body
+
+    @staticmethod
+    def _where(streamer_id: str, session_id: str | None) -> dict[str, Any]:
+        return {
+            "streamer_id": streamer_id,
+            "streamId": streamer_id,
+            "session_id": session_id,
+            "timestamp": iso(utcnow()),
+        }
+
+    @staticmethod
+    def _pinned_body(
+        streamer_id: str, session_id: str | None, event_id: int | None, message: dict[str, Any] | None, at: Any
+    ) -> dict[str, Any]:
+        return {
+            "streamer_id": streamer_id,
+            "session_id": session_id,
+            "pinned": message is not None,
+            "chat_event_id": str(event_id) if event_id is not None else None,
+            "message": message,
+            "timestamp": iso(at) if at is not None else None,
+        }

@@ -1,0 +1,45 @@
+"""Small interfaces the chat service calls out through: the moderation gate and the ledger's transaction lookup.
+
+They follow ``streams/ports.py``: the service holds a do-nothing default, and the platform plugs in the real
+implementation, so API tests and command-line tools can build a ``ChatService`` without the other parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TransactionKind = Literal["tip", "trade"]
+
+
+class SendGate(Protocol):
+    """Implemented by moderation: raise ``Forbidden`` (code ``muted``) when ``sender_id`` may not write into
+    ``streamer_id``'s chat. Called inside the sending transaction, before the message counts against the rate
+    limit, so a refused message is neither stored nor billed."""
+
+    async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None: ...
+
+
+class OpenGate:
+    async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None:
+        return None
+
+
+class TransactionLedger(Protocol):
+    """Implemented by the ledger: confirm that ``tx_hash`` is a tip or trade record made by ``sender_id``
+    (for a tip: received by ``streamer_id``) that has not been announced in chat yet, and return the
+    ``tip_data``/``trade_data`` to store and broadcast. ``None`` refuses the announcement."""
+
+    async def confirm(
+        self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
+    ) -> dict[str, Any] | None: ...
+
+
+class NoLedger:
+    """Until the ledger is attached there is no record to confirm, so every tip/trade announcement is refused."""
+
+    async def confirm(
+        self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
+    ) -> dict[str, Any] | None:
+        return None

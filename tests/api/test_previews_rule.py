@@ -1,0 +1,112 @@
+"""PreviewService against the real store (SQLite and PostgreSQL): a preview fills an empty thumbnail or replaces
+an older preview, at most once per interval; an uploaded thumbnail always wins, even one that lands while a
+preview is being made. Decoding is faked here (tests/media/test_media_preview.py and tests/e2e cover it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from retake.media.stream import Keyframe, LiveStream
+from retake.store.tables import StreamSession
+from retake.streams.previews import PREVIEW_KIND, PreviewService
+from tests.api.test_streams import platform_of
+from tests.api.test_thumbnail import image_bytes
+from tests.media.conftest import make_messages
+
+
+async def thumbnail_of(client: httpx.AsyncClient, session_id: str) -> str | None:
+    async with platform_of(client).sessions() as db:
+        url: str | None = await db.scalar(select(StreamSession.thumbnail_url).where(StreamSession.id == session_id))
+    return url
+
+
+def publish_gop(stream: LiveStream, start_ms: int) -> None:
+    for message in make_messages(1000, gop_ms=1000, start_ms=start_ms, headers=start_ms == 0):
+        stream.publish(message)
+
+
+async def test_previews_fill_empty_thumbnails_and_uploads_win(client: httpx.AsyncClient, register: Any) -> None:
+    platform = platform_of(client)
+    agent = await register()
+    session_id = (await client.post("/api/v1/agent/stream/start", headers=agent.headers)).json()["session_id"]
+    stream = LiveStream(agent.user_id)
+    publish_gop(stream, 0)
+    now = [0.0]
+    rendered: list[int] = []
+
+    def render(keyframe: Keyframe, width: int) -> bytes:
+        rendered.append(keyframe.timestamp_ms)
+        return b"\xff\xd8fake jpeg\xff\xd9"
+
+    previews = PreviewService(
+        platform.sessions,
+        platform.images,
+        lambda: [(agent.user_id, session_id, stream)],
+        interval_seconds=10,
+        clock=lambda: now[0],
+        render=render,
+    )
+    prefix = platform.images.url_prefix(PREVIEW_KIND, agent.user_id)
+    assert await previews.refresh() == 1
+    first = await thumbnail_of(client, session_id)
+    assert first is not None and first.startswith(prefix) and first.endswith(".jpg")
+    served = await client.get(first.removeprefix("http://testserver"))
+    assert served.status_code == 200 and served.content == b"\xff\xd8fake jpeg\xff\xd9"
+
+    publish_gop(stream, 1000)
+    now[0] = 5.0
+    assert await previews.refresh() == 0, "a new keyframe within the interval waits"
+    now[0] = 10.0
+    assert await previews.refresh() == 1
+    second = await thumbnail_of(client, session_id)
+    assert second != first and second is not None and second.startswith(prefix)
+    now[0] = 30.0
+    assert await previews.refresh() == 0, "the same keyframe is not rendered twice"
+    assert rendered == [0, 1000]
+
+    files = {"image": ("t.png", image_bytes("PNG"), "image/png")}
+    uploaded = (await client.post("/api/v1/agent/update-thumbnail", files=files, headers=agent.headers)).json()
+    publish_gop(stream, 2000)
+    now[0] = 45.0
+    assert await previews.refresh() == 0
+    assert rendered == [0, 1000], "no decode is spent while an upload is shown"
+    assert await thumbnail_of(client, session_id) == uploaded["thumbnail_url"]
+
+    # an upload that lands between the check and the UPDATE still wins, and the orphan file is removed
+    keyframe = stream.latest_keyframe()
+    assert keyframe is not None
+    before = set((platform.images.root / PREVIEW_KIND / agent.user_id).iterdir())
+    assert not await previews._make(agent.user_id, session_id, keyframe)
+    assert await thumbnail_of(client, session_id) == uploaded["thumbnail_url"]
+    assert set((platform.images.root / PREVIEW_KIND / agent.user_id).iterdir()) == before
+
+    # the owner clears the thumbnail: previews come back at the next interval
+    async with platform.sessions() as db:
+        await db.execute(update(StreamSession).where(StreamSession.id == session_id).values(thumbnail_url=None))
+        await db.commit()
+    publish_gop(stream, 3000)
+    now[0] = 60.0
+    assert await previews.refresh() == 1
+    assert (await thumbnail_of(client, session_id) or "").startswith(prefix)
+
+    # an ended session is never touched
+    last = await thumbnail_of(client, session_id)
+    assert (await client.post("/api/v1/agent/stream/stop", headers=agent.headers)).status_code == 200
+    publish_gop(stream, 4000)
+    now[0] = 80.0
+    assert await previews.refresh() == 0
+    assert await thumbnail_of(client, session_id) == last
+
+
+async def test_loop_starts_and_stops_and_forgets_finished_streams(client: httpx.AsyncClient) -> None:
+    platform = platform_of(client)
+    playing: list[tuple[str, str, LiveStream]] = []
+    previews = PreviewService(platform.sessions, platform.images, lambda: playing, poll_seconds=0.01)
+    previews.start()
+    previews.start()  # idempotent
+    await previews.stop()
+    await previews.stop()
+    assert await previews.refresh() == 0
