@@ -35,6 +35,8 @@ def test_tx_hash_comes_from_the_matching_data() -> None:
         ({**VALID, "streamer_id": ""}, "validation_error"),
         ({**VALID, "trade_data": {"type": "short"}}, "validation_error"),
         ({**VALID, "sender_token": "x" * 5000}, "validation_error"),
+        ({**VALID, "streamer_id": "a\x00b"}, "validation_error"),
+        ({**VALID, "sender_user_id": "\x00"}, "validation_error"),
     ],
 )
 def test_invalid_messages_name_the_problem(payload: Any, code: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from retake.errors import RetakeError, ValidationFailed
 
@@ -44,6 +44,14 @@ class ClientMessage(_Lenient):
     timestamp: Any = None
     tip_data: TipData | None = None
     trade_data: TradeData | None = None
+
+    @field_validator("streamer_id", "sender_token", "sender_user_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL cannot store NUL; refused here, an id with one would otherwise fail deep in the store.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
     @property
     def tx_hash(self) -> str | None:
