@@ -209,8 +209,8 @@ async def test_follow_bad_input_stores_nothing(client: httpx.AsyncClient) -> Non
         ("GET", f"{ME}/following?cursor=abc", 400, "invalid_cursor"),
         ("GET", f"{ME}/following?limit=0", 400, "validation_error"),
         ("PUT", f"{ME}/following/{'x' * 65}", 400, "validation_error"),
-        ("PUT", f"{ME}/following/nul%00byte", 400, "validation_error"),
-        ("GET", f"{ME}/following/nul%00byte", 400, "validation_error"),
+        ("PUT", f"{ME}/following/nul%00byte", 400, "invalid_characters"),
+        ("GET", f"{ME}/following/nul%00byte", 400, "invalid_characters"),
         ("GET", f"{ME}/following/{'9' * 36}", 404, "user_not_found"),
         ("PUT", f"{ME}/following/{viewer.user['username'].upper()}", 400, "cannot_follow_self"),
     ]

@@ -113,7 +113,7 @@ async def test_refused_tips_change_nothing(client: httpx.AsyncClient, register: 
         ({"receiver_id": streamer.user_id, "lamports": "ten"}, 400, "invalid_amount"),
         ({"receiver_id": tipper.user_id, "lamports": "5"}, 400, "self_tip"),
         ({"receiver_id": "no-such-user", "lamports": "5"}, 404, "receiver_not_found"),
-        ({"receiver_id": "nul\x00byte", "lamports": "5"}, 404, "receiver_not_found"),
+        ({"receiver_id": "nul\x00byte", "lamports": "5"}, 400, "invalid_receiver_id"),
         ({"receiver_id": streamer.user_id, "lamports": "5", "message": "x" * 501}, 400, "invalid_message"),
         ({"lamports": "5"}, 400, "missing_field"),
     ]

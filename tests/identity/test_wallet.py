@@ -123,7 +123,7 @@ async def test_bad_input_stores_nothing(client: httpx.AsyncClient) -> None:
             WALLET,
             {"wallet_address": wallet.address, "signature": wallet.sign("x"), "nonce": "a\x00"},
             400,
-            "validation_error",
+            "invalid_nonce",
         ),
         (WALLET, {"wallet_address": wallet.address, "signature": wallet.sign("x")}, 401, "no_nonce"),
     ]

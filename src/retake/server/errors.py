@@ -39,6 +39,9 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
     field = ".".join(loc) or "body"
     kind = str(error.get("type", ""))
+    if kind == "nul_character":
+        field = str((error.get("ctx") or {}).get("field", field))
+        return f"{field} must not contain NUL characters", "invalid_" + field
     if kind == "json_invalid":
         return "request body is not valid JSON", "invalid_json"
     if kind == "missing":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class ErrorBody(BaseModel):
@@ -28,7 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def _refuse_nul(value: Any, where: str) -> None:
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValueError(f"{where} must not contain NUL characters")
+            raise PydanticCustomError("nul_character", "{field} must not contain NUL characters", {"field": where})
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(item, str(key))
