@@ -89,19 +89,21 @@ class Directory:
         return [self._user_item(u, a) for u, a in rows]
 
     async def _live_rows(self) -> list[tuple[StreamSession, User, Agent | None]]:
+        """Open sessions with media flowing here, or on another node (``media_node`` set, scale-out)."""
         live_ids = self._live.live_stream_ids()
-        if not live_ids:
-            return []
         async with self._sessions() as db:
             rows = (
                 await db.execute(
                     select(StreamSession, User, Agent)
                     .join(User, User.id == StreamSession.user_id)
                     .outerjoin(Agent, Agent.user_id == User.id)
-                    .where(StreamSession.status == "open", StreamSession.user_id.in_(live_ids))
+                    .where(
+                        StreamSession.status == "open",
+                        or_(StreamSession.user_id.in_(live_ids), StreamSession.media_node.is_not(None)),
+                    )
                 )
             ).all()
-        result = [(s, u, a) for s, u, a in rows if self._live.is_live(s.id)]
+        result = [(s, u, a) for s, u, a in rows if self._live.is_live(s.id) or s.media_node]
         result.sort(key=lambda r: (-self._live.viewer_count(r[0].id), r[0].started_at or utcnow()))
         return result
 
@@ -128,7 +130,7 @@ class Directory:
         return out
 
     def _session_item(self, session: StreamSession, user: User) -> dict[str, Any]:
-        live = self._live.is_live(session.id)
+        live = self._live.is_live(session.id) or (session.status == "open" and bool(session.media_node))
         return {
             "session_id": session.id,
             "streamer_id": user.id,

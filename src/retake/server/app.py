@@ -36,6 +36,7 @@ from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
 from retake.server.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from retake.server.platform import Platform
+from retake.server.playback import install_redirects
 from retake.server.playback import router as playback_router
 from retake.server.realtime import Realtime
 from retake.server.site import router as site_router
@@ -59,15 +60,17 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
             await platform.start_ingest()
         await realtime.start(platform)
         operator_watch = await platform.operator.start_watching(settings.operator_poll_seconds)
+        ended_elsewhere_watch = asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere())
         demo = await start_demo(platform) if settings.demo else None
         try:
             yield
         finally:
             if demo is not None:
                 await demo.close()
-            operator_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await operator_watch
+            for task in (operator_watch, ended_elsewhere_watch):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await realtime.close()
             await platform.close()
 
@@ -84,6 +87,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     # First in the route table, so no page route with a path parameter can shadow /socket.io/.
     app.router.routes.insert(0, Mount("/socket.io", app=realtime.asgi_app(), name="socket.io"))
     install_error_handlers(app)
+    install_redirects(app)
     for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
         app.include_router(module.router)
     app.include_router(moderation.router)

@@ -71,8 +71,14 @@ class Platform:
         )
         agents = AgentService(sessions, verifier, settings.platform_handle)
         streams = StreamService(
-            sessions, agents, live, events, reconnect_grace_seconds=settings.reconnect_grace_seconds
+            sessions,
+            agents,
+            live,
+            events,
+            reconnect_grace_seconds=settings.reconnect_grace_seconds,
+            node_url=settings.public_url,
         )
+        await streams.forget_stale_media_nodes()
         platform = cls(
             settings=settings,
             engine=engine,

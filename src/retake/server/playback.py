@@ -10,8 +10,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from retake.errors import NotFound, RetakeError
 from retake.media.errors import PlaylistRequestError
@@ -24,7 +24,11 @@ from retake.server.platform import Platform
 log = logging.getLogger(__name__)
 router = APIRouter(
     tags=["playback"],
-    responses={**ERRORS, 503: {"model": ERRORS[400]["model"], "description": "playlist not ready yet"}},
+    responses={
+        **ERRORS,
+        307: {"description": "the stream is live on another node of this platform: follow Location"},
+        503: {"model": ERRORS[400]["model"], "description": "playlist not ready yet"},
+    },
 )
 
 VIEWER_COOKIE = "rtk_viewer"
@@ -36,11 +40,29 @@ class PlaylistUnavailable(RetakeError):
     code = "playlist_unavailable"
 
 
-def _live_stream(platform: Platform, stream_id: str) -> LiveStream:
+class ElsewhereRedirect(Exception):
+    """The stream is live on another node: the client is sent there (HTTP 307, query kept)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+async def _live_stream(platform: Platform, stream_id: str, request: Request) -> LiveStream:
     stream = platform.media.live_stream(stream_id) if platform.media else None
-    if stream is None or stream.closed:
-        raise NotFound("this stream is not live", code="stream_not_live")
-    return stream
+    if stream is not None and not stream.closed:
+        return stream
+    node = await platform.streams.media_node_of(stream_id)
+    if node and node.rstrip("/") != platform.settings.public_url:
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise ElsewhereRedirect(f"{node.rstrip('/')}{request.url.path}{query}")
+    raise NotFound("this stream is not live", code="stream_not_live")
+
+
+def install_redirects(app: FastAPI) -> None:
+    @app.exception_handler(ElsewhereRedirect)
+    async def _elsewhere(_request: Request, exc: ElsewhereRedirect) -> Response:
+        return RedirectResponse(exc.location, status_code=307, headers={"Cache-Control": "no-store"})
 
 
 def _viewer_id(request: Request) -> str:
@@ -73,7 +95,7 @@ async def _counted(sub: Subscriber, platform: Platform, stream_id: str, viewer: 
 )
 async def flv(stream_id: str, request: Request, platform: PlatformDep) -> StreamingResponse:
     """Low-latency FLV: headers and the latest keyframe at once, then live tags."""
-    stream = _live_stream(platform, stream_id)
+    stream = await _live_stream(platform, stream_id, request)
     viewer = _viewer_id(request) + ":" + secrets.token_hex(4)
     platform.live.touch_viewer(stream_id, viewer)
     sub = stream.subscribe()
@@ -89,7 +111,12 @@ async def flv_websocket(websocket: WebSocket, stream_id: str) -> None:
     platform: Platform = websocket.app.state.platform
     stream = platform.media.live_stream(stream_id) if platform.media else None
     if stream is None or stream.closed:
-        await websocket.close(code=4404, reason="stream not live")
+        # WebSockets cannot be redirected: tell the player where the stream is (it may reconnect there).
+        node = await platform.streams.media_node_of(stream_id)
+        if node and node.rstrip("/") != platform.settings.public_url and len(node) < 100:
+            await websocket.close(code=4307, reason=node)
+        else:
+            await websocket.close(code=4404, reason="stream not live")
         return
     await websocket.accept()
     viewer = "ws:" + secrets.token_hex(8)
@@ -116,7 +143,7 @@ async def hls_playlist(
     part: Annotated[int | None, Query(alias="_HLS_part", ge=0)] = None,
 ) -> Response:
     """Blocking playlist reload per RFC 8216bis §6.2.5.2 with ``_HLS_msn`` / ``_HLS_part``."""
-    stream = _live_stream(platform, stream_id)
+    stream = await _live_stream(platform, stream_id, request)
     packager = stream.hls
     if packager is None:
         raise NotFound("this stream has no HLS output", code="stream_not_live")
@@ -141,9 +168,9 @@ async def hls_playlist(
 
 
 @router.get("/live/{stream_id}/{name}", response_class=Response)
-async def hls_resource(stream_id: str, name: str, platform: PlatformDep) -> Response:
+async def hls_resource(stream_id: str, name: str, request: Request, platform: PlatformDep) -> Response:
     """Init segments, segments and parts; the preload-hinted part is held until it exists."""
-    stream = _live_stream(platform, stream_id)
+    stream = await _live_stream(platform, stream_id, request)
     if stream.hls is None or len(name) > 64:
         raise NotFound("no such resource", code="not_found")
     data = await stream.hls.fetch(name)

@@ -67,4 +67,10 @@ def run(settings: Settings, console: Console) -> None:
         timeout_graceful_shutdown=10,
         ws="websockets-sansio",
     )
+    try:
+        import uvloop  # shipped with uvicorn[standard]; a much shorter delay tail under many streams
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - plain asyncio works too
+        pass
     asyncio.run(_Server(config).serve())

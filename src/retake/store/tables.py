@@ -85,6 +85,9 @@ class StreamSession(Base):
     peak_viewers: Mapped[int] = mapped_column(Integer, default=0)
     thumbnail_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     recording_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Public URL of the node whose ingest holds the publisher while media flows; NULL otherwise. Any node can
+    # answer is_live and send playback requests to the right place from it (see server/playback.py).
+    media_node: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ChatEvent(Base):

@@ -53,8 +53,10 @@ class StreamService:
         events: EventBus,
         *,
         reconnect_grace_seconds: float = 60.0,
+        node_url: str = "",
     ) -> None:
         self._sessions = sessions
+        self.node_url = node_url  # this node's public URL, recorded as the media node of its publishers
         self._agents = agents
         self.live = live
         self._events = events
@@ -63,7 +65,7 @@ class StreamService:
         self.tokens: TokenLauncher = NoTokens()
         self.media: MediaControl = NoMedia()
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
-        self._lock = asyncio.Lock()
+        self._start_locks: dict[str, asyncio.Lock] = {}
 
     # -- agent REST ----------------------------------------------------------------------------------------
 
@@ -78,8 +80,10 @@ class StreamService:
 
     async def start(self, who: AuthedAgent) -> tuple[StreamSession, TokenInfo | None]:
         """Open a session, or return the one already open (idempotent); launch the token if due."""
-        # The lock: two concurrent starts of one agent must not open two sessions.
-        async with self._lock, self._sessions() as db:
+        # Per agent: two concurrent starts of one agent must not open two sessions, while different agents
+        # starting at once (many encoders connecting after a restart) do not queue behind each other.
+        lock = self._start_locks.setdefault(who.user.id, asyncio.Lock())
+        async with lock, self._sessions() as db:
             session = await self.open_session_of(db, who.user.id)
             if session is None:
                 now = utcnow()
@@ -93,7 +97,9 @@ class StreamService:
                     created_at=now,
                     started_at=now,
                     peak_viewers=0,
-                    thumbnail_url=who.agent.thumbnail_url,
+                    # Each session starts without a picture: the skill has the agent upload one as soon as it is
+                    # live, and until then previews from the stream's keyframes stand in (streams/previews.py).
+                    thumbnail_url=None,
                 )
                 db.add(session)
                 await db.commit()
@@ -106,11 +112,16 @@ class StreamService:
             session = await self.open_session_of(db, who.user.id)
             agent = await db.get(Agent, who.agent.id)
         session_id = session.id if session else None
-        is_live = bool(session_id and self.live.is_live(session_id))
+        local = bool(session_id and self.live.is_live(session_id))
+        # Another node may hold the publisher (scale-out): the store's media_node says so.
+        remote = bool(session and not local and session.media_node)
+        uptime = self.live.uptime_seconds(session_id) if session_id and local else 0
+        if remote and session is not None and session.first_media_at is not None:
+            uptime = max(0, int((utcnow() - session.first_media_at).total_seconds()))
         return {
-            "is_live": is_live,
+            "is_live": local or remote,
             "viewers": self.live.viewer_count(session_id) if session_id else 0,
-            "uptime_seconds": self.live.uptime_seconds(session_id) if session_id and is_live else 0,
+            "uptime_seconds": uptime,
             "token_address": (agent.token_address if agent else None) or "",
             "userDbId": who.user.id,
             "session_id": session_id,
@@ -146,6 +157,7 @@ class StreamService:
             if session.status == "open":
                 session.status = "ended"
                 session.ended_at = now
+                session.media_node = None
                 session.peak_viewers = max(session.peak_viewers, peak_here)
                 recording = await self.media.session_ended(session.user_id, session_id)
                 if recording is not None:
@@ -197,16 +209,19 @@ class StreamService:
         return PublishTarget(stream_id=user.id, session_id=session.id, agent_id=agent.id, key_id=rtmp_key.id)
 
     async def media_flowing(self, target: PublishTarget) -> None:
+        """Called once per publish when its first media arrives (also after a reconnect or takeover)."""
         first = self.live.get(target.session_id) is None
         self.live.media_started(target.session_id, target.stream_id)
-        if not first:
-            return
         now = utcnow()
         async with self._sessions() as db:
             session = await db.get(StreamSession, target.session_id)
-            if session is not None and session.first_media_at is None:
-                session.first_media_at = now
+            if session is not None and session.status == "open":
+                if session.first_media_at is None:
+                    session.first_media_at = now
+                session.media_node = self.node_url
                 await db.commit()
+        if not first:
+            return
         await self._events.publish(
             PlatformEvent(
                 "session_started",
@@ -219,6 +234,11 @@ class StreamService:
         self.live.media_stopped(target.session_id)
         async with self._sessions() as db:
             await db.execute(update(RtmpKey).where(RtmpKey.id == target.key_id).values(publishing=False))
+            await db.execute(
+                update(StreamSession)
+                .where(StreamSession.id == target.session_id, StreamSession.media_node == self.node_url)
+                .values(media_node=None)
+            )
             await db.commit()
         if reason == "stopped":
             return
@@ -239,6 +259,61 @@ class StreamService:
         timer = self._grace_timers.pop(session_id, None)
         if timer is not None:
             timer.cancel()
+
+    async def forget_stale_media_nodes(self) -> None:
+        """At start: publishers this node held before a crash or restart are gone; stop claiming them."""
+        async with self._sessions() as db:
+            await db.execute(
+                update(StreamSession).where(StreamSession.media_node == self.node_url).values(media_node=None)
+            )
+            await db.commit()
+
+    async def media_node_of(self, stream_id: str) -> str | None:
+        """The public URL of the node streaming ``stream_id`` now, if any (possibly this one)."""
+        async with self._sessions() as db:
+            node: str | None = await db.scalar(
+                select(StreamSession.media_node).where(
+                    StreamSession.user_id == stream_id,
+                    StreamSession.status == "open",
+                    StreamSession.media_node.is_not(None),
+                )
+            )
+        return node
+
+    async def watch_sessions_ended_elsewhere(self, interval: float = 2.0) -> None:
+        """With several nodes, ``stream/stop`` or an operator shutdown may be handled by a node that does not hold
+        the publisher. The holder notices here (one indexed query per interval), disconnects the encoder and
+        finishes the recording, so a stop means the same on every node."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._close_sessions_ended_elsewhere()
+            except Exception:  # a store hiccup must not end the watcher; the next round retries
+                log.exception("checking for sessions ended on other nodes failed")
+
+    async def _close_sessions_ended_elsewhere(self) -> None:
+        held = dict(self.live.sessions())
+        if not held:
+            return
+        async with self._sessions() as db:
+            still_open = set(
+                await db.scalars(
+                    select(StreamSession.id).where(StreamSession.id.in_(held), StreamSession.status == "open")
+                )
+            )
+        for session_id in set(held) - still_open:
+            log.info("session %s was ended on another node; closing its publisher here", session_id)
+            self._cancel_grace(session_id)
+            await self.publishers.close_publisher(session_id)
+            self.live.forget(session_id)
+            recording = await self.media.session_ended(held[session_id], session_id)
+            async with self._sessions() as db:
+                await db.execute(
+                    update(StreamSession)
+                    .where(StreamSession.id == session_id)
+                    .values(recording_path=recording, media_node=None)
+                )
+                await db.commit()
 
     async def close(self) -> None:
         for timer in self._grace_timers.values():

@@ -56,6 +56,10 @@ class LiveRegistry:
         live = self._by_session.get(session_id)
         return live is not None and live.publishing
 
+    def sessions(self) -> list[tuple[str, str]]:
+        """(session id, stream id) of every session this node holds, publishing or in its grace period."""
+        return [(s.session_id, s.stream_id) for s in self._by_session.values()]
+
     def live_stream_ids(self) -> set[str]:
         return {s.stream_id for s in self._by_session.values() if s.publishing}
 
