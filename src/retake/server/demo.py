@@ -241,7 +241,11 @@ class DemoAgent:
 
     async def _end_ffmpeg(self) -> None:
         process = self._process
-        if process is None or process.returncode is not None:
+        if process is None:
+            return
+        if process.returncode is not None:
+            # stream/stop above disconnected it and it already exited on its own.
+            log.info("demo agent: ffmpeg (pid %d) ended", process.pid)
             return
         with contextlib.suppress(ProcessLookupError):
             process.terminate()  # the PID this object started, nothing else
