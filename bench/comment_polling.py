@@ -50,13 +50,16 @@ from bench.harness import (
     CpuMeter,
     Histogram,
     Node,
+    generator_env,
     install_uvloop,
+    keep_logs,
     log_problems,
     machine_line,
     markdown_table,
     postgres_database,
     start_node,
     stop_node,
+    wait_until_quiet,
 )
 
 PATH = "/api/v1/agent/stream/comments"
@@ -230,19 +233,16 @@ async def run_step(
     measure_from = start + args.interval  # the first interval is the warm-up (connections, first requests)
     end = measure_from + args.seconds
     chunks = [list(agents[i :: args.workers]) for i in range(min(args.workers, len(agents)))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = generator_env()
     workers = []
     for n, chunk in enumerate(chunks):
         spec_path = folder / f"poll-spec-{len(agents)}-{n}.json"
         spec = {"base": base, "agents": chunk, "interval": args.interval, "start": start}
         spec.update({"measure_from": measure_from, "end": end, "seed": n})
         spec_path.write_text(json.dumps(spec))
-        workers.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.comment_polling", "_worker", str(spec_path),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO, env=env, limit=1 << 24,
-            )  # fmt: skip
-        )
+        argv = [sys.executable, "-m", "bench.comment_polling", "_worker", str(spec_path)]
+        pipes = {"stdin": asyncio.subprocess.PIPE, "stdout": asyncio.subprocess.PIPE}
+        workers.append(await asyncio.create_subprocess_exec(*argv, **pipes, cwd=REPO, env=env, limit=1 << 24))
     meter = CpuMeter({"server": server_pids, "generator": [os.getpid(), *(w.pid for w in workers)]})
     writer = asyncio.create_task(chat_writer(base, agents, args.send_rate, end))
     await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
@@ -322,6 +322,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres", action="store_true", help="a throwaway database on 127.0.0.1:5432")
     parser.add_argument("--database-url", help="run the node on this database")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server log(s) here")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="PCT", help="first wait (5 min at most) "
+                        "until the machine is less than PCT %% busy (other work moves every number)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -338,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"one node, {db}, {args.comments} comments per chat, {args.send_rate:g} chat writes/s, "
         f"every {args.interval:g} s, httpx in {args.workers} workers on {loop_name}"
     )
+    if args.wait_quiet:
+        print(f"machine {wait_until_quiet(args.wait_quiet, 300):.0f}% busy when the run started")
     print(machine_line())
     print(f"setup: {setup}", flush=True)
     nodes: list[Node] = []
@@ -373,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
         problems = log_problems(node.log())
+        keep_logs(nodes, args.keep_logs)
     print()
     print(result_table(rows))
     if problems:

@@ -340,6 +340,16 @@ def log_problems(text: str, limit: int = 5) -> list[str]:
     return hits[:limit] + ([f"… and {len(hits) - limit} more"] if len(hits) > limit else [])
 
 
+def keep_logs(nodes: Sequence[Node], folder: Path | None) -> None:
+    """Copy each node's log to ``folder`` (the nodes' own folders are temporary)."""
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for node in nodes:
+        (folder / f"server-{node.name}.log").write_text(node.log())
+        print(f"node {node.name} log: {folder / f'server-{node.name}.log'}")
+
+
 def postgres_available() -> bool:
     try:
         subprocess.run([*PG_ADMIN, "SELECT 1"], check=True, capture_output=True, timeout=10)
@@ -374,6 +384,26 @@ async def _migrate(url: str) -> None:
 
 def redis_channel() -> str:
     return f"retake-bench-{uuid.uuid4().hex[:12]}"
+
+
+def generator_env() -> dict[str, str]:
+    """Environment of a load-generator child process: ``bench`` and ``retake`` importable from the checkout."""
+    paths = [str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def wait_until_quiet(max_busy: float, timeout: float, probe: float = 2.0) -> float:
+    """Wait (at most ``timeout`` s) until the machine was less than ``max_busy`` % busy over ``probe`` seconds:
+    other work on a shared machine moves every number here. Returns the last busy share seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = system_ticks()
+        time.sleep(probe)
+        after = system_ticks()
+        total = after[1] - before[1]
+        busy = 100.0 * (after[0] - before[0]) / total if total else 0.0
+        if busy < max_busy or time.monotonic() >= deadline:
+            return busy
 
 
 def install_uvloop() -> str:

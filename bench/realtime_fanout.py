@@ -61,8 +61,10 @@ from bench.harness import (
     CpuMeter,
     Histogram,
     Node,
+    generator_env,
     highest_held,
     install_uvloop,
+    keep_logs,
     log_problems,
     machine_line,
     markdown_table,
@@ -72,6 +74,7 @@ from bench.harness import (
     send_offsets,
     start_node,
     stop_node,
+    wait_until_quiet,
 )
 
 MARKER = "fanout"
@@ -462,11 +465,11 @@ class Worker:
         self.clients = clients
         self.ready = 0
 
-    async def ask(self, command: str, timeout: float = 30) -> dict[str, Any]:
+    async def ask(self, command: str, wait: float = 30) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(command.encode() + b"\n")
         await self.process.stdin.drain()
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        line = await asyncio.wait_for(self.process.stdout.readline(), wait)
         if not line:
             raise RuntimeError(f"worker {self.process.pid} ended")
         answer: dict[str, Any] = json.loads(line)
@@ -487,7 +490,7 @@ class Worker:
 
 async def start_workers(args: argparse.Namespace, base: str, room: str, run: str) -> list[Worker]:
     workers: list[Worker] = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = generator_env()
     for count in split_clients(args.clients, args.workers):
         spec = {"base": base, "room": room, "run": run, "clients": count, "kind": args.client}
         process = await asyncio.create_subprocess_exec(
@@ -556,16 +559,24 @@ async def run_step(
     tasks: list[asyncio.Task[None]] = []
     cpu_start = meter.snapshot() if meter else None
     begin = time.monotonic()
+    stop_at = begin + seconds  # a server that falls behind does not stretch the step: the rest is not sent
     for seq, offset in enumerate(offsets):
         delay = begin + offset - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        await gate.acquire()  # more than --max-inflight outstanding: the schedule slips (shows as achieved rate)
+        # More than --max-inflight outstanding: the schedule slips, which shows as the achieved rate.
+        try:
+            await asyncio.wait_for(gate.acquire(), max(0.0, stop_at - time.monotonic()))
+        except TimeoutError:
+            break
+        if time.monotonic() >= stop_at and seq > 0:
+            gate.release()
+            break
         tasks.append(asyncio.create_task(send(seq)))
-    window = time.monotonic() - begin
+    window = max(time.monotonic() - begin, seconds)
     cpu = meter.delta(cpu_start, meter.snapshot()) if meter and cpu_start else {}
     await asyncio.gather(*tasks)
-    achieved = len(offsets) / max(window, offsets[-1] + 1 / rate) if offsets else 0.0
+    achieved = len(tasks) / window
 
     expected = alive * ok
     deadline = time.monotonic() + args.drain
@@ -583,7 +594,8 @@ async def run_step(
     delivered = hist.count
     row: dict[str, Any] = {
         "rate": rate,
-        "sent": len(offsets),
+        "scheduled": len(offsets),
+        "sent": len(tasks),
         "failed": sum(failures.values()),
         "achieved": achieved,
         "clients": alive,
@@ -605,7 +617,9 @@ async def run_step(
     return row
 
 
-async def orchestrate(args: argparse.Namespace, send_base: str, recv_base: str, meter_groups: dict[str, list[int]]) -> list[dict[str, Any]]:
+async def orchestrate(
+    args: argparse.Namespace, send_base: str, recv_base: str, meter_groups: dict[str, list[int]]
+) -> list[dict[str, Any]]:
     run = uuid.uuid4().hex[:8]
     limits = httpx.Limits(max_connections=args.max_inflight, max_keepalive_connections=args.max_inflight)
     async with httpx.AsyncClient(base_url=send_base, timeout=30, limits=limits) as http:
@@ -685,6 +699,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="run the node(s) on this database")
     parser.add_argument("--base", help="an already running server (nothing is started; no server CPU)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server log(s) here")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="PCT", help="first wait (5 min at most) "
+                        "until the machine is less than PCT %% busy (other work moves every number)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.nodes == 2 and not args.redis_url:
         args.redis_url = "redis://127.0.0.1:6379/0"
@@ -708,6 +725,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parse_args(argv)
     loop_name = install_uvloop()
+    if args.wait_quiet:
+        print(f"machine {wait_until_quiet(args.wait_quiet, 300):.0f}% busy when the run started")
     print(machine_line())
     print(f"setup: {describe(args)}; generator loop {loop_name}", flush=True)
     nodes: list[Node] = []
@@ -730,6 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = {f"server {n.name}" if len(nodes) > 1 else "server": [n.pid] for n in nodes}
         rows = asyncio.run(orchestrate(args, send_base, recv_base, groups))
         problems = {n.name: log_problems(n.log()) for n in nodes}
+        keep_logs(nodes, args.keep_logs)
     cpu_names = [*groups, "generator", "machine busy"]
     print()
     print(result_table(rows, cpu_names))
