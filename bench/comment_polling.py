@@ -56,6 +56,7 @@ from bench.harness import (
     log_problems,
     machine_line,
     markdown_table,
+    parse_gc_threshold,
     postgres_database,
     start_node,
     stop_node,
@@ -290,6 +291,7 @@ async def run_step(
         "cpu server": cpu["server"],
         "cpu generator": cpu["generator"],
         "cpu machine busy": cpu["machine busy"],
+        "cpu others": cpu["others"],
     }
 
 
@@ -306,7 +308,7 @@ def result_table(rows: Sequence[dict[str, Any]]) -> str:
         ("late_p99_ms", "late start p99 ms"),
         ("cpu server", "CPU server %"),
         ("cpu generator", "CPU generator %"),
-        ("cpu machine busy", "machine busy %"),
+        ("cpu others", "CPU others %"),
     ]
     return markdown_table(rows, columns)
 
@@ -323,6 +325,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="run the node on this database")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server log(s) here")
+    parser.add_argument("--server-gc", type=parse_gc_threshold, metavar="N[,N,N]", help="experiment: start the "
+                        "server(s) after gc.set_threshold(N, …) (CPython's default is 700,10,10)")  # fmt: skip
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="PCT", help="first wait (5 min at most) "
                         "until the machine is less than PCT %% busy (other work moves every number)")  # fmt: skip
     return parser.parse_args(argv)
@@ -341,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"one node, {db}, {args.comments} comments per chat, {args.send_rate:g} chat writes/s, "
         f"every {args.interval:g} s, httpx in {args.workers} workers on {loop_name}"
     )
+    if args.server_gc:
+        setup += f", server gc.set_threshold{tuple(args.server_gc)}"
     if args.wait_quiet:
         print(f"machine {wait_until_quiet(args.wait_quiet, 300):.0f}% busy when the run started")
     print(machine_line())
@@ -351,7 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="retake-polling-")))
         stack.callback(lambda: [stop_node(n) for n in nodes])
         database_url = args.database_url or (stack.enter_context(postgres_database()) if args.postgres else None)
-        nodes.append(start_node("A", folder / "A", {"RETAKE_DATABASE_URL": database_url} if database_url else {}))
+        env = {"RETAKE_DATABASE_URL": database_url} if database_url else {}
+        nodes.append(start_node("A", folder / "A", env, gc_threshold=args.server_gc))
         node = nodes[0]
         run = uuid.uuid4().hex[:6]
 
@@ -374,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{count} agents: {row['rps']:.0f} req/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
                 f"max {row['max_ms']:.1f} ms, statuses {row['statuses']}, late p99 {row['late_p99_ms']:.0f} ms, "
                 f"CPU server {row['cpu server']:.0f}% generator {row['cpu generator']:.0f}% "
-                f"machine {row['cpu machine busy']:.0f}%, writes {row['writes']}",
+                f"others {row['cpu others']:.0f}%, writes {row['writes']}",
                 flush=True,
             )
         problems = log_problems(node.log())

@@ -377,7 +377,7 @@ class PathResult:
     buffer_ms: dict[str, float] = field(default_factory=dict)  # steady window
     media_clock: float | None = None  # media s per wall s at playbackRate 1, steady window
     faster_than_1x: float = 0.0  # share of steady frames shown at playbackRate > 1
-    settle_s: float | None = None
+    settle_s: float | None = None  # from the long visit's first frame until every later frame met the goal
     load_avg: float = 0.0  # 1-minute load average at the end of the path (other work on the machine shows here)
     stalls: int = 0
     stall_ms: float = 0.0
@@ -394,8 +394,9 @@ class PathResult:
 def result_table(results: Sequence[PathResult]) -> str:
     rows = [
         "| path | frames | glass-to-glass median / p95 / max (ms) | goal (p95) | player buffer median (ms) "
-        "| media clock | page load → first frame median / max (s) | first frame's age median (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| media clock | page load → first frame median / max (s) | first frame's age median / max (ms) "
+        "| ≤ goal after (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lat = r.latency
@@ -408,12 +409,17 @@ def result_table(results: Sequence[PathResult]) -> str:
             if r.first_frame_ms
             else "–"
         )
-        age = fmt(statistics.median(r.first_frame_age_ms), 0) if r.first_frame_age_ms else "–"
+        age = (
+            f"{fmt(statistics.median(r.first_frame_age_ms), 0)} / {fmt(max(r.first_frame_age_ms), 0)}"
+            if r.first_frame_age_ms
+            else "–"
+        )
+        settled = "–" if goal is None else ("never" if r.settle_s is None else fmt(r.settle_s, 1))
         clock = "–" if r.media_clock is None else f"{r.media_clock:.3f}×"
         rows.append(
             f"| {LABELS.get(r.path, r.path)} | {r.frames} | {fmt(lat.get('median'), 0)} / {fmt(lat.get('p95'), 0)}"
             f" / {fmt(lat.get('max'), 0)} | {verdict} | {fmt(r.buffer_ms.get('median'), 0)} | {clock} | {first}"
-            f" | {age} |"
+            f" | {age} | {settled} |"
         )
     return "\n".join(rows)
 
@@ -610,7 +616,9 @@ def playlist_control(http: httpx.Client, user_id: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.glass_to_glass", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20, help="measured window per path, after the warm-up")
-    parser.add_argument("--warmup", type=float, default=15, help="seconds after the first frame left out")
+    parser.add_argument(
+        "--warmup", type=float, default=20, help="seconds after the first frame left out (players catch up)"
+    )
     parser.add_argument("--loads", type=int, default=5, help="page loads per path for page load → first frame")
     parser.add_argument("--probe-seconds", type=float, default=15, help="plain HTTP-FLV client; 0 skips it")
     parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {', '.join(PATHS)}")

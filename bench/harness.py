@@ -221,7 +221,8 @@ class CpuSnapshot:
 
 class CpuMeter:
     """Named groups of processes (``{"server A": [pid], "generator": [pid, pid]}``); ``delta`` gives each group's
-    CPU in % of one core over the window and the machine's busy share in % of all its cores."""
+    CPU in % of one core over the window, ``others`` (the rest of the machine, % of one core) and ``machine busy``
+    (% of all cores)."""
 
     def __init__(self, groups: Mapping[str, Sequence[int]]) -> None:
         self.groups = {name: list(pids) for name, pids in groups.items()}
@@ -236,6 +237,8 @@ class CpuMeter:
         busy = end.system[0] - start.system[0]
         total = end.system[1] - start.system[1]
         out["machine busy"] = 100.0 * busy / total if total else math.nan
+        # Everything else the machine ran meanwhile (other people's jobs, the kernel), in % of one core.
+        out["others"] = max(0.0, cpu_percent(busy, wall) - sum(out[name] for name in self.groups))
         return out
 
 
@@ -294,7 +297,32 @@ def node_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = None) 
     return env
 
 
-def start_node(name: str, folder: Path, extra_env: Mapping[str, str] | None = None, timeout: float = 60) -> Node:
+def serve_argv(gc_threshold: Sequence[int] | None = None) -> list[str]:
+    """``python -m retake serve``; with ``gc_threshold`` the same command behind ``gc.set_threshold(...)``, an
+    experiment on the cyclic garbage collector's share of the server's time (not a retake setting)."""
+    if not gc_threshold:
+        return [sys.executable, "-m", "retake", "serve"]
+    values = ", ".join(str(int(v)) for v in gc_threshold)
+    code = (
+        f"import gc, sys\ngc.set_threshold({values})\nsys.argv = ['retake', 'serve']\nfrom retake.cli import app\napp()"
+    )
+    return [sys.executable, "-c", code]
+
+
+def parse_gc_threshold(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",")]
+    if not 1 <= len(values) <= 3 or any(v < 0 for v in values):
+        raise ValueError(f"expected 1-3 non-negative integers like 50000,20,100, got {text!r}")
+    return values
+
+
+def start_node(
+    name: str,
+    folder: Path,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    gc_threshold: Sequence[int] | None = None,
+) -> Node:
     """``retake serve`` on free ports; returns once ``/health`` answers 200 (or raises, with the log tail)."""
     port = free_port()
     data_dir = folder / "data"
@@ -302,7 +330,7 @@ def start_node(name: str, folder: Path, extra_env: Mapping[str, str] | None = No
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "retake", "serve"],
+            serve_argv(gc_threshold),
             env=node_env(data_dir, port, extra_env),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -32,7 +32,12 @@ reproduces its stored state (no lost update). A run that fails the check says so
 
 CPU over each measurement window comes from ``/proc``: the server process, PostgreSQL's backends for the
 benchmark's database, this (generator) process, and the whole machine, so ledger cost can be told from HTTP
-cost and from the load generator's.
+cost and from the load generator's; ``CPU ms/req`` (CPU share ÷ rate) is the figure least moved by other load on
+a shared machine. ``new DB conns`` counts database connections opened inside the window (PostgreSQL: new
+backends; SQLite: new server threads, aiosqlite runs one per connection): SQLAlchemy's pool closes an overflow
+connection when it returns to a full pool, so more requests in flight than ``pool_size`` means reconnecting all
+the time. PostgreSQL CPU is sampled every 0.2 s and misses backends that lived between two samples, so with
+connection churn it is only printed as a lower bound (``≥``) and left out of the table.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -119,6 +125,13 @@ def ticks_between(before: Mapping[int, int], after: Mapping[int, int]) -> int:
     """CPU ticks spent by the processes seen at both ends of a window (a process that came or went in between
     is left out rather than counted whole)."""
     return sum(after[pid] - before[pid] for pid in after if pid in before)
+
+
+def sampled_ticks(first: Mapping[int, int], last: Mapping[int, int]) -> int:
+    """CPU ticks of processes sampled through a window: ``first`` are the ticks at the window's start, ``last`` the
+    last ones seen; a process first seen later started inside the window, so all its ticks count. (Ticks after a
+    process's last sample, and processes that lived between two samples, are missed: a lower bound.)"""
+    return sum(ticks - first.get(pid, 0) for pid, ticks in last.items())
 
 
 def is_backend_of(cmdline: str, database: str) -> bool:
@@ -260,6 +273,7 @@ def result_table(rows: Sequence[Mapping[str, Any]], postgres: bool = True) -> st
         ("p50_ms", "p50 ms"),
         ("p99_ms", "p99 ms"),
         ("max_ms", "max ms"),
+        ("new_connections", "new DB conns"),
         ("cpu_server", "CPU server %"),
         ("server_ms", "server CPU ms/req"),
     ]
@@ -446,6 +460,60 @@ def backend_pids(database: str) -> list[int]:
     return pids
 
 
+def task_ids(pid: int) -> set[int]:
+    try:
+        return {int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()}
+    except OSError:
+        return set()
+
+
+class ConnectionWatch:
+    """Samples the database side every ``interval`` seconds through a window, in a thread: PostgreSQL's backends
+    for the benchmark's database (their CPU, and how many were started: SQLAlchemy's pool closes an overflow
+    connection when it comes back to a full pool, so a server with more requests in flight than ``pool_size``
+    opens new ones all the time), or with SQLite the server's threads (aiosqlite runs one per connection)."""
+
+    def __init__(self, server_pid: int, database: str | None, interval: float = 0.2) -> None:
+        self.server_pid, self.database, self.interval = server_pid, database, interval
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.threads_first: set[int] = set()
+        self.threads_seen: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="connection-watch", daemon=True)
+
+    def _backends(self) -> dict[int, int]:
+        if self.database is None:
+            return {}
+        return {pid: t for pid in backend_pids(self.database) if (t := proc_ticks(pid)) is not None}
+
+    def _sample(self) -> None:
+        self.last.update(self._backends())
+        self.threads_seen |= task_ids(self.server_pid)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> None:
+        self.first = self._backends()
+        self.last = dict(self.first)
+        self.threads_first = task_ids(self.server_pid)
+        self.threads_seen = set(self.threads_first)
+        self._thread.start()
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        if self.database is None:
+            return {"postgres_ticks": None, "new_connections": len(self.threads_seen - self.threads_first)}
+        return {
+            "postgres_ticks": sampled_ticks(self.first, self.last),
+            "new_connections": len(set(self.last) - set(self.first)),
+        }
+
+
 @dataclass
 class CpuWindow:
     groups: dict[str, Callable[[], list[int]]]
@@ -537,10 +605,8 @@ async def run_database(db: str, args: argparse.Namespace, node: Node, database_u
         f"[{db}] {len(addresses)} tokens, {len(viewers)} funded viewers in {time.monotonic() - began:.1f} s", flush=True
     )
     groups: dict[str, Callable[[], list[int]]] = {"server": lambda: [node.pid], "generator": lambda: [os.getpid()]}
-    if database_url:
-        name = database_name(database_url)
-        groups["postgres"] = lambda: backend_pids(name)
     meter = CpuWindow(groups)
+    pg_name = database_name(database_url) if database_url else None
     rows: list[dict[str, Any]] = []
     swaps_ok = 0
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -566,8 +632,17 @@ async def run_database(db: str, args: argparse.Namespace, node: Node, database_u
                 )
                 await asyncio.sleep(args.warmup)
                 before = meter.take()
+                watch = ConnectionWatch(node.pid, pg_name)
+                watch.start()
                 await asyncio.sleep(args.seconds)
-                cpu = meter.take().since(before)
+                side = watch.stop()
+                after = meter.take()
+                cpu = after.since(before)
+                if side["postgres_ticks"] is not None:
+                    cpu["postgres"] = 100.0 * side["postgres_ticks"] / os.sysconf("SC_CLK_TCK") / (after.at - before.at)
+                # Backends that came and went between two samples are missed: with connection churn the sampled
+                # PostgreSQL CPU is only a lower bound, printed but left out of the table.
+                pg_exact = "postgres" in cpu and side["new_connections"] == 0
                 stats = await task
                 if workload.startswith("swap"):
                     swaps_ok += stats.ok_total
@@ -587,8 +662,10 @@ async def run_database(db: str, args: argparse.Namespace, node: Node, database_u
                     "max_ms": stats.hist.max_ms,
                     "cpu_server": cpu["server"],
                     "server_ms": cpu_ms_per_request(cpu["server"], stats.rate),
-                    "cpu_postgres": cpu.get("postgres"),
-                    "postgres_ms": cpu_ms_per_request(cpu.get("postgres"), stats.rate),
+                    "new_connections": side["new_connections"],
+                    "cpu_postgres": cpu["postgres"] if pg_exact else None,
+                    "postgres_ms": cpu_ms_per_request(cpu["postgres"], stats.rate) if pg_exact else None,
+                    "cpu_postgres_at_least": cpu.get("postgres"),
                     "cpu_generator": cpu["generator"],
                     "cpu_machine": cpu["machine"],
                 }
@@ -597,8 +674,9 @@ async def run_database(db: str, args: argparse.Namespace, node: Node, database_u
                     f"[{db}] {row['workload']:<18} c={concurrency:<3} {row['rate']:7.1f}/s  p50 {row['p50_ms']:6.1f} "
                     f"p99 {row['p99_ms']:7.1f} max {row['max_ms']:7.1f} ms  statuses {stats.statuses}  "
                     f"CPU server {cpu['server']:.0f}% "
-                    + (f"postgres {cpu['postgres']:.0f}% " if "postgres" in cpu else "")
-                    + f"generator {cpu['generator']:.0f}% machine {cpu['machine']:.0f}%",
+                    + (f"postgres {'' if pg_exact else '≥'}{cpu['postgres']:.0f}% " if "postgres" in cpu else "")
+                    + f"generator {cpu['generator']:.0f}% machine {cpu['machine']:.0f}%, "
+                    + f"{side['new_connections']} new DB connections",
                     flush=True,
                 )
     url = database_url or f"sqlite+aiosqlite:///{(node.data_dir / 'retake.db').resolve()}"

@@ -68,6 +68,7 @@ from bench.harness import (
     log_problems,
     machine_line,
     markdown_table,
+    parse_gc_threshold,
     postgres_database,
     rate_steps,
     redis_channel,
@@ -700,6 +701,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--base", help="an already running server (nothing is started; no server CPU)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server log(s) here")
+    parser.add_argument("--server-gc", type=parse_gc_threshold, metavar="N[,N,N]", help="experiment: start the "
+                        "server(s) after gc.set_threshold(N, …) (CPython's default is 700,10,10)")  # fmt: skip
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="PCT", help="first wait (5 min at most) "
                         "until the machine is less than PCT %% busy (other work moves every number)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -714,7 +717,10 @@ def describe(args: argparse.Namespace) -> str:
     db = "PostgreSQL" if args.postgres or (args.database_url or "").startswith("postgres") else "SQLite"
     pubsub = "Redis" if args.redis_url else "in-process"
     where = "clients on node B, REST to node A" if args.nodes == 2 else "one node"
-    return f"{where}, {db}, Socket.IO manager {pubsub}, {args.clients} {args.client} clients in {args.workers} workers"
+    gc = f", server gc.set_threshold{tuple(args.server_gc)}" if args.server_gc else ""
+    return (
+        f"{where}, {db}, Socket.IO manager {pubsub}, {args.clients} {args.client} clients in {args.workers} workers{gc}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -744,13 +750,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env["RETAKE_REDIS_URL"] = args.redis_url
                 env["RETAKE_REDIS_CHANNEL"] = redis_channel()
             for label in "AB"[: args.nodes]:
-                nodes.append(start_node(label, folder / label, env))
+                nodes.append(start_node(label, folder / label, env, gc_threshold=args.server_gc))
             send_base, recv_base = nodes[0].base, nodes[-1].base
         groups = {f"server {n.name}" if len(nodes) > 1 else "server": [n.pid] for n in nodes}
         rows = asyncio.run(orchestrate(args, send_base, recv_base, groups))
         problems = {n.name: log_problems(n.log()) for n in nodes}
         keep_logs(nodes, args.keep_logs)
-    cpu_names = [*groups, "generator", "machine busy"]
+    cpu_names = [*groups, "generator", "others"]
     print()
     print(result_table(rows, cpu_names))
     held = highest_held(rows, args.p99_limit)

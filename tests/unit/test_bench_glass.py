@@ -86,5 +86,5 @@ def test_command_lines_page_and_table() -> None:
     assert '"/live/u/index.m3u8"' in page and '"lowLatencyMode": true' in page
     result = g.PathResult("flv", frames=600, latency=g.summary([700.0, 800.0, 900.0]), first_frame_ms=[1000, 1200])
     table = g.result_table([result, g.PathResult("probe")])
-    assert "| 800 / 900 / 900 | ≤ 1 s: met |" in table and "1.10 / 1.20" in table
+    assert "| 800 / 900 / 900 | ≤ 1 s: met |" in table and "1.10 / 1.20" in table and "| never |" in table
     assert table.count("\n") == 3

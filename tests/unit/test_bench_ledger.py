@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -46,6 +48,9 @@ def test_pool_spreading_covers_every_pool() -> None:
 
 def test_cpu_helpers() -> None:
     assert bench.ticks_between({1: 10, 2: 5}, {1: 25, 3: 100}) == 15  # pid 2 left, pid 3 came: neither counts
+    # Sampled through the window: a backend first seen inside it started there (all its ticks count), one that
+    # left counts up to its last sample.
+    assert bench.sampled_ticks({1: 10, 2: 5}, {1: 25, 2: 9, 3: 100}) == 15 + 4 + 100
     assert bench.cpu_ms_per_request(50.0, 100.0) == 5.0  # half a core for 100 req/s: 5 ms each
     assert bench.cpu_ms_per_request(None, 100.0) is None
     assert math.isnan(bench.cpu_ms_per_request(10.0, 0.0) or 0.0)
@@ -122,12 +127,14 @@ def test_phase_stats_and_table() -> None:
     assert stats.hist.count == 1 and stats.hist.percentile(50) == 5.0
     row = {
         "db": "SQLite", "workload": "GET /health", "concurrency": 8, "rate": 100.0, "vs_health": 1.0, "errors": 0,
-        "p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 3.0, "cpu_server": 50.0, "server_ms": 5.0, "cpu_postgres": None,
-        "postgres_ms": None, "cpu_generator": 10.0, "cpu_machine": 60.0,
+        "p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 3.0, "new_connections": 0, "cpu_server": 50.0, "server_ms": 5.0,
+        "cpu_postgres": None, "postgres_ms": None, "cpu_generator": 10.0, "cpu_machine": 60.0,
     }  # fmt: skip
     table = bench.result_table([row], postgres=False).splitlines()
     assert table[0].startswith("| db | workload | clients | ok/s | ÷ health |") and "postgres" not in table[0]
-    assert table[2] == "| SQLite | GET /health | 8 | 100.0 | 1.00 | 0 | 1.0 | 2.0 | 3.0 | 50.0 | 5.00 | 10.0 | 60.0 |"
+    assert (
+        table[2] == "| SQLite | GET /health | 8 | 100.0 | 1.00 | 0 | 1.0 | 2.0 | 3.0 | 0 | 50.0 | 5.00 | 10.0 | 60.0 |"
+    )
     assert "| – | – |" in bench.result_table([row], postgres=True)
 
 
@@ -167,3 +174,25 @@ def test_swap_step_alternates_buy_and_sell_of_what_was_bought() -> None:
     assert [(p.split("/")[4], b["side"], b["amount"]) for p, b in sent] == [
         ("B", "buy", "123"), ("B", "sell", "777"), ("A", "buy", "123"), ("A", "sell", "777"),
     ]  # fmt: skip
+
+
+def test_connection_watch_sees_new_threads_of_a_process() -> None:
+    import threading
+
+    watch = bench.ConnectionWatch(os.getpid(), None, interval=0.01)
+    watch.start()
+    started = threading.Event()
+    done = threading.Event()
+
+    def work() -> None:
+        started.set()
+        done.wait(5)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait(5)
+    time.sleep(0.05)
+    done.set()
+    worker.join()
+    side = watch.stop()
+    assert side["postgres_ticks"] is None and side["new_connections"] >= 1

@@ -189,7 +189,10 @@ export class LivePlayer {
     const hls = new Hls({
       lowLatencyMode: true,
       backBufferLength: 30,
-      liveSyncDurationCount: 2,
+      // No liveSyncDurationCount: it makes hls.js ignore the playlist's PART-HOLD-BACK (1.5 s) and sit two
+      // whole segments (4 s) behind. Catching up a little faster keeps a late joiner near the edge
+      // (docs/benchmarks.md, glass-to-glass: 4.3 s → ~1.6 s).
+      maxLiveSyncPlaybackRate: 1.1,
       manifestLoadingMaxRetry: 6,
       levelLoadingMaxRetry: 6,
       fragLoadingMaxRetry: 6,
