@@ -154,7 +154,7 @@ export class LivePlayer {
         liveSyncTargetLatency: 0.5,
         liveSyncPlaybackRate: 1.1,
         liveBufferLatencyChasing: true,
-        liveBufferLatencyMaxLatency: 2.5,
+        liveBufferLatencyMaxLatency: 1.2, // a new viewer starts at the cached GOP (up to 2 s old): jump, do not crawl
         liveBufferLatencyMinRemain: 0.5,
         autoCleanupSourceBuffer: true,
         autoCleanupMaxBackwardDuration: 30,
