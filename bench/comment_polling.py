@@ -11,7 +11,9 @@ every ``--interval`` seconds (the SDK's pace, ``retake.agent.chat``) over its ow
 Agents start at random phases, so the load is even (~agents/interval requests per second), and the schedule
 is open-loop: a request is due at its time whatever happened to the previous one; if it is still running the
 agent waits, and that wait shows as *late starts* (so a saturated generator or server cannot hide behind
-a slower request rate). Latency is from just before the client call to the parsed response.
+a slower request rate). Requests are counted by when they were sent, so ``req/s`` is what the server got;
+what is still due when the window ends is not sent (``not sent``). Latency is from just before the client call
+to the parsed response.
 
 Before the run each chat is seeded with ``--comments`` rows (default 50, i.e. every poll returns a full page of
 50 comments, the SDK's ``limit``) written straight into ``chat_events`` (the same columns ``ChatService.send``
@@ -56,7 +58,7 @@ from bench.harness import (
     log_problems,
     machine_line,
     markdown_table,
-    parse_gc_threshold,
+    parse_server_gc,
     postgres_database,
     start_node,
     stop_node,
@@ -120,6 +122,7 @@ async def worker_main(spec: dict[str, Any]) -> None:
     record what was due inside [measure_from, end); print one JSON line."""
     hist, lag = Histogram(), Histogram()
     statuses: dict[str, int] = {}
+    skipped = 0
     interval = spec["interval"]
     start, measure_from, end = spec["start"], spec["measure_from"], spec["end"]
     context = ssl.create_default_context()  # shared: httpx would build one per client otherwise
@@ -127,28 +130,34 @@ async def worker_main(spec: dict[str, Any]) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
     async def agent(token: str, user_id: str) -> None:
+        nonlocal skipped
         headers = {"Authorization": f"Bearer {token}"}
         params = {"userDbId": user_id, "limit": "50"}
         async with httpx.AsyncClient(base_url=spec["base"], limits=limits, timeout=30, verify=context) as http:
-            for due in due_times(rng.uniform(0, interval), interval, start, end):
+            schedule = due_times(rng.uniform(0, interval), interval, start, end)
+            for n, due in enumerate(schedule):
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 begin = time.monotonic()
+                if begin >= end:  # the server fell behind: what is still due is not sent (bounded run)
+                    skipped += len(schedule) - n
+                    break
                 try:
                     response = await http.get(PATH, params=params, headers=headers)
                     response.json()
                     status = str(response.status_code)
                 except (httpx.HTTPError, ValueError) as exc:
                     status = type(exc).__name__
-                if due >= measure_from:
+                if begin >= measure_from:  # counted by when it was sent: the throughput the server saw
                     hist.record((time.monotonic() - begin) * 1000)
                     lag.record((begin - due) * 1000)
                     statuses[status] = statuses.get(status, 0) + 1
 
     agents = spec["agents"]
     await asyncio.gather(*(agent(token, user_id) for token, user_id in agents))
-    sys.stdout.write(json.dumps({"hist": hist.to_json(), "lag": lag.to_json(), "statuses": statuses}) + "\n")
+    answer = {"hist": hist.to_json(), "lag": lag.to_json(), "statuses": statuses, "skipped": skipped}
+    sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
     # Stay until the orchestrator has read /proc for the window (it closes stdin then).
     await asyncio.to_thread(sys.stdin.read)
@@ -252,6 +261,7 @@ async def run_step(
     cpu = meter.delta(before, meter.snapshot())
     hist, lag = Histogram(), Histogram()
     statuses: dict[str, int] = {}
+    skipped = 0
     for process in workers:
         assert process.stdout is not None and process.stdin is not None
         try:
@@ -273,6 +283,7 @@ async def run_step(
         lag.merge(Histogram.from_json(answer["lag"]))
         for key, n in answer["statuses"].items():
             statuses[key] = statuses.get(key, 0) + n
+        skipped += int(answer.get("skipped", 0))
     writes = await writer
     errors = sum(n for key, n in statuses.items() if key != "200")
     return {
@@ -281,6 +292,7 @@ async def run_step(
         "rps": hist.count / args.seconds,
         "requests": hist.count,
         "errors": errors,
+        "skipped": skipped,
         "statuses": statuses,
         "p50_ms": hist.percentile(50),
         "p90_ms": hist.percentile(90),
@@ -301,6 +313,7 @@ def result_table(rows: Sequence[dict[str, Any]]) -> str:
         ("target_rps", "target req/s"),
         ("rps", "req/s"),
         ("errors", "errors"),
+        ("skipped", "not sent"),
         ("p50_ms", "p50 ms"),
         ("p90_ms", "p90 ms"),
         ("p99_ms", "p99 ms"),
@@ -325,8 +338,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="run the node on this database")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server log(s) here")
-    parser.add_argument("--server-gc", type=parse_gc_threshold, metavar="N[,N,N]", help="experiment: start the "
-                        "server(s) after gc.set_threshold(N, …) (CPython's default is 700,10,10)")  # fmt: skip
+    gc_help = "experiment: start the server(s) after gc.freeze() and/or gc.set_threshold(N, …) (CPython 700,10,10)"
+    parser.add_argument("--server-gc", type=parse_server_gc, metavar="[freeze,]N[,N,N]", help=gc_help)
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="PCT", help="first wait (5 min at most) "
                         "until the machine is less than PCT %% busy (other work moves every number)")  # fmt: skip
     return parser.parse_args(argv)
@@ -346,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"every {args.interval:g} s, httpx in {args.workers} workers on {loop_name}"
     )
     if args.server_gc:
-        setup += f", server gc.set_threshold{tuple(args.server_gc)}"
+        setup += f", server gc {args.server_gc}"
     if args.wait_quiet:
         print(f"machine {wait_until_quiet(args.wait_quiet, 300):.0f}% busy when the run started")
     print(machine_line())
@@ -358,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.callback(lambda: [stop_node(n) for n in nodes])
         database_url = args.database_url or (stack.enter_context(postgres_database()) if args.postgres else None)
         env = {"RETAKE_DATABASE_URL": database_url} if database_url else {}
-        nodes.append(start_node("A", folder / "A", env, gc_threshold=args.server_gc))
+        nodes.append(start_node("A", folder / "A", env, server_gc=args.server_gc))
         node = nodes[0]
         run = uuid.uuid4().hex[:6]
 

@@ -297,23 +297,33 @@ def node_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = None) 
     return env
 
 
-def serve_argv(gc_threshold: Sequence[int] | None = None) -> list[str]:
-    """``python -m retake serve``; with ``gc_threshold`` the same command behind ``gc.set_threshold(...)``, an
-    experiment on the cyclic garbage collector's share of the server's time (not a retake setting)."""
-    if not gc_threshold:
+def serve_argv(server_gc: str | None = None) -> list[str]:
+    """``python -m retake serve``; with ``server_gc`` (see ``parse_server_gc``) the same command behind
+    ``gc.freeze()`` and/or ``gc.set_threshold(...)``: an experiment on the share of the server's time that
+    CPython's cyclic garbage collector takes (not a retake setting)."""
+    if not server_gc:
         return [sys.executable, "-m", "retake", "serve"]
-    values = ", ".join(str(int(v)) for v in gc_threshold)
-    code = (
-        f"import gc, sys\ngc.set_threshold({values})\nsys.argv = ['retake', 'serve']\nfrom retake.cli import app\napp()"
-    )
-    return [sys.executable, "-c", code]
+    parts = server_gc.split(",")
+    lines = ["import gc, sys"]
+    if parts[0] == "freeze":
+        # The server's modules, imported: their objects move to the permanent generation, which full
+        # collections no longer traverse (objects made later, in create_app and per request, are not frozen).
+        lines += ["import retake.cli, retake.server.app, retake.server.runner", "gc.freeze()"]
+        parts = parts[1:]
+    if parts:
+        lines.append(f"gc.set_threshold({', '.join(parts)})")
+    lines += ["sys.argv = ['retake', 'serve']", "from retake.cli import app", "app()"]
+    return [sys.executable, "-c", "\n".join(lines)]
 
 
-def parse_gc_threshold(text: str) -> list[int]:
-    values = [int(v) for v in text.split(",")]
-    if not 1 <= len(values) <= 3 or any(v < 0 for v in values):
-        raise ValueError(f"expected 1-3 non-negative integers like 50000,20,100, got {text!r}")
-    return values
+def parse_server_gc(text: str) -> str:
+    """``--server-gc``: ``50000,20,100`` (``gc.set_threshold``), ``freeze`` or ``freeze,50000,20,100``."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    freeze = bool(parts) and parts[0] == "freeze"
+    numbers = parts[1:] if freeze else parts
+    if (not freeze and not numbers) or len(numbers) > 3 or not all(p.isdigit() for p in numbers):
+        raise ValueError(f"expected freeze and/or 1-3 thresholds like 50000,20,100, got {text!r}")
+    return ",".join(parts)
 
 
 def start_node(
@@ -321,7 +331,7 @@ def start_node(
     folder: Path,
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 60,
-    gc_threshold: Sequence[int] | None = None,
+    server_gc: str | None = None,
 ) -> Node:
     """``retake serve`` on free ports; returns once ``/health`` answers 200 (or raises, with the log tail)."""
     port = free_port()
@@ -330,7 +340,7 @@ def start_node(
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            serve_argv(gc_threshold),
+            serve_argv(server_gc),
             env=node_env(data_dir, port, extra_env),
             stdout=log,
             stderr=subprocess.STDOUT,

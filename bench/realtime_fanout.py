@@ -68,7 +68,7 @@ from bench.harness import (
     log_problems,
     machine_line,
     markdown_table,
-    parse_gc_threshold,
+    parse_server_gc,
     postgres_database,
     rate_steps,
     redis_channel,
@@ -171,6 +171,26 @@ def accept_for(key: str) -> str:
 
 def join_packet(room: str) -> bytes:
     return b"42" + json.dumps(["joinRoom", {"roomId": room}], separators=(",", ":")).encode()
+
+
+def merge_spans(into: dict[str, list[float]], other: dict[str, list[float]]) -> None:
+    """Per message [sent, first arrival, last arrival], over several worker processes."""
+    for seq, (sent, first, last) in other.items():
+        mine = into.get(seq)
+        if mine is None:
+            into[seq] = [sent, first, last]
+        else:
+            mine[1], mine[2] = min(mine[1], first), max(mine[2], last)
+
+
+def span_histograms(spans: dict[str, list[float]]) -> tuple[Histogram, Histogram]:
+    """Per message: send → first client (REST, database, event bus: the part before the fan-out), and first →
+    last client (the fan-out itself: one emit reaching every member of the room)."""
+    first, spread = Histogram(), Histogram()
+    for sent, first_at, last_at in spans.values():
+        first.record((first_at - sent) * 1000)
+        spread.record((last_at - first_at) * 1000)
+    return first, spread
 
 
 def split_clients(total: int, workers: int) -> list[int]:
@@ -402,6 +422,8 @@ CONNECTORS = {"raw": connect_raw, "websockets": connect_websockets, "socketio": 
 @dataclass
 class StepStats:
     hist: Histogram = field(default_factory=Histogram)
+    # seq -> [sent, first arrival, last arrival] in this process: how long one emit takes to reach every client
+    spans: dict[int, list[float]] = field(default_factory=dict)
 
 
 def emit_line(data: dict[str, Any]) -> None:
@@ -418,11 +440,16 @@ async def worker_main(spec: dict[str, Any]) -> None:
         marker = parse_marker(payload, run)
         if marker is None:
             return
-        step, _seq, sent_at = marker
+        step, seq, sent_at = marker
         stats = steps.get(step)
         if stats is None:
             stats = steps[step] = StepStats()
         stats.hist.record((now - sent_at) * 1000)
+        span = stats.spans.get(seq)
+        if span is None:
+            stats.spans[seq] = [sent_at, now, now]
+        else:
+            span[2] = now
 
     connect = CONNECTORS[spec["kind"]]
     clients: list[Client] = []
@@ -452,7 +479,8 @@ async def worker_main(spec: dict[str, Any]) -> None:
         if line[0] == "count":
             emit_line({"count": stats.hist.count if stats else 0, "alive": alive})
         elif line[0] == "report":
-            emit_line({"hist": (stats.hist if stats else Histogram()).to_json(), "alive": alive})
+            hist, spans = (stats.hist, stats.spans) if stats else (Histogram(), {})
+            emit_line({"hist": hist.to_json(), "spans": spans, "alive": alive})
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(c.close() for c in clients), return_exceptions=True), 20)
 
@@ -588,10 +616,13 @@ async def run_step(
         await asyncio.sleep(0.1)
     hist = Histogram()
     alive_after = 0
+    spans: dict[str, list[float]] = {}
     for w in workers:
         answer = await w.ask(f"report {step}")
         hist.merge(Histogram.from_json(answer["hist"]))
         alive_after += int(answer["alive"])
+        merge_spans(spans, answer["spans"])
+    first, spread = span_histograms(spans)
     delivered = hist.count
     row: dict[str, Any] = {
         "rate": rate,
@@ -607,6 +638,10 @@ async def run_step(
         "p50_ms": hist.percentile(50),
         "p99_ms": hist.percentile(99),
         "max_ms": hist.max_ms,
+        "first_p50_ms": first.percentile(50),
+        "first_p99_ms": first.percentile(99),
+        "spread_p50_ms": spread.percentile(50),
+        "spread_p99_ms": spread.percentile(99),
         "rest_p50_ms": rest.percentile(50),
         "rest_p99_ms": rest.percentile(99),
         "failures": failures,
@@ -661,6 +696,8 @@ def summary_line(row: dict[str, Any]) -> str:
     return (
         f"rate {row['rate']:g}/s (achieved {row['achieved']:.1f}): delivered {row['delivered_txt']}, "
         f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, max {row['max_ms']:.1f} ms; "
+        f"first client p50 {row['first_p50_ms']:.1f} ms, spread p50 {row['spread_p50_ms']:.1f} / "
+        f"p99 {row['spread_p99_ms']:.1f} ms; "
         f"REST p50 {row['rest_p50_ms']:.1f} / p99 {row['rest_p99_ms']:.1f} ms; failed {row['failures'] or 0}; "
         f"CPU {cpu}"
     )
@@ -674,6 +711,9 @@ def result_table(rows: Sequence[dict[str, Any]], cpu_names: Sequence[str]) -> st
         ("p50_ms", "p50 ms"),
         ("p99_ms", "p99 ms"),
         ("max_ms", "max ms"),
+        ("first_p50_ms", "1st client p50 ms"),
+        ("spread_p50_ms", "spread p50 ms"),
+        ("spread_p99_ms", "spread p99 ms"),
         ("rest_p50_ms", "REST p50 ms"),
         ("rest_p99_ms", "REST p99 ms"),
         *[(f"cpu {name}", f"CPU {name} %") for name in cpu_names],
@@ -701,8 +741,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--base", help="an already running server (nothing is started; no server CPU)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server log(s) here")
-    parser.add_argument("--server-gc", type=parse_gc_threshold, metavar="N[,N,N]", help="experiment: start the "
-                        "server(s) after gc.set_threshold(N, …) (CPython's default is 700,10,10)")  # fmt: skip
+    gc_help = "experiment: start the server(s) after gc.freeze() and/or gc.set_threshold(N, …) (CPython 700,10,10)"
+    parser.add_argument("--server-gc", type=parse_server_gc, metavar="[freeze,]N[,N,N]", help=gc_help)
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="PCT", help="first wait (5 min at most) "
                         "until the machine is less than PCT %% busy (other work moves every number)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -717,7 +757,7 @@ def describe(args: argparse.Namespace) -> str:
     db = "PostgreSQL" if args.postgres or (args.database_url or "").startswith("postgres") else "SQLite"
     pubsub = "Redis" if args.redis_url else "in-process"
     where = "clients on node B, REST to node A" if args.nodes == 2 else "one node"
-    gc = f", server gc.set_threshold{tuple(args.server_gc)}" if args.server_gc else ""
+    gc = f", server gc {args.server_gc}" if args.server_gc else ""
     return (
         f"{where}, {db}, Socket.IO manager {pubsub}, {args.clients} {args.client} clients in {args.workers} workers{gc}"
     )
@@ -750,7 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env["RETAKE_REDIS_URL"] = args.redis_url
                 env["RETAKE_REDIS_CHANNEL"] = redis_channel()
             for label in "AB"[: args.nodes]:
-                nodes.append(start_node(label, folder / label, env, gc_threshold=args.server_gc))
+                nodes.append(start_node(label, folder / label, env, server_gc=args.server_gc))
             send_base, recv_base = nodes[0].base, nodes[-1].base
         groups = {f"server {n.name}" if len(nodes) > 1 else "server": [n.pid] for n in nodes}
         rows = asyncio.run(orchestrate(args, send_base, recv_base, groups))

@@ -123,3 +123,25 @@ def test_comment_polling_helpers() -> None:
     assert len(rows) == 6 and {r["streamer_id"] for r in rows} == {"a", "b"}
     assert all(r["sender_user_id"] != r["streamer_id"] for r in rows)
     assert rows[0]["created_at"] < rows[2]["created_at"] <= now and rows[0]["deleted"] is False
+
+
+def test_fan_out_spans_merge_over_workers() -> None:
+    spans: dict[str, list[float]] = {}
+    realtime_fanout.merge_spans(spans, {"1": [10.0, 10.020, 10.050], "2": [11.0, 11.010, 11.015]})
+    realtime_fanout.merge_spans(spans, {"1": [10.0, 10.015, 10.040], "3": [12.0, 12.5, 12.5]})
+    assert spans["1"] == [10.0, 10.015, 10.050]
+    first, spread = realtime_fanout.span_histograms(spans)
+    assert first.count == spread.count == 3
+    assert first.percentile(50) == pytest.approx(15.0, abs=0.11) and first.max_ms == pytest.approx(500.0)
+    assert spread.percentile(100) == pytest.approx(35.0, abs=0.11) and spread.percentile(1) == 0.0
+
+
+def test_server_gc_experiment_command_lines() -> None:
+    assert harness.serve_argv()[1:] == ["-m", "retake", "serve"]
+    tuned = harness.serve_argv(harness.parse_server_gc("freeze, 50000,20,100"))
+    assert tuned[1] == "-c" and "gc.freeze()" in tuned[2] and "gc.set_threshold(50000, 20, 100)" in tuned[2]
+    assert tuned[2].index("gc.freeze()") < tuned[2].index("app()")
+    assert "gc.freeze()" not in harness.serve_argv(harness.parse_server_gc("50000"))[2]
+    for bad in ("", "x", "1,2,3,4", "freeze,a"):
+        with pytest.raises(ValueError):
+            harness.parse_server_gc(bad)
