@@ -74,6 +74,7 @@ from bench.harness import (
     start_node,
     stop_node,
     system_ticks,
+    wait_until_quiet,
 )
 
 SOL = 1_000_000_000
@@ -534,20 +535,6 @@ class CpuWindow:
         busy, total = self.system[0] - before.system[0], self.system[1] - before.system[1]
         out["machine"] = 100.0 * busy / total if total else float("nan")
         return out
-
-
-def wait_until_quiet(max_busy: float, timeout: float, probe: float = 2.0) -> float:
-    """Wait (at most ``timeout`` s) until the whole machine was less than ``max_busy`` % busy over ``probe``
-    seconds (other work on a shared machine moves every number here); returns the last busy share seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        before = system_ticks()
-        time.sleep(probe)
-        after = system_ticks()
-        total = after[1] - before[1]
-        busy = 100.0 * (after[0] - before[0]) / total if total else 0.0
-        if busy < max_busy or time.monotonic() >= deadline:
-            return busy
 
 
 # -- the ledger check ------------------------------------------------------------------------------------------
