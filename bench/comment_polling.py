@@ -307,6 +307,97 @@ async def run_step(
     }
 
 
+WRK_SCRIPT = """\
+-- retake comment polling, closed loop: each request is the next agent's poll (token and user id from a file).
+local agents = {}
+local n = 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    local token, user = line:match("(%S+) (%S+)")
+    agents[#agents + 1] = {token, user}
+  end
+  n = math.random(#agents)
+end
+
+function request()
+  n = n % #agents + 1
+  local a = agents[n]
+  return wrk.format("GET", "/api/v1/agent/stream/comments?userDbId=" .. a[2] .. "&limit=50",
+    {["Authorization"] = "Bearer " .. a[1]})
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "status": %d, "timeout": %d, "connect": %d, "read": %d, "write": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, e.status, e.timeout, e.connect, e.read, e.write))
+end
+"""
+
+
+def wrk_argv(base: str, connections: int, seconds: float, script: Path, agents_file: Path) -> list[str]:
+    """wrk 4 (Debian's ``wrk``) closed loop: ``connections`` connections, each sending its next request as soon as
+    the previous one is answered; one thread (the generator must leave the cores to the server)."""
+    return [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+        "-s", str(script), base, "--", str(agents_file),
+    ]  # fmt: skip
+
+
+def parse_wrk(output: str) -> dict[str, Any] | None:
+    for line in output.splitlines():
+        if line.startswith("WRK "):
+            data: dict[str, Any] = json.loads(line[4:])
+            return data
+    return None
+
+
+async def wrk_probe(
+    args: argparse.Namespace, base: str, agents: Sequence[tuple[str, str]], server_pids: list[int], folder: Path
+) -> dict[str, Any]:
+    """The server's capacity for this request with a generator that costs almost nothing (wrk is C): closed
+    loop, ``--wrk`` connections, for ``--seconds``."""
+    script, agents_file = folder / "polling.lua", folder / "agents.txt"
+    script.write_text(WRK_SCRIPT)
+    agents_file.write_text("".join(f"{token} {user}\n" for token, user in agents))
+    argv = wrk_argv(base, args.wrk, args.seconds, script, agents_file)
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    meter = CpuMeter({"server": server_pids, "generator": [process.pid]})
+    await asyncio.sleep(1.0)  # connections opened; the first second is not in the CPU window
+    before = meter.snapshot()
+    await asyncio.sleep(max(0.5, args.seconds - 2.0))
+    cpu = meter.delta(before, meter.snapshot())
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), args.seconds + 60)
+    except TimeoutError:
+        process.kill()
+        out, _ = await process.communicate()
+    result = parse_wrk(out.decode(errors="replace"))
+    if result is None:
+        raise RuntimeError(f"wrk gave no result:\n{out.decode(errors='replace')[-2000:]}")
+    errors = sum(int(result[k]) for k in ("status", "timeout", "connect", "read", "write"))
+    return {
+        "agents": f"wrk -c{args.wrk}",
+        "target_rps": None,
+        "rps": result["requests"] / (result["duration_us"] / 1e6),
+        "requests": result["requests"],
+        "errors": errors,
+        "skipped": None,
+        "p50_ms": result["p50_us"] / 1000,
+        "p90_ms": result["p90_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "max_ms": result["max_us"] / 1000,
+        "late_p99_ms": None,
+        "cpu server": cpu["server"],
+        "cpu generator": cpu["generator"],
+        "cpu others": cpu["others"],
+    }
+
+
 def result_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
         ("agents", "agents"),
@@ -334,6 +425,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--comments", type=int, default=50, help="rows seeded into every chat (default 50)")
     parser.add_argument("--send-rate", type=float, default=10.0, help="REST chat messages/s during the run")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--wrk", type=int, default=0, metavar="C", help="after the steps, a capacity probe: wrk "
+                        "(apt-get install wrk) in a closed loop with C connections for --seconds")  # fmt: skip
     parser.add_argument("--postgres", action="store_true", help="a throwaway database on 127.0.0.1:5432")
     parser.add_argument("--database-url", help="run the node on this database")
     parser.add_argument("--json", type=Path, help="also write the rows here")
@@ -397,6 +490,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"others {row['cpu others']:.0f}%, writes {row['writes']}",
                 flush=True,
             )
+        if args.wrk:
+            row = asyncio.run(wrk_probe(args, node.base, agents, [node.pid], folder))
+            rows.append(row)
+            print(f"wrk closed loop, {args.wrk} connections: {row['rps']:.0f} req/s, p50 {row['p50_ms']:.1f} ms, "
+                  f"p99 {row['p99_ms']:.1f} ms, errors {row['errors']}, CPU server {row['cpu server']:.0f}% "
+                  f"wrk {row['cpu generator']:.0f}% others {row['cpu others']:.0f}%", flush=True)  # fmt: skip
         problems = log_problems(node.log())
         keep_logs(nodes, args.keep_logs)
     print()

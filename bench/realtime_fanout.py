@@ -19,9 +19,12 @@ seconds after a step's last answer counts as lost. A step is *held* when nothing
 the generator kept at least 95 % of the rate; the ladder stops at the first step that is not held or whose p99
 exceeds ``--p99-limit`` (250 ms), unless ``--all-rates``.
 
-CPU is read from ``/proc`` over each step's send window: every server node, the generator (workers +
-orchestrator), and the whole machine (so other load on the machine shows too), in % of one core (machine: % of
-all cores).
+Per message the workers also keep the first and last arrival: *1st client* (send → first client: REST,
+database, event bus, start of the emit) and *spread* (first → last client: the emit reaching the whole room).
+
+CPU is read from ``/proc`` over each step's send window, in % of one core: every server node, the generator
+(workers + orchestrator) and ``others`` (everything else the machine ran meanwhile, so a shared machine shows).
+``--server-gc`` starts the node(s) behind ``gc.freeze()`` / ``gc.set_threshold(...)``, an experiment.
 
 Clients (``--client``):
 
@@ -29,8 +32,8 @@ Clients (``--client``):
   ``asyncio.Protocol`` (handshake, frames, ping/pong, ``joinRoom``), on uvloop. It does not JSON-decode the
   broadcast; it finds the marker in the frame. The lightest generator, so most of the two cores go to the server.
 - ``websockets``: the same protocol handling on the ``websockets`` library's client.
-- ``socketio``: python-socketio's ``AsyncClient`` (aiohttp WebSocket transport), what browsers-in-Python
-  would use; it decodes every packet, and 1,000 of them cost the generator more than the server.
+- ``socketio``: python-socketio's ``AsyncClient`` (aiohttp WebSocket transport); it decodes every packet and
+  costs ~3.5 times the raw client per received frame (docs/benchmarks.md), about what the server spends.
 """
 
 from __future__ import annotations
