@@ -89,11 +89,31 @@ class Settings(BaseSettings):
     socket_event_rate: str = Field(default="40/10seconds", description="client events per Socket.IO connection")
     # How often a node looks for `retake admin warn|shutdown` actions written to the store.
     operator_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # WebSocket compression costs a deflate per frame per recipient (a chat line sent to 1,000 viewers is
+    # compressed 1,000 times, with per-connection state) and gains nothing on video (WS-FLV); off by default.
+    ws_per_message_deflate: bool = Field(default=False, description="offer permessage-deflate on WebSockets")
+    # A viewer whose socket cannot take more than this many unsent bytes is disconnected (its client reconnects
+    # and reads history) instead of the node buffering for it without bound.
+    ws_max_buffered_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+
+    # Python's cyclic garbage collector: a chat line to 1,000 sockets allocates tens of thousands of objects, so
+    # the default generation-0 threshold (700) runs a collection every few microseconds of work; see
+    # server/gc_tuning.py and docs/benchmarks.md. "default" keeps the interpreter's settings.
+    gc_threshold: str = Field(default="50000,20,100", description="gc.set_threshold values, or 'default'")
+    gc_freeze: bool = Field(default=True, description="gc.freeze() once the app is built")
 
     @field_validator("socket_event_rate")
     @classmethod
     def _valid_socket_rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("gc_threshold")
+    @classmethod
+    def _valid_gc_threshold(cls, value: str) -> str:
+        from retake.server.gc_tuning import parse_threshold
+
+        parse_threshold(value)
         return value
 
     @field_validator("token_config")

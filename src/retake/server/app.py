@@ -39,6 +39,7 @@ from retake.server.platform import Platform
 from retake.server.playback import install_redirects
 from retake.server.playback import router as playback_router
 from retake.server.realtime import Realtime
+from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
 from retake.server.web import install_pages
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> FastAPI:
     metrics = Metrics()
     realtime = Realtime(settings)
+    metrics.registry.register(FanoutCollector(realtime.manager.stats))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+import engineio.packet
 import socketio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,6 +26,8 @@ from retake.config import Settings
 from retake.errors import Forbidden, NotFound, RetakeError, ValidationFailed
 from retake.events import PlatformEvent
 from retake.ratelimit import RateLimiter
+from retake.server.realtime.fanout import DirectFanout, DirectManager, DirectRedisManager
+from retake.server.realtime.fanout import install as install_fanout
 from retake.server.realtime.payloads import ClientMessage, error_body, parse_message, parse_room
 
 if TYPE_CHECKING:
@@ -53,6 +56,15 @@ class _TolerantServer(socketio.AsyncServer):  # type: ignore[misc]
             _pending.add(task)  # asyncio keeps only weak references to tasks
             task.add_done_callback(_pending.discard)
 
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        await super()._handle_eio_disconnect(eio_sid, reason)
+        # A long-polling client that closes its session leaves its last GET waiting in the engine for up to
+        # ping interval + timeout (45 s), holding a task and, at shutdown, the whole grace period. A no-op
+        # packet ends that GET now; the client has gone, so nobody reads it.
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and not socket.upgraded:
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+
     async def _drop(self, eio_sid: str) -> None:
         with contextlib.suppress(Exception):
             await self.eio.disconnect(eio_sid)
@@ -63,11 +75,13 @@ class Realtime:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        manager: socketio.AsyncManager
+        manager: DirectFanout
         if settings.redis_url:
-            manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel)
+            manager = DirectRedisManager(
+                settings.redis_url, channel=settings.redis_channel, max_buffered=settings.ws_max_buffered_bytes
+            )
         else:
-            manager = socketio.AsyncManager()
+            manager = DirectManager(max_buffered=settings.ws_max_buffered_bytes)
         self.manager = manager
         self.sio = _TolerantServer(
             async_mode="asgi",
@@ -77,6 +91,9 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
+        # Broadcasts write one pre-built frame per viewer (fanout.py); without the engine internals it needs, the
+        # managers above still avoid a task per recipient.
+        self.direct_frames = install_fanout(self.sio, settings.ws_max_buffered_bytes)
         self._limiter = RateLimiter(settings.socket_event_rate)
         self._platform: Platform | None = None
         self._unsubscribe: Any = None
@@ -128,6 +145,16 @@ class Realtime:
                 with contextlib.suppress(Exception):
                     await resource.aclose()
         await self.sio.shutdown()
+
+    async def disconnect_everyone(self) -> None:
+        """Close every Socket.IO connection of this node (shutdown): long-polls end now instead of at their
+        timeout. Clients see an ordinary disconnect and reconnect, to another node if there is one."""
+        if not self.sio.eio.sockets:
+            return
+        try:
+            await self.sio.eio.disconnect()
+        except Exception:  # shutting down anyway: a failure here must not stop the rest of the shutdown
+            log.warning("could not disconnect all Socket.IO clients", exc_info=True)
 
     async def _wait_for_redis(self) -> None:
         loop = asyncio.get_running_loop()
