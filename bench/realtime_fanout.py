@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import hashlib
 import json
@@ -215,6 +216,7 @@ class EioSession:
         self.sink = sink
         self.joined = asyncio.get_running_loop().create_future()
         self.closed = False
+        self.why = ""  # the first reason this session ended, reported with the step
 
     def on_text(self, payload: bytes, now: float) -> None:
         if payload.startswith(b"42"):
@@ -234,6 +236,8 @@ class EioSession:
             self.lost(payload[:200].decode(errors="replace"))
 
     def lost(self, why: str) -> None:
+        if not self.closed:
+            self.why = why
         self.closed = True
         if not self.joined.done():
             self.joined.set_exception(ConnectionError(why))
@@ -483,7 +487,10 @@ async def worker_main(spec: dict[str, Any]) -> None:
             emit_line({"count": stats.hist.count if stats else 0, "alive": alive})
         elif line[0] == "report":
             hist, spans = (stats.hist, stats.spans) if stats else (Histogram(), {})
-            emit_line({"hist": hist.to_json(), "spans": spans, "alive": alive})
+            why = collections.Counter(
+                getattr(getattr(c, "session", None), "why", "") or "?" for c in clients if c.closed
+            )
+            emit_line({"hist": hist.to_json(), "spans": spans, "alive": alive, "closed_why": dict(why)})
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(c.close() for c in clients), return_exceptions=True), 20)
 
@@ -619,11 +626,13 @@ async def run_step(
         await asyncio.sleep(0.1)
     hist = Histogram()
     alive_after = 0
+    closed_why: collections.Counter[str] = collections.Counter()
     spans: dict[str, list[float]] = {}
     for w in workers:
         answer = await w.ask(f"report {step}")
         hist.merge(Histogram.from_json(answer["hist"]))
         alive_after += int(answer["alive"])
+        closed_why.update(answer.get("closed_why", {}))
         merge_spans(spans, answer["spans"])
     first, spread = span_histograms(spans)
     delivered = hist.count
@@ -649,6 +658,7 @@ async def run_step(
         "rest_p99_ms": rest.percentile(99),
         "failures": failures,
         "closed_during_step": alive - alive_after,
+        "closed_why": dict(closed_why),  # since the start, by the client's first reason
     }
     for name, value in cpu.items():
         row[f"cpu {name}"] = value
@@ -702,7 +712,7 @@ def summary_line(row: dict[str, Any]) -> str:
         f"first client p50 {row['first_p50_ms']:.1f} ms, spread p50 {row['spread_p50_ms']:.1f} / "
         f"p99 {row['spread_p99_ms']:.1f} ms; "
         f"REST p50 {row['rest_p50_ms']:.1f} / p99 {row['rest_p99_ms']:.1f} ms; failed {row['failures'] or 0}; "
-        f"CPU {cpu}"
+        f"CPU {cpu}" + (f"; clients closed so far: {row['closed_why']}" if row.get("closed_why") else "")
     )
 
 
