@@ -309,6 +309,12 @@ class RawClient(asyncio.Protocol):
             self.transport.close()
 
 
+def close_reason(client: Any) -> str:
+    """The first reason the Engine.IO session of a handle ended (raw and websockets clients keep one)."""
+    session = getattr(client, "session", None) or getattr(getattr(client, "protocol", None), "session", None)
+    return getattr(session, "why", "") or "?"
+
+
 class Client:
     """What a worker needs of any client kind."""
 
@@ -487,9 +493,7 @@ async def worker_main(spec: dict[str, Any]) -> None:
             emit_line({"count": stats.hist.count if stats else 0, "alive": alive})
         elif line[0] == "report":
             hist, spans = (stats.hist, stats.spans) if stats else (Histogram(), {})
-            why = collections.Counter(
-                getattr(getattr(c, "session", None), "why", "") or "?" for c in clients if c.closed
-            )
+            why = collections.Counter(close_reason(c) for c in clients if c.closed)
             emit_line({"hist": hist.to_json(), "spans": spans, "alive": alive, "closed_why": dict(why)})
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(c.close() for c in clients), return_exceptions=True), 20)

@@ -110,8 +110,9 @@ def _payloads(frames: list[bytes]) -> list[str]:
     return [f[2:].decode() for f in frames]
 
 
-async def test_packets_waiting_on_a_queue_go_out_before_a_direct_frame() -> None:
-    """What orders the two paths: a broadcast first writes out what the client's Engine.IO queue still holds."""
+async def test_a_client_with_packets_queued_gets_broadcasts_queued_behind_them() -> None:
+    """What orders the two paths: a frame is written directly only when nothing waits on the client's queue,
+    and nothing is taken off that queue but by the engine's own writer (which must see its pings)."""
     sio = socketio.AsyncServer(async_mode="asgi", client_manager=DirectManager(max_buffered=1 << 20))
     assert install(sio, 1 << 20)
     socket = AsyncSocket(sio.eio, "e1")
@@ -123,22 +124,21 @@ async def test_packets_waiting_on_a_queue_go_out_before_a_direct_frame() -> None
     ws.sink = FrameSink(protocol)  # type: ignore[arg-type]
     socket.retake_ws = ws
 
+    await sio.emit("message", {"n": 0}, to=sid)
+    assert _payloads(protocol.transport.written) == ['42["message",{"n":0}]']
+
     socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
     socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, '31["ack"]'))
     await sio.emit("message", {"n": 1}, to=sid)
     await sio.emit("message", {"n": 2}, room=sid)
-    assert _payloads(protocol.transport.written) == [
-        "2",
-        '431["ack"]',
-        '42["message",{"n":1}]',
-        '42["message",{"n":2}]',
-    ]
-    assert socket.queue.empty()
+    assert len(protocol.transport.written) == 1
+    queued = [socket.queue.get_nowait().encode() for _ in range(socket.queue.qsize())]
+    assert queued == ["2", '431["ack"]', '42["message",{"n":1}]', '42["message",{"n":2}]']
 
-    # A closing client (the close sentinel on its queue) gets nothing more, and the sentinel stays.
-    socket.queue.put_nowait(None)
+    # Once the writer has taken everything, frames go directly again.
     await sio.emit("message", {"n": 3}, to=sid)
-    assert len(protocol.transport.written) == 4 and socket.queue.qsize() == 1
+    assert _payloads(protocol.transport.written)[-1] == '42["message",{"n":3}]'
+    assert sio.manager.stats.direct == 2 and sio.manager.stats.queued == 2
 
 
 # -- a bare Engine.IO client on a WebSocket ----------------------------------------------------------------
