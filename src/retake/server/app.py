@@ -42,6 +42,7 @@ from retake.server.realtime import Realtime
 from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
 from retake.server.web import install_pages
+from retake.store import checkpoint as wal_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,14 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         await realtime.start(platform)
         operator_watch = await platform.operator.start_watching(settings.operator_poll_seconds)
         ended_elsewhere_watch = asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere())
+        checkpoints = wal_checkpoints.start(platform.engine)
         demo = await start_demo(platform) if settings.demo else None
         try:
             yield
         finally:
             if demo is not None:
                 await demo.close()
+            await wal_checkpoints.stop(checkpoints)
             for task in (operator_watch, ended_elsewhere_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

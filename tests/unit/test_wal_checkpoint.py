@@ -1,0 +1,52 @@
+"""SQLite WAL checkpoints in the background (store/checkpoint.py) on a real database file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from sqlalchemy import text
+
+from retake.store import checkpoint
+from retake.store.engine import create_engine
+
+
+async def test_commits_leave_checkpointing_to_the_background_task(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite"
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        async with engine.begin() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == checkpoint.SAFETY_NET_PAGES
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+        for i in range(700):  # ~1,400 pages: past SQLite's default of 1,000 between automatic checkpoints
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t (body) VALUES (:b)"), {"b": "x" * 8000 + str(i)})
+        # No commit checkpointed (which would have restarted the log at its beginning): it only grew.
+        assert os.path.getsize(f"{database}-wal") > 1_100 * 4096  # noqa: ASYNC240 - a test, one stat
+
+        task = checkpoint.start(engine)
+        assert task is not None
+        await asyncio.sleep(checkpoint.INTERVAL_SECONDS * 1.5)
+        # The task checkpointed everything, so the next commit starts the log over: it holds a few pages only.
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (body) VALUES ('after')"))
+        await checkpoint.stop(task)
+        assert task.cancelled()
+        busy, log_pages, done = await checkpoint.checkpoint_once(engine)
+        assert busy == 0 and 0 < log_pages < 10 and done == log_pages
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SELECT count(*) FROM t")).scalar() == 701
+    finally:
+        await engine.dispose()
+
+
+async def test_no_task_for_databases_that_checkpoint_themselves() -> None:
+    memory = create_engine("sqlite+aiosqlite://")
+    postgres = create_engine("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    try:
+        assert checkpoint.start(memory) is None
+        assert checkpoint.start(postgres) is None
+    finally:
+        await memory.dispose()
+        await postgres.dispose()
