@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc"]
@@ -47,56 +47,22 @@ def free_port() -> int:
         return port
 
 
-class FakeOEmbed:
-    """A local HTTP server answering like publish.twitter.com/oembed: JSON with the tweet inside ``html``."""
+class JsonHttpServer:
+    """A threaded HTTP server on a free loopback port answering GETs with JSON: ``answer(path)`` gives the status
+    and the body. The local stand-in for a third-party service, speaking its real wire format."""
+
+    path = "/"
+    content_type = "application/json"
 
     def __init__(self) -> None:
-        self.tweets: dict[str, str] = {}  # status id -> tweet text
-        self.requests: list[dict[str, Any]] = []
-        self.fail_with: int | None = None
-        fake = self
+        owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                query = parse_qs(urlsplit(self.path).query)
-                fake.requests.append(query)
-                url = query.get("url", [""])[0]
-                status_id = url.rstrip("/").rsplit("/", 1)[-1]
-                if fake.fail_with is not None:
-                    self._send(fake.fail_with, {"error": "upstream"})
-                    return
-                if status_id not in fake.tweets:
-                    self._send(404, {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]})
-                    return
-                author = urlsplit(url).path.split("/")[1]
-                text = fake.tweets[status_id].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                markup = (
-                    '<blockquote class="twitter-tweet"><p lang="en" dir="ltr">'
-                    + text
-                    + f"</p>&mdash; {author} (@{author}) "
-                    + f'<a href="{url}?ref_src=twsrc%5Etfw">November 27, 2026</a></blockquote>\n'
-                )
-                self._send(
-                    200,
-                    {
-                        "url": url,
-                        "author_name": author,
-                        "author_url": f"https://twitter.com/{author}",
-                        "html": markup,
-                        "width": 550,
-                        "height": None,
-                        "type": "rich",
-                        "cache_age": "3153600000",
-                        "provider_name": "Twitter",
-                        "provider_url": "https://twitter.com",
-                        "version": "1.0",
-                    },
-                )
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
+                status, body = owner.answer(self.path)
                 data = json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", owner.content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -105,14 +71,61 @@ class FakeOEmbed:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/oembed"
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{self.path}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
+    def answer(self, path: str) -> tuple[int, Any]:
+        raise NotImplementedError
+
     @contextmanager
-    def running(self) -> Iterator[FakeOEmbed]:
+    def running(self) -> Iterator[Self]:
         self._thread.start()
         try:
             yield self
         finally:
             self._server.shutdown()
             self._server.server_close()
+
+
+class FakeOEmbed(JsonHttpServer):
+    """A local HTTP server answering like publish.twitter.com/oembed: JSON with the tweet inside ``html``."""
+
+    path = "/oembed"
+    content_type = "application/json; charset=utf-8"
+
+    def __init__(self) -> None:
+        self.tweets: dict[str, str] = {}  # status id -> tweet text
+        self.requests: list[dict[str, Any]] = []
+        self.fail_with: int | None = None
+        super().__init__()
+
+    def answer(self, path: str) -> tuple[int, Any]:
+        query = parse_qs(urlsplit(path).query)
+        self.requests.append(query)
+        url = query.get("url", [""])[0]
+        status_id = url.rstrip("/").rsplit("/", 1)[-1]
+        if self.fail_with is not None:
+            return self.fail_with, {"error": "upstream"}
+        if status_id not in self.tweets:
+            return 404, {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]}
+        author = urlsplit(url).path.split("/")[1]
+        text = self.tweets[status_id].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        markup = (
+            '<blockquote class="twitter-tweet"><p lang="en" dir="ltr">'
+            + text
+            + f"</p>&mdash; {author} (@{author}) "
+            + f'<a href="{url}?ref_src=twsrc%5Etfw">November 27, 2026</a></blockquote>\n'
+        )
+        return 200, {
+            "url": url,
+            "author_name": author,
+            "author_url": f"https://twitter.com/{author}",
+            "html": markup,
+            "width": 550,
+            "height": None,
+            "type": "rich",
+            "cache_age": "3153600000",
+            "provider_name": "Twitter",
+            "provider_url": "https://twitter.com",
+            "version": "1.0",
+        }

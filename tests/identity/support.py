@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import base58
@@ -17,6 +12,7 @@ from sqlalchemy import func, select
 
 from retake.server.platform import Platform
 from retake.store.tables import AuthNonce, Follow, IdentityLink, StreamSession, User
+from tests.support import JsonHttpServer
 
 
 def platform_of(client: httpx.AsyncClient) -> Platform:
@@ -66,36 +62,16 @@ async def row_counts(client: httpx.AsyncClient) -> dict[str, int]:
     return counts
 
 
-class JwksServer:
+class JwksServer(JsonHttpServer):
     """A local HTTP server publishing a JWK Set, as an identity provider such as Privy does."""
+
+    path = "/.well-known/jwks.json"
 
     def __init__(self) -> None:
         self.jwks: dict[str, Any] = {"keys": []}
         self.hits = 0
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits += 1
-                data = json.dumps(server.jwks).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @contextmanager
-    def running(self) -> Iterator[JwksServer]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
+    def answer(self, path: str) -> tuple[int, Any]:
+        self.hits += 1
+        return 200, self.jwks
