@@ -38,6 +38,7 @@ from xml.etree import ElementTree
 
 import httpx
 
+from bench.harness import system_ticks, wait_until_quiet
 from bench.rtmp_client import Arrivals, Player, Publisher, RtmpRefused, Tag, payload_key
 from retake.media.flv import FlvReader, FlvTag
 
@@ -195,6 +196,8 @@ class Phase:
     publisher_cpu_pct: float = 0.0  # all ffmpeg publishers together, share of one core
     all_live_s: float = float("nan")  # from starting every publisher at once until the server lists all as live
     load_avg: float = 0.0  # 1-minute load average at the end of the window (other work on the machine shows here)
+    busy_before_pct: float = float("nan")  # whole machine, % of all cores, just before the phase (--wait-quiet)
+    machine_busy_pct: float = float("nan")  # whole machine, % of all cores, over the window (server included)
 
 
 @dataclass
@@ -205,17 +208,27 @@ class Startup:
     takeover_note: str = ""
 
 
+def marginal_pct(phase: Phase, phases: Sequence[Phase]) -> float:
+    """CPU per stream above the same server's idle phase of this run, in % of a core: the idle process's own
+    work (store polls, checkpoints) varied from 0.2 to 1.9 % of a core between runs and is not per stream."""
+    idle = next((p for p in phases if p.server == phase.server and p.streams == 0), None)
+    if idle is None or phase.streams == 0:
+        return float("nan")
+    return (phase.cpu_pct_total - idle.cpu_pct_total) / phase.streams
+
+
 def phase_table(phases: Sequence[Phase]) -> str:
     rows = [
-        "| server | streams | CPU / stream (% of a core) | CPU total | RSS (MiB) | live at end "
-        "| delay p50 / p95 / max (ms) | all live after (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | streams | CPU / stream (% of a core) | above idle, / stream | CPU total | RSS (MiB) | live at end "
+        "| delay p50 / p95 / max (ms) | all live after (s) | load avg | machine busy % (before / during) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         rows.append(
-            f"| {p.server} | {p.streams} | {fmt(p.cpu_pct_per_stream, 2)} | {fmt(p.cpu_pct_total)} % | "
-            f"{fmt(p.rss_mib)} | {p.live_streams}/{p.streams} | "
-            f"{fmt(p.delay_ms_p50)} / {fmt(p.delay_ms_p95)} / {fmt(p.delay_ms_max)} | {fmt(p.all_live_s)} |"
+            f"| {p.server} | {p.streams} | {fmt(p.cpu_pct_per_stream, 2)} | {fmt(marginal_pct(p, phases), 2)} | "
+            f"{fmt(p.cpu_pct_total)} % | {fmt(p.rss_mib)} | {p.live_streams}/{p.streams} | "
+            f"{fmt(p.delay_ms_p50)} / {fmt(p.delay_ms_p95)} / {fmt(p.delay_ms_max)} | {fmt(p.all_live_s)} | "
+            f"{fmt(p.load_avg)} | {fmt(p.busy_before_pct, 0)} / {fmt(p.machine_busy_pct, 0)} |"
         )
     return "\n".join(rows)
 
@@ -523,9 +536,13 @@ def run_phase(server: Server, streams: int, seconds: float, source: Path, tags: 
         pids = process_tree(server.process.pid)
         cpu0, t0 = tree_cpu_seconds(pids), time.monotonic()
         pub0 = tree_cpu_seconds([p.pid for p in publishers])
+        sys0 = system_ticks()
         time.sleep(seconds)
         pids = process_tree(server.process.pid)
         phase.cpu_seconds = tree_cpu_seconds(pids) - cpu0
+        sys1 = system_ticks()
+        if sys1[1] > sys0[1]:
+            phase.machine_busy_pct = 100.0 * (sys1[0] - sys0[0]) / (sys1[1] - sys0[1])
         wall = time.monotonic() - t0
         phase.publisher_cpu_pct = cpu_percent(tree_cpu_seconds([p.pid for p in publishers]) - pub0, wall)
         phase.rss_mib = tree_rss_mib(pids)
@@ -620,6 +637,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retake-env", action="append", default=[], metavar="KEY=VALUE", help="extra RETAKE_* settings"
     )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        metavar="PCT",
+        help="before each phase wait (up to 5 min) until the machine is less than PCT %% busy: other people's "
+        "jobs on a shared machine move every number here",
+    )
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
@@ -634,8 +658,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{kind}: {n} streams for {args.seconds} s", file=sys.stderr)
                 root = Path(tmp) / f"{kind}-{n}"
                 root.mkdir()
+                busy = wait_until_quiet(args.wait_quiet, 300) if args.wait_quiet else float("nan")
                 with started(kind, root, retake_env) as server:
                     phases.append(run_phase(server, n, args.seconds, source, tags))
+                phases[-1].busy_before_pct = busy
                 print("  " + json.dumps(asdict(phases[-1])), file=sys.stderr)
         for kind in [] if args.no_startup else servers:
             print(f"{kind}: start-up and takeover", file=sys.stderr)

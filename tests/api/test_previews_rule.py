@@ -110,3 +110,36 @@ async def test_loop_starts_and_stops_and_forgets_finished_streams(client: httpx.
     await previews.stop()
     await previews.stop()
     assert await previews.refresh() == 0
+
+
+async def test_previews_per_pass_are_capped_most_overdue_first(client: httpx.AsyncClient, register: Any) -> None:
+    platform = platform_of(client)
+    playing: list[tuple[str, str, LiveStream]] = []
+    for _ in range(3):
+        agent = await register()
+        session_id = (await client.post("/api/v1/agent/stream/start", headers=agent.headers)).json()["session_id"]
+        stream = LiveStream(agent.user_id)
+        publish_gop(stream, 0)
+        playing.append((agent.user_id, session_id, stream))
+    now = [0.0]
+    previews = PreviewService(
+        platform.sessions,
+        platform.images,
+        lambda: playing,
+        interval_seconds=10,
+        poll_seconds=1,
+        max_per_second=1,
+        clock=lambda: now[0],
+        render=lambda keyframe, width: b"\xff\xd8fake jpeg\xff\xd9",
+    )
+    for step in range(3):
+        now[0] = float(step)
+        assert await previews.refresh() == 1, "one preview per pass at 1/s with a 1 s poll"
+    thumbnails = [await thumbnail_of(client, session_id) for _, session_id, _ in playing]
+    assert all(thumbnails), "every stream got its turn"
+    for _, _, stream in playing:
+        publish_gop(stream, 1000)
+    now[0] = 10.5  # every stream has a new keyframe, but only the one previewed at 0 s is due again
+    assert await previews.refresh() == 1
+    again = [await thumbnail_of(client, session_id) for _, session_id, _ in playing]
+    assert [a != b for a, b in zip(again, thumbnails, strict=True)] == [True, False, False]

@@ -7,11 +7,13 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from retake.ingest import MediaMessage, PublishGrant, RtmpServer
+from retake.ingest.hooks import MediaKind
 from retake.ingest.rtmp.chunk import RtmpMessage
 from tests.ingest.conftest import ServerFactory
 from tests.ingest.support import (
@@ -363,3 +365,92 @@ async def test_rtmps(make_server: ServerFactory, tls_context: ssl.SSLContext) ->
     await wait_for(lambda: len(hooks.media) == 2)
     await publisher.close()
     await wait_for(lambda: bool(hooks.unpublished))
+
+
+@dataclass
+class NowaitHooks(FakeHooks):
+    """FakeHooks with the direct path: every media message but a grant's first is taken synchronously."""
+
+    nowait: list[tuple[PublishGrant, MediaMessage]] = field(default_factory=list)
+    fail_nowait: bool = False
+    media_at_unpublish: int | None = None
+
+    def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool:
+        if not self.media_of(grant):
+            return False  # the first one goes through on_media, as the media bridge does
+        if self.fail_nowait:
+            raise RuntimeError("direct path exploded")
+        message = MediaMessage(kind, timestamp_ms, payload)
+        self.media.append((grant, message))
+        self.nowait.append((grant, message))
+        return True
+
+    async def on_unpublish(self, grant: PublishGrant, reason: str) -> None:
+        self.media_at_unpublish = len(self.media)
+        await super().on_unpublish(grant, reason)
+
+
+async def test_direct_path_takes_media_in_order(make_server: ServerFactory) -> None:
+    hooks = NowaitHooks()
+    server = await make_server(hooks)
+    publisher = await Publisher.open(server.port)
+    await publisher.publish("good")
+    await publisher.send_media(1)  # the first media goes through on_media (the hook says so)
+    await wait_for(lambda: len(hooks.media) == 1)
+    await publisher.send_media(4, start=33)
+    await wait_for(lambda: len(hooks.media) == 5)
+    await publisher.send_media(5, start=1000)
+    await wait_for(lambda: len(hooks.media) == 10)
+    timestamps = [m.timestamp_ms for m in hooks.media_of(hooks.grants[0])]
+    assert timestamps == [33 * i for i in range(5)] + [1000 + 33 * i for i in range(5)]
+    assert len(hooks.nowait) == 9
+    assert all(m.payload == AVC_KEYFRAME for _grant, m in hooks.media)
+    await publisher.close()
+    await wait_for(lambda: bool(hooks.unpublished))
+    assert hooks.unpublished[0][1] == "disconnect"
+
+
+async def test_events_after_direct_media_keep_their_order(make_server: ServerFactory) -> None:
+    hooks = NowaitHooks()
+    server = await make_server(hooks)
+    publisher = await Publisher.open(server.port)
+    await publisher.publish("good")
+    await publisher.send_media(1)
+    await wait_for(lambda: len(hooks.media) == 1)
+    client = publisher.client
+    # Media the direct path takes, then an unpublish that needs the task, in one write.
+    await publisher.send(
+        b"".join(client.media("video", 100 + i, AVC_KEYFRAME) for i in range(4)) + client.unpublish("good")
+    )
+    await wait_for(lambda: bool(hooks.unpublished))
+    assert [reason for _grant, reason in hooks.unpublished] == ["unpublish"]
+    assert hooks.media_at_unpublish == 5
+    await publisher.close()
+
+
+async def test_direct_path_raising_closes_with_error(make_server: ServerFactory) -> None:
+    hooks = NowaitHooks(fail_nowait=True)
+    server = await make_server(hooks)
+    publisher = await Publisher.open(server.port)
+    await publisher.publish("good")
+    await publisher.send_media(1)
+    await wait_for(lambda: len(hooks.media) == 1)
+    await publisher.send_media(2, start=33)
+    assert await publisher.closed_by_server()
+    await wait_for(lambda: bool(hooks.unpublished))
+    assert [reason for _grant, reason in hooks.unpublished] == ["error"]
+    assert len(hooks.media) == 1
+
+
+async def test_read_timeout_with_the_direct_path(make_server: ServerFactory) -> None:
+    hooks = NowaitHooks()
+    server = await make_server(hooks, read_timeout=0.3)
+    publisher = await Publisher.open(server.port)
+    await publisher.publish("good")
+    await publisher.send_media(1)
+    await wait_for(lambda: len(hooks.media) == 1)
+    await publisher.send_media(2, start=33)
+    assert await publisher.closed_by_server(within=3)
+    await wait_for(lambda: bool(hooks.unpublished))
+    assert hooks.unpublished[0][1] == "timeout"
+    assert len(hooks.nowait) == 2

@@ -82,3 +82,12 @@ def test_latest_keyframe_follows_the_gop_cache(messages: MessageFactory) -> None
     assert stream.latest_keyframe() is None
     stream.close()
     assert stream.latest_keyframe() is None
+
+
+def test_latest_keyframe_is_the_same_before_and_after_a_viewer_joins(messages: MessageFactory) -> None:
+    # FLV tags are serialized only when a viewer needs them, and then only the serialized tag is kept.
+    stream = fed(messages(2500, gop_ms=1000))
+    before = stream.latest_keyframe()
+    stream.subscribe()  # bootstraps from the cached GOP: its tags are serialized now
+    after = stream.latest_keyframe()
+    assert before is not None and before == after

@@ -13,6 +13,12 @@ Lifecycle of one publishing connection, as seen by the hooks:
    implementation may return a subclass of :class:`PublishGrant` that carries its own bookkeeping.
 2. ``on_media(grant, message)`` for each audio, video and script message, in arrival order, one at a time
    (the connection is not read while it runs, so a slow hook back-pressures the encoder).
+   Optional direct path: hooks that also define ``on_media_nowait(grant, kind, timestamp_ms, payload)``
+   (:class:`MediaNowait`) get each media message through it first, synchronously, from the socket's read
+   callback. Returning ``True`` means handled; ``False`` sends that message (and everything after it in the
+   same read) through ``on_media`` as above. Raising works as ``on_media`` raising. At 73 messages per second
+   per stream, the coroutine, the task wakeup and the message object that ``on_media`` costs were most of
+   the ingest's CPU (docs/benchmarks.md, media).
 3. ``on_unpublish(grant, reason)`` exactly once when that publish ends — **except on takeover**: when a new
    publish is granted with the same ``session_id`` while this one is live, the old connection is closed and
    ``on_unpublish`` is *not* called for it (the session goes on with the new publisher; viewers stay).
@@ -47,6 +53,12 @@ class MediaMessage:
     kind: MediaKind
     timestamp_ms: int  # RTMP timestamp (32-bit, extended-timestamp aware, absolute; wraps at 2^32)
     payload: bytes = field(repr=False)  # the FLV tag body (exactly what an FLV tag of that type carries)
+
+
+class MediaNowait(Protocol):
+    """The optional synchronous media hook (see the module docstring, step 2)."""
+
+    def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool: ...
 
 
 class IngestHooks(Protocol):

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from .aac import AudioSpecificConfig
 from .avc import AvcDecoderConfigurationRecord
 from .errors import FlvError
-from .flv import AudioTagBody, VideoTagBody
+from .flv import (
+    AAC_SEQUENCE_HEADER,
+    AVC_NALU,
+    AVC_SEQUENCE_HEADER,
+    FRAME_GENERATED_KEY,
+    FRAME_KEY,
+    AudioTagBody,
+    VideoTagBody,
+    audio_packet_type,
+    video_header,
+)
 from .fmp4 import (
     AUDIO_TRACK_ID,
     VIDEO_TRACK_ID,
@@ -146,19 +156,20 @@ class CmafSegmenter:
     # -- video -----------------------------------------------------------------------------------
 
     def _push_video(self, message: MediaMessage) -> list[CmafInit | CmafPart]:
-        body = VideoTagBody.parse(message.payload)
-        if body.is_sequence_header:
-            config = body.decoder_config()
+        payload = message.payload
+        frame_type, packet_type = video_header(payload)  # no tag body object per frame: this runs ~30 times/s
+        if packet_type == AVC_SEQUENCE_HEADER:
+            config = VideoTagBody.parse(payload).decoder_config()
             if self._video_config is None or config.serialize() != self._video_config.serialize():
                 config.sps_info  # noqa: B018 -- validate now: a bad SPS must fail here, not in the muxer
                 self._video_config = config
                 self._config_changed = True
             return []
-        if not body.is_coded_frame or self._video_config is None:
+        if packet_type != AVC_NALU or self._video_config is None:
             return []
         out: list[CmafInit | CmafPart] = []
         t = message.timestamp_ms
-        key = body.is_keyframe
+        key = frame_type in (FRAME_KEY, FRAME_GENERATED_KEY)
         if self._segment_start_ms is None and self._pending is None and not key:
             return out  # the first segment must start decodable, at a keyframe
         if self._pending is not None:
@@ -177,7 +188,11 @@ class CmafSegmenter:
                 out.append(self._init)
         if self._segment_start_ms is None:
             self._segment_start_ms = t
-        self._pending = _PendingVideo(t, body.composition_time, body.data, key)
+        # CompositionTime, SI24 [FLV E.4.3.2]
+        cts = (payload[2] << 16) | (payload[3] << 8) | payload[4]
+        if cts & 0x800000:
+            cts -= 1 << 24
+        self._pending = _PendingVideo(t, cts, payload[5:], key)
         return out
 
     def _advance(self, t: int, out: list[CmafInit | CmafPart]) -> None:
@@ -216,9 +231,9 @@ class CmafSegmenter:
     # -- audio -----------------------------------------------------------------------------------
 
     def _push_audio(self, message: MediaMessage) -> list[CmafInit | CmafPart]:
-        body = AudioTagBody.parse(message.payload)
-        if body.is_sequence_header:
-            new_config = body.audio_config()
+        payload = message.payload
+        if audio_packet_type(payload) == AAC_SEQUENCE_HEADER:
+            new_config = AudioTagBody.parse(payload).audio_config()
             if self._audio_config is None or new_config.raw != self._audio_config.raw:
                 self._audio_config = new_config
                 self._config_changed = True
@@ -231,23 +246,24 @@ class CmafSegmenter:
             # A/V stream: audio joins the open part; nothing before the first keyframe.
             if self._init is None or not self._init.has_audio or self._segment_start_ms is None:
                 return []
-            self._add_audio(body, message.timestamp_ms, config)
+            self._add_audio(payload[2:], message.timestamp_ms, config)
             return []
-        return self._push_audio_only(body, message.timestamp_ms, config)
+        return self._push_audio_only(payload[2:], message.timestamp_ms, config)
 
-    def _add_audio(self, body: AudioTagBody, ts_ms: int, config: AudioSpecificConfig) -> None:
+    def _add_audio(self, data: bytes, ts_ms: int, config: AudioSpecificConfig) -> None:
         rate = config.output_sample_rate
         frame = config.samples_per_frame
         actual = (ts_ms * rate + 500) // 1000
         if self._audio_next is None or abs(actual - self._audio_next) > frame:
             self._audio_next = actual
-        if self._part.audio_base is None:
-            self._part.audio_base = self._audio_next
-        self._part.audio.append(Sample(body.data, frame))
-        self._part.audio_samples += frame
+        part = self._part
+        if part.audio_base is None:
+            part.audio_base = self._audio_next
+        part.audio.append(Sample(data, frame))
+        part.audio_samples += frame
         self._audio_next += frame
 
-    def _push_audio_only(self, body: AudioTagBody, t: int, config: AudioSpecificConfig) -> list[CmafInit | CmafPart]:
+    def _push_audio_only(self, data: bytes, t: int, config: AudioSpecificConfig) -> list[CmafInit | CmafPart]:
         out: list[CmafInit | CmafPart] = []
         rate = config.output_sample_rate
         frame = config.samples_per_frame
@@ -264,7 +280,7 @@ class CmafSegmenter:
             if self._segment_start_ms is None:
                 self._segment_start_ms = t
         self._last_gop_ms = frame * 1000 // rate
-        self._add_audio(body, t, config)
+        self._add_audio(data, t, config)
         return out
 
     # -- parts -----------------------------------------------------------------------------------

@@ -25,8 +25,11 @@ __all__ = [
     "ScriptData",
     "SpsInfo",
     "VideoTagBody",
+    "audio_packet_type",
     "parse_sps",
     "stream_start",
+    "tag_bytes",
+    "video_header",
 ]
 
 TAG_AUDIO = 8
@@ -54,6 +57,11 @@ SOUND_AAC = 10
 SOUND_EX_HEADER = 9  # Enhanced RTMP v2 audio
 AAC_SEQUENCE_HEADER = 0
 AAC_RAW = 1
+VIDEO_COMMAND = -1  # what video_header() gives as the packet type of a FrameType-5 frame (no AVC packet)
+
+# TagType, DataSize (UI24 as UI8 + UI16), Timestamp (UI24 likewise), TimestampExtended, StreamID = 0 [FLV E.4.1].
+_TAG_HEADER = struct.Struct(">BBHBHB3x")
+_PREVIOUS_TAG_SIZE = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,51 @@ class FlvHeader:
         flags = (0x04 if self.has_audio else 0) | (0x01 if self.has_video else 0)
         head = b"FLV" + bytes([self.version, flags]) + struct.pack(">I", self.data_offset)
         return head + bytes(self.data_offset - HEADER_SIZE)
+
+
+def tag_bytes(tag_type: int, timestamp_ms: int, payload: bytes) -> bytes:
+    """One serialized FLV tag with its PreviousTagSize [FLV E.3, E.4.1]: ``FlvTag(...).serialize()`` without
+    building the object, for the per-frame path."""
+    size = len(payload)
+    if size > MAX_TAG_DATA:
+        raise FlvError(f"FLV tag data of {size} bytes exceeds the 24-bit DataSize")
+    if not -(1 << 31) <= timestamp_ms < (1 << 31):
+        raise FlvError(f"timestamp {timestamp_ms} does not fit FLV's SI32")
+    ts = timestamp_ms & 0xFFFFFFFF
+    header = _TAG_HEADER.pack(tag_type, size >> 16, size & 0xFFFF, (ts >> 16) & 0xFF, ts & 0xFFFF, ts >> 24)
+    return b"".join((header, payload, _PREVIOUS_TAG_SIZE.pack(TAG_HEADER_SIZE + size)))
+
+
+def video_header(payload: bytes) -> tuple[int, int]:
+    """(FrameType, AVCPacketType) of a legacy AVC video tag body, with the checks of
+    :meth:`VideoTagBody.parse` but no object and no copy; the packet type is :data:`VIDEO_COMMAND` for
+    info/command frames [FLV E.4.3.1]."""
+    if not payload:
+        raise FlvError("empty video tag")
+    first = payload[0]
+    if first & 0x80:
+        raise UnsupportedCodecError("Enhanced RTMP video (IsExHeader) is unsupported; send legacy H.264")
+    frame_type = first >> 4
+    if frame_type == FRAME_COMMAND:
+        return frame_type, VIDEO_COMMAND
+    codec_id = first & 0x0F
+    if codec_id != CODEC_AVC:
+        raise UnsupportedCodecError(f"video CodecID {codec_id} is not supported (only 7 = AVC)")
+    if len(payload) < 5:
+        raise FlvError("AVC video tag shorter than 5 bytes")
+    return frame_type, payload[1]
+
+
+def audio_packet_type(payload: bytes) -> int:
+    """AACPacketType of an AAC audio tag body, with the checks of :meth:`AudioTagBody.parse` [FLV E.4.2]."""
+    if len(payload) < 2:
+        raise FlvError("AAC audio tag shorter than 2 bytes")
+    sound_format = payload[0] >> 4
+    if sound_format != SOUND_AAC:
+        if sound_format == SOUND_EX_HEADER:
+            raise UnsupportedCodecError("Enhanced RTMP audio (ExHeader) is not supported; send AAC")
+        raise UnsupportedCodecError(f"audio SoundFormat {sound_format} is not supported (only 10 = AAC)")
+    return payload[1]
 
 
 def stream_start(has_audio: bool, has_video: bool) -> bytes:
@@ -136,20 +189,7 @@ class FlvTag:
         return cls(tag_type=type_byte & 0x1F, timestamp_ms=timestamp, payload=payload), total
 
     def serialize(self) -> bytes:
-        size = len(self.payload)
-        if size > MAX_TAG_DATA:
-            raise FlvError(f"FLV tag data of {size} bytes exceeds the 24-bit DataSize")
-        if not -(1 << 31) <= self.timestamp_ms < (1 << 31):
-            raise FlvError(f"timestamp {self.timestamp_ms} does not fit FLV's SI32")
-        ts = self.timestamp_ms & 0xFFFFFFFF
-        header = (
-            bytes([self.tag_type])
-            + size.to_bytes(3, "big")
-            + (ts & 0xFFFFFF).to_bytes(3, "big")
-            + bytes([ts >> 24])
-            + b"\x00\x00\x00"  # StreamID is always 0 [FLV E.4.1]
-        )
-        return header + self.payload + struct.pack(">I", TAG_HEADER_SIZE + size)
+        return tag_bytes(self.tag_type, self.timestamp_ms, self.payload)
 
     @classmethod
     def from_message(cls, message: MediaMessage) -> FlvTag:
@@ -222,18 +262,10 @@ class VideoTagBody:
 
     @classmethod
     def parse(cls, payload: bytes) -> VideoTagBody:
-        if not payload:
-            raise FlvError("empty video tag")
-        if payload[0] & 0x80:
-            raise UnsupportedCodecError("Enhanced RTMP video (IsExHeader) is unsupported; send legacy H.264")
-        frame_type, codec_id = payload[0] >> 4, payload[0] & 0x0F
-        if frame_type == FRAME_COMMAND:
-            return cls(frame_type, None, 0, payload[1:], codec_id)
-        if codec_id != CODEC_AVC:
-            raise UnsupportedCodecError(f"video CodecID {codec_id} is not supported (only 7 = AVC)")
-        if len(payload) < 5:
-            raise FlvError("AVC video tag shorter than 5 bytes")
-        return cls(frame_type, payload[1], _si24(payload[2:5]), payload[5:], codec_id)
+        frame_type, packet_type = video_header(payload)
+        if packet_type == VIDEO_COMMAND:
+            return cls(frame_type, None, 0, payload[1:], payload[0] & 0x0F)
+        return cls(frame_type, packet_type, _si24(payload[2:5]), payload[5:], CODEC_AVC)
 
     def serialize(self) -> bytes:
         first = bytes([(self.frame_type << 4) | self.codec_id])
@@ -275,15 +307,9 @@ class AudioTagBody:
 
     @classmethod
     def parse(cls, payload: bytes) -> AudioTagBody:
-        if len(payload) < 2:
-            raise FlvError("AAC audio tag shorter than 2 bytes")
-        sound_format = payload[0] >> 4
-        if sound_format == SOUND_EX_HEADER:
-            raise UnsupportedCodecError("Enhanced RTMP audio (ExHeader) is not supported; send AAC")
-        if sound_format != SOUND_AAC:
-            raise UnsupportedCodecError(f"audio SoundFormat {sound_format} is not supported (only 10 = AAC)")
+        packet_type = audio_packet_type(payload)
         b0 = payload[0]
-        return cls(payload[1], payload[2:], sound_format, (b0 >> 2) & 3, (b0 >> 1) & 1, b0 & 1)
+        return cls(packet_type, payload[2:], SOUND_AAC, (b0 >> 2) & 3, (b0 >> 1) & 1, b0 & 1)
 
     def serialize(self) -> bytes:
         b0 = (self.sound_format << 4) | (self.sound_rate << 2) | (self.sound_size << 1) | self.sound_type

@@ -69,9 +69,18 @@ class _Segment:
     def duration(self) -> float:
         return sum(p.duration for p in self.parts)
 
-    def data(self) -> bytes:
+    def chunks(self) -> tuple[bytes, ...]:
         # A segment is its parts back to back, behind a styp [ISO/IEC 14496-12 §8.16.2].
-        return styp() + b"".join(p.data for p in self.parts)
+        return (_STYP, *(p.data for p in self.parts))
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def size(self) -> int:
+        return len(_STYP) + sum(len(p.data) for p in self.parts)
+
+
+_STYP = styp()
 
 
 def _init_name(version: int) -> str:
@@ -168,7 +177,7 @@ class HlsPackager:
         finished = FinishedSegment(
             msn=segment.msn,
             name=segment.name,
-            data=segment.data(),
+            chunks=segment.chunks(),
             duration=segment.duration,
             init_name=_init_name(segment.init_version),
             discontinuity=segment.discontinuity,
@@ -258,7 +267,7 @@ class HlsPackager:
 
     def render_multivariant(self, media_playlist_uri: str = "index.m3u8") -> str:
         """A one-variant multivariant playlist (CODECS, RESOLUTION, peak BANDWIDTH) [HLS2 §4.4.6.2]."""
-        peak = max((len(s.data()) * 8 / s.duration for s in self._segments if s.duration > 0), default=1_000_000)
+        peak = max((s.size() * 8 / s.duration for s in self._segments if s.duration > 0), default=1_000_000)
         attrs = [f"BANDWIDTH={math.ceil(peak)}"]
         if self._init is not None:
             attrs.append(f'CODECS="{self._init.codecs}"')

@@ -18,7 +18,25 @@ from . import amf0
 from .aac import AudioSpecificConfig
 from .avc import AvcDecoderConfigurationRecord
 from .errors import AmfError
-from .flv import TAG_HEADER_SIZE, TAG_SCRIPT, TAG_VIDEO, AudioTagBody, FlvTag, ScriptData, VideoTagBody, stream_start
+from .flv import (
+    AAC_SEQUENCE_HEADER,
+    AVC_NALU,
+    AVC_SEQUENCE_HEADER,
+    FRAME_GENERATED_KEY,
+    FRAME_KEY,
+    TAG_AUDIO,
+    TAG_HEADER_SIZE,
+    TAG_SCRIPT,
+    TAG_VIDEO,
+    AudioTagBody,
+    FlvTag,
+    ScriptData,
+    VideoTagBody,
+    audio_packet_type,
+    stream_start,
+    tag_bytes,
+    video_header,
+)
 from .hls import HlsPackager
 from .messages import MediaMessage
 from .timestamps import TimestampRepair
@@ -53,11 +71,41 @@ class Keyframe(NamedTuple):
     timestamp_ms: int
 
 
-@dataclass(frozen=True, slots=True)
 class _Tag:
-    data: bytes  # serialized FLV tag
-    timestamp_ms: int
-    is_sync: bool  # a point a new or skipped viewer may start at
+    """One frame as an FLV tag, shared by every viewer's queue and the GOP cache.
+
+    Serialized on first use, and from then on only the serialized tag is kept (it contains the body): a stream
+    nobody watches over FLV (LL-HLS viewers, or none) never pays for its tags, and one that is watched holds
+    each frame once. A plain class, not a dataclass: one is made per frame, ~73 times a second per stream.
+    """
+
+    __slots__ = ("_body", "_data", "is_sync", "size", "tag_type", "timestamp_ms")
+
+    def __init__(self, tag_type: int, timestamp_ms: int, body: bytes, is_sync: bool) -> None:
+        self.tag_type = tag_type
+        self.timestamp_ms = timestamp_ms
+        self.is_sync = is_sync  # a point a new or skipped viewer may start at
+        self.size = TAG_HEADER_SIZE + len(body) + 4  # bytes of the serialized tag [FLV E.3]
+        self._body: bytes | None = body
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The serialized FLV tag."""
+        data = self._data
+        if data is None:
+            assert self._body is not None
+            data = self._data = tag_bytes(self.tag_type, self.timestamp_ms, self._body)
+            self._body = None
+        return data
+
+    @property
+    def body(self) -> bytes:
+        """The FLV tag body (a copy once the tag was serialized)."""
+        if self._body is not None:
+            return self._body
+        assert self._data is not None
+        return self._data[TAG_HEADER_SIZE:-4]
 
 
 class Subscriber:
@@ -162,11 +210,11 @@ class Subscriber:
             return
         if self._waiting_for_sync:
             if not tag.is_sync:
-                self.skipped_bytes += len(tag.data)
+                self.skipped_bytes += tag.size
                 return
             self._waiting_for_sync = False
         lag = tag.timestamp_ms - self._oldest_ts if self._oldest_ts is not None else 0
-        if self._queued_bytes + len(tag.data) > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
+        if self._queued_bytes + tag.size > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
             self._skip_ahead(tag)
             return
         self._append(tag.data, tag.timestamp_ms)
@@ -253,10 +301,10 @@ class LiveStream:
         if self._video_header is None or len(self._video_header) <= 5 or not self._gop:
             return None
         first = self._gop[0]
-        if first.data[0] & 0x1F != TAG_VIDEO:  # audio-only GOPs start with an AAC frame
+        if first.tag_type != TAG_VIDEO:  # audio-only GOPs start with an AAC frame
             return None
-        # [FLV E.4.3.1] tag header (11 bytes) + 5-byte AVC video header ... + PreviousTagSize (4 bytes)
-        return Keyframe(self._video_header[5:], first.data[TAG_HEADER_SIZE + 5 : -4], first.timestamp_ms)
+        # [FLV E.4.3.1] the 5-byte AVC video header, then the length-prefixed NAL units
+        return Keyframe(self._video_header[5:], first.body[5:], first.timestamp_ms)
 
     # -- publisher side ----------------------------------------------------------------------------
 
@@ -271,12 +319,13 @@ class LiveStream:
         if self._closed:
             return
         message = self.repair.repair(message)
-        if message.kind == "script":
-            self._on_script(message)
-        elif message.kind == "video":
+        kind = message.kind
+        if kind == "video":
             self._on_video(message)
-        else:
+        elif kind == "audio":
             self._on_audio(message)
+        else:
+            self._on_script(message)
         for sink in self._sinks:
             sink.push(message)
 
@@ -293,49 +342,52 @@ class LiveStream:
             sub._offer_config(data)
 
     def _on_video(self, message: MediaMessage) -> None:
-        body = VideoTagBody.parse(message.payload)
-        if body.is_sequence_header:
-            self.video_config = body.decoder_config()
+        frame_type, packet_type = video_header(message.payload)
+        if packet_type == AVC_NALU:
+            key = frame_type in (FRAME_KEY, FRAME_GENERATED_KEY)
+            self._on_frame(TAG_VIDEO, message, is_sync=key, resets_gop=key)
+        elif packet_type == AVC_SEQUENCE_HEADER:
+            self.video_config = VideoTagBody.parse(message.payload).decoder_config()
             self._video_header = message.payload
             self._broadcast_config(message)
-        elif body.is_coded_frame:
-            self._on_frame(message, is_sync=body.is_keyframe, resets_gop=body.is_keyframe)
         # end-of-sequence and command frames are not relayed
 
     def _on_audio(self, message: MediaMessage) -> None:
-        body = AudioTagBody.parse(message.payload)
-        if body.is_sequence_header:
-            self.audio_config = body.audio_config()
+        if audio_packet_type(message.payload) == AAC_SEQUENCE_HEADER:
+            self.audio_config = AudioTagBody.parse(message.payload).audio_config()
             self._audio_header = message.payload
             self._broadcast_config(message)
         else:
             # Without video every AAC frame is a random access point.
-            video = self.has_video
-            self._on_frame(message, is_sync=not video, resets_gop=not video)
+            video = self._video_header is not None or "videocodecid" in self.metadata
+            self._on_frame(TAG_AUDIO, message, is_sync=not video, resets_gop=not video)
 
     def _broadcast_config(self, message: MediaMessage) -> None:
         data = FlvTag.from_message(message).serialize()
         for sub in self._subscribers:
             sub._offer_config(data)
 
-    def _on_frame(self, message: MediaMessage, is_sync: bool, resets_gop: bool) -> None:
-        tag = _Tag(FlvTag.from_message(message).serialize(), message.timestamp_ms, is_sync)
+    def _on_frame(self, tag_type: int, message: MediaMessage, is_sync: bool, resets_gop: bool) -> None:
+        timestamp_ms = message.timestamp_ms
+        tag = _Tag(tag_type, timestamp_ms, message.payload, is_sync)
+        size = tag.size
         if resets_gop:
             self._gop = [tag]
-            self._gop_bytes = len(tag.data)
+            self._gop_bytes = size
         elif self._gop:
-            span = tag.timestamp_ms - self._gop[0].timestamp_ms
-            if self._gop_bytes + len(tag.data) > self.limits.gop_max_bytes or span > self.limits.gop_max_duration_ms:
+            span = timestamp_ms - self._gop[0].timestamp_ms
+            if self._gop_bytes + size > self.limits.gop_max_bytes or span > self.limits.gop_max_duration_ms:
                 self._gop = []  # too long to cache: new viewers wait for the next keyframe
                 self._gop_bytes = 0
             else:
                 self._gop.append(tag)
-                self._gop_bytes += len(tag.data)
-        for sub in list(self._subscribers):
-            if sub.started:
-                sub._offer(tag)
-            elif is_sync and self._gop:
-                sub._bootstrap(self._bootstrap_head(), self._gop)
+                self._gop_bytes += size
+        if self._subscribers:
+            for sub in list(self._subscribers):
+                if sub.started:
+                    sub._offer(tag)
+                elif is_sync and self._gop:
+                    sub._bootstrap(self._bootstrap_head(), self._gop)
 
     # -- viewer side -------------------------------------------------------------------------------
 

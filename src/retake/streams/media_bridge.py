@@ -2,6 +2,7 @@
 
 ingest ──on_publish(key)──▶ StreamService.authorize_publish ──▶ LiveStream (FLV fan-out + LL-HLS + recorder)
        ──on_media────────▶ LiveStream.publish; the first media of a publish marks the session live
+       ──on_media_nowait─▶ LiveStream.publish for the rest, synchronously (no coroutine per message)
        ──on_unpublish────▶ StreamService.publisher_left (grace period; viewers stay connected)
 StreamService ends a session ──▶ ``session_ended`` closes the LiveStream and returns the recording path.
 """
@@ -17,8 +18,8 @@ from retake.ingest.hooks import MediaMessage as IngestMessage
 from retake.ingest.hooks import PublishGrant
 from retake.media.errors import MediaError
 from retake.media.hls import HlsPackager
-from retake.media.messages import MediaMessage
-from retake.media.recording import HlsRecorder
+from retake.media.messages import MediaKind, MediaMessage
+from retake.media.recording import FileWriter, HlsRecorder
 from retake.media.stream import LiveStream, StreamRegistry
 from retake.streams.lifecycle import PublishTarget, StreamService
 
@@ -48,6 +49,7 @@ class MediaBridge:
         self._recordings_dir = recordings_dir
         self.registry = StreamRegistry()
         self._playback: dict[str, _Playback] = {}  # stream_id -> what is playing now
+        self._files = FileWriter()  # recordings are written off the event loop
 
     # -- IngestHooks ---------------------------------------------------------------------------------------
 
@@ -63,7 +65,7 @@ class MediaBridge:
             playback = None
         if playback is None:
             directory = self._recordings_dir / target.session_id
-            recorder = HlsRecorder(directory)
+            recorder = HlsRecorder(directory, writer=self._files)
             packager = HlsPackager()
             packager.add_listener(recorder)
             stream = self.registry.open(target.stream_id)
@@ -88,6 +90,21 @@ class MediaBridge:
             playback.media_seen.add(id(grant))
             assert isinstance(grant, SessionGrant)
             await self._streams.media_flowing(grant.target)
+
+    def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool:
+        """The ingest's direct path (``retake.ingest.hooks.MediaNowait``): every media message but the first
+        of a publish, synchronously from the socket's read callback, without an ingest message object."""
+        playback = self._playback.get(grant.stream_id)
+        if playback is None or playback.session_id != grant.session_id:
+            return True  # dropped, as on_media drops it
+        if id(grant) not in playback.media_seen:
+            return False  # the first media marks the session live, which awaits the store: on_media does it
+        try:
+            playback.stream.publish(MediaMessage(kind, timestamp_ms, payload))
+        except MediaError:
+            log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
+            raise
+        return True
 
     async def on_unpublish(self, grant: PublishGrant, reason: str) -> None:
         assert isinstance(grant, SessionGrant)

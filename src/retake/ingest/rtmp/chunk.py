@@ -10,6 +10,7 @@ Timestamps are absolute 32-bit values (arithmetic mod 2^32); unwrapping past 49.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -24,6 +25,16 @@ _COMPACT_THRESHOLD: Final = 64 * 1024
 
 MSG_SET_CHUNK_SIZE: Final = 1
 MSG_ABORT: Final = 2
+
+# Message header fields [RTMP §5.3.1.2]: the UI24s are read as a byte and a UI16 (struct has no 3-byte type).
+_FMT01: Final = struct.Struct(">BHBHB")  # timestamp (delta), message length, message type id
+_FMT2: Final = struct.Struct(">BH")  # timestamp delta
+_U32: Final = struct.Struct(">I")
+_U32LE: Final = struct.Struct("<I")  # the message stream id is little-endian [RTMP §5.3.1.2.1]
+
+# (type id, message stream id, timestamp, payload, csid): what RtmpMessage holds, without the object, for
+# RtmpConnection's per-message path.
+RawMessage = tuple[int, int, int, bytes, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +79,11 @@ class _InStream:
     stream_id: int = 0
     extended: bool = False  # the last fmt 0/1/2 header used an extended timestamp
     extended_value: int = 0
-    partial: bytearray | None = None  # payload of the message being reassembled
+    active: bool = False  # a message is being reassembled on this csid
+    received: int = 0  # its payload bytes so far
+    # Its payload once it spans more than one piece of input; a message that arrives whole (every message
+    # shorter than a chunk, most audio) is sliced out of the input in one copy and never lands here.
+    partial: bytearray | None = None
 
 
 class ChunkReader:
@@ -91,11 +106,14 @@ class ChunkReader:
         self.max_chunk_streams = max_chunk_streams
         self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
         self._chunk_size = DEFAULT_CHUNK_SIZE
-        self._buf = bytearray()
+        # Input not parsed yet, from self._pos on. The bytes given to feed() are parsed where they are when
+        # everything before them was parsed (the usual case: no copy); a bytearray only holds leftovers.
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._streams: dict[int, _InStream] = {}
         self._current: _InStream | None = None  # csid whose chunk payload is being read
         self._current_csid = 0
+        self._continuation = -1
         self._chunk_left = 0
         self._buffered = 0
         # Diagnostics: chunks seen per header type, and type-3 chunks that repeated an extended timestamp.
@@ -125,10 +143,23 @@ class ChunkReader:
         return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        if self._pos >= len(self._buf):
+            self._buf = data if type(data) is bytes else bytes(data)
+            self._pos = 0
+            return
+        buf = self._buf
+        if not isinstance(buf, bytearray):
+            buf = self._buf = bytearray(memoryview(buf)[self._pos :])
+            self._pos = 0
+        buf += data
 
     def next_message(self) -> RtmpMessage | None:
         """Return the next complete message, or ``None`` when more bytes are needed."""
+        raw = self.next_raw()
+        return None if raw is None else RtmpMessage(*raw)
+
+    def next_raw(self) -> RawMessage | None:
+        """:meth:`next_message` as a plain tuple (type id, message stream id, timestamp, payload, csid)."""
         while True:
             if self._current is None and not self._read_chunk_header():
                 break
@@ -143,32 +174,39 @@ class ChunkReader:
         return None
 
     def _compact(self) -> None:
-        if self._pos:
-            del self._buf[: self._pos]
+        pos = self._pos
+        if not pos:
+            return
+        if pos >= len(self._buf):
+            self._buf = b""
             self._pos = 0
+        elif isinstance(self._buf, bytearray):
+            del self._buf[:pos]
+            self._pos = 0
+        # else: unparsed bytes left in a bytes object; feed() copies them out when more arrive
 
     def _read_chunk_header(self) -> bool:
         buf = self._buf
         pos = self._pos
-        avail = len(buf) - pos
-        if avail < 1:
+        end = len(buf)
+        if pos >= end:
             return False
         first = buf[pos]
         fmt = first >> 6
         csid = first & 0x3F
-        basic = 1
+        p = pos + 1
         if csid == 0:
-            if avail < 2:
+            if end - pos < 2:
                 return False
             csid = 64 + buf[pos + 1]
-            basic = 2
+            p = pos + 2
         elif csid == 1:
-            if avail < 3:
+            if end - pos < 3:
                 return False
             csid = 64 + buf[pos + 1] + (buf[pos + 2] << 8)
-            basic = 3
-        header_end = pos + basic + _MESSAGE_HEADER_SIZE[fmt]
-        if len(buf) < header_end:
+            p = pos + 3
+        header_end = p + _MESSAGE_HEADER_SIZE[fmt]
+        if end < header_end:
             return False
 
         stream = self._streams.get(csid)
@@ -179,21 +217,25 @@ class ChunkReader:
             if len(self._streams) >= self.max_chunk_streams:
                 raise RtmpProtocolError("too many chunk streams")
 
-        p = pos + basic
         if fmt < 3:
-            ts_field = int.from_bytes(buf[p : p + 3], "big")
-            extended = ts_field == _EXTENDED
-            if extended:
-                if len(buf) < header_end + 4:
-                    return False
-                ts_value = int.from_bytes(buf[header_end : header_end + 4], "big")
-                header_end += 4
+            type_id = length = 0
+            if fmt <= 1:
+                ts_high, ts_low, length_high, length_low, type_id = _FMT01.unpack_from(buf, p)
+                length = (length_high << 16) | length_low
             else:
-                ts_value = ts_field
+                ts_high, ts_low = _FMT2.unpack_from(buf, p)
+            ts_value = (ts_high << 16) | ts_low
+            extended = ts_value == _EXTENDED
+            if extended:
+                if end < header_end + 4:
+                    return False
+                ts_value = _U32.unpack_from(buf, header_end)[0]
+                header_end += 4
             if stream is None:
                 stream = self._streams[csid] = _InStream()
-            length = int.from_bytes(buf[p + 3 : p + 6], "big") if fmt <= 1 else stream.length
-            if stream.partial is not None:
+            if fmt == 2:
+                length = stream.length
+            if stream.active:
                 # A full header in the middle of a message: tolerated as long as it does not change the
                 # message it continues (SRS behaves the same); the message keeps its first timestamp.
                 if length != stream.length:
@@ -201,15 +243,14 @@ class ChunkReader:
             else:
                 if fmt == 0:
                     stream.timestamp = ts_value
+                    stream.stream_id = _U32LE.unpack_from(buf, p + 7)[0]
                 else:
                     # fmt 1/2 carry a delta, extended or not (ossrs/srs#4356) [RTMP §5.3.1.2.2-3].
                     stream.timestamp = (stream.timestamp + ts_value) & TIMESTAMP_MASK
                 stream.delta = ts_value
                 if fmt <= 1:
                     stream.length = length
-                    stream.type_id = buf[p + 6]
-                if fmt == 0:
-                    stream.stream_id = int.from_bytes(buf[p + 7 : p + 11], "little")
+                    stream.type_id = type_id
                 self._start_message(stream)
             stream.extended = extended
             stream.extended_value = ts_value
@@ -218,65 +259,111 @@ class ChunkReader:
             if stream.extended:
                 # The extended timestamp repeats on type-3 chunks [RTMP §5.3.1.3], but librtmp (OBS before
                 # obs-studio#10097) left it out. Peek, and consume only a matching value (as SRS does).
-                if len(buf) < header_end + 4:
+                if end < header_end + 4:
                     return False
-                if int.from_bytes(buf[header_end : header_end + 4], "big") == stream.extended_value:
+                if _U32.unpack_from(buf, header_end)[0] == stream.extended_value:
                     header_end += 4
                     self.extended_type3_chunks += 1
-            if stream.partial is None:
+            if not stream.active:
                 # A type-3 chunk that begins a message repeats the previous delta [RTMP §5.3.1.2.4].
                 stream.timestamp = (stream.timestamp + stream.delta) & TIMESTAMP_MASK
                 self._start_message(stream)
 
-        assert stream.partial is not None
         self.header_counts[fmt] += 1
         self._pos = header_end
         self._current = stream
         self._current_csid = csid
-        self._chunk_left = min(self._chunk_size, stream.length - len(stream.partial))
+        # The basic header of this csid's type-3 chunks when it fits in one byte [RTMP §5.3.1.1].
+        self._continuation = 0xC0 | csid if csid < 64 else -1
+        left = stream.length - stream.received
+        self._chunk_left = left if left < self._chunk_size else self._chunk_size
         return True
 
     def _start_message(self, stream: _InStream) -> None:
         if stream.length > self.max_message_size:
             raise RtmpProtocolError(f"message of {stream.length} bytes exceeds the limit of {self.max_message_size}")
-        stream.partial = bytearray()
-
-    def _read_payload(self) -> RtmpMessage | None:
-        stream = self._current
-        assert stream is not None and stream.partial is not None
-        take = min(self._chunk_left, len(self._buf) - self._pos)
-        if take:
-            if self._buffered + take > self.max_buffered:
-                raise RtmpProtocolError("too many bytes buffered in partial messages")
-            stream.partial += self._buf[self._pos : self._pos + take]
-            self._pos += take
-            self._chunk_left -= take
-            self._buffered += take
-        if self._chunk_left:
-            return None
-        self._current = None
-        if len(stream.partial) < stream.length:
-            return None
-        payload = bytes(stream.partial)
+        stream.active = True
+        stream.received = 0
         stream.partial = None
-        self._buffered -= len(payload)
-        message = RtmpMessage(stream.type_id, stream.stream_id, stream.timestamp, payload, self._current_csid)
-        self._apply_control(message)
-        return message
 
-    def _apply_control(self, message: RtmpMessage) -> None:
-        if message.type_id == MSG_SET_CHUNK_SIZE:
-            if len(message.payload) < 4:
+    def _read_payload(self) -> RawMessage | None:
+        stream = self._current
+        assert stream is not None
+        buf = self._buf
+        pos = self._pos
+        end = len(buf)
+        chunk_left = self._chunk_left
+        payload: bytes | None = None
+        while True:
+            take = chunk_left if chunk_left <= end - pos else end - pos
+            if take:
+                if self._buffered + take > self.max_buffered:
+                    raise RtmpProtocolError("too many bytes buffered in partial messages")
+                received = stream.received + take
+                if received == stream.length and stream.partial is None:
+                    piece = buf[pos : pos + take]  # the whole message at once: its only copy
+                    payload = piece if type(piece) is bytes else bytes(piece)
+                else:
+                    if stream.partial is None:
+                        stream.partial = bytearray()
+                    stream.partial += memoryview(buf)[pos : pos + take]
+                    self._buffered += take
+                stream.received = received
+                pos += take
+                chunk_left -= take
+            if chunk_left:
+                self._pos = pos
+                self._chunk_left = chunk_left
+                return None  # in the middle of a chunk: wait for bytes
+            if stream.received >= stream.length:
+                break
+            # The chunk is done, the message is not. The usual next chunk is its type-3 continuation (a frame
+            # spans several chunks): a 1-byte basic header with nothing to parse, taken here without a round
+            # through _read_chunk_header. Anything else (another csid, an extended timestamp to peek at) goes
+            # the general way.
+            if pos < end and buf[pos] == self._continuation and not stream.extended:
+                pos += 1
+                self.header_counts[3] += 1
+                left = stream.length - stream.received
+                chunk_left = left if left < self._chunk_size else self._chunk_size
+                continue
+            self._pos = pos
+            self._chunk_left = 0
+            self._current = None
+            return None
+        self._pos = pos
+        self._chunk_left = 0
+        self._current = None
+        stream.active = False
+        if payload is None:
+            partial = stream.partial
+            if partial is None:
+                payload = b""  # a zero-length message
+            else:
+                payload = bytes(partial)
+                self._buffered -= len(payload)
+                stream.partial = None
+        type_id = stream.type_id
+        if type_id <= MSG_ABORT:
+            self._apply_control(type_id, payload)
+        return type_id, stream.stream_id, stream.timestamp, payload, self._current_csid
+
+    def _apply_control(self, type_id: int, payload: bytes) -> None:
+        if type_id == MSG_SET_CHUNK_SIZE:
+            if len(payload) < 4:
                 raise RtmpProtocolError("Set Chunk Size message too short")
             # The top bit must be 0 [RTMP §5.4.1]; ignore it rather than fail on a sloppy encoder.
-            self.chunk_size = int.from_bytes(message.payload[:4], "big") & 0x7FFFFFFF
-        elif message.type_id == MSG_ABORT:
-            if len(message.payload) < 4:
+            self.chunk_size = _U32.unpack_from(payload)[0] & 0x7FFFFFFF
+        elif type_id == MSG_ABORT:
+            if len(payload) < 4:
                 raise RtmpProtocolError("Abort message too short")
-            aborted = self._streams.get(int.from_bytes(message.payload[:4], "big"))
-            if aborted is not None and aborted.partial is not None:
-                self._buffered -= len(aborted.partial)
+            aborted = self._streams.get(_U32.unpack_from(payload)[0])
+            if aborted is not None and aborted.active:
+                if aborted.partial is not None:
+                    self._buffered -= len(aborted.partial)
                 aborted.partial = None
+                aborted.active = False
+                aborted.received = 0
 
 
 @dataclass(slots=True)

@@ -1,0 +1,69 @@
+"""The recorder's background FileWriter: in-order writes off the caller's thread, a bounded backlog, flush before
+the VOD playlist, and a failed write that costs only that file."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from retake.media import recording
+from retake.media.hls import HlsPackager
+from retake.media.recording import FileWriter, HlsRecorder
+from tests.media.conftest import MessageFactory
+
+
+def test_writes_land_after_flush(tmp_path: Path) -> None:
+    writer = FileWriter()
+    for i in range(20):
+        writer.submit(tmp_path / f"f{i}", bytes([i]) * (i + 1))
+    assert writer.flush()
+    assert writer.pending_bytes == 0
+    assert [(tmp_path / f"f{i}").read_bytes() for i in range(20)] == [bytes([i]) * (i + 1) for i in range(20)]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_flush_without_writes_returns_at_once() -> None:
+    assert FileWriter().flush(timeout=0)
+
+
+def test_backlog_over_the_limit_is_written_by_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = FileWriter(max_pending_bytes=10)
+    writers: list[int] = []
+    real = recording._write_atomic
+
+    def spy(path: Path, data: recording.Data) -> None:
+        writers.append(threading.get_ident())
+        real(path, data)
+
+    monkeypatch.setattr(recording, "_write_atomic", spy)
+    writer.submit(tmp_path / "big", (b"x" * 6, b"y" * 5))  # more than the whole backlog may hold
+    assert writers == [threading.get_ident()]
+    assert (tmp_path / "big").read_bytes() == b"x" * 6 + b"y" * 5
+    assert writer.pending_bytes == 0
+
+
+def test_a_failed_write_is_logged_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    writer = FileWriter()
+    writer.submit(tmp_path / "missing-folder" / "a", b"a")
+    writer.submit(tmp_path / "b", b"b")
+    assert writer.flush()
+    assert (tmp_path / "b").read_bytes() == b"b"
+    assert "could not write" in caplog.text
+    assert writer.pending_bytes == 0
+
+
+def test_recorder_with_a_writer_is_complete_when_finished(tmp_path: Path, messages: MessageFactory) -> None:
+    packager = HlsPackager(clock=lambda: 0.0)
+    recorder = HlsRecorder(tmp_path / "rec", writer=FileWriter())
+    packager.add_listener(recorder)
+    for message in messages(6000):
+        packager.push(message)
+    packager.end()  # ends the recorder: waits for its files, then writes the playlist
+    text = recorder.playlist_path.read_text()
+    names = re.findall(r"^seg\d+\.m4s$", text, re.MULTILINE)
+    assert names == ["seg0.m4s", "seg1.m4s", "seg2.m4s"]
+    assert (tmp_path / "rec" / "init0.mp4").read_bytes() == packager.get("init0.mp4")
+    assert all((tmp_path / "rec" / n).read_bytes() == packager.get(n) for n in names)
