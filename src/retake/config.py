@@ -59,6 +59,26 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 6 * 1024 * 1024
     max_thumbnail_bytes: int = 5 * 1024 * 1024
+    # Load shedding (server/overload.py): past this many HTTP requests in progress the node answers 503
+    # `overloaded` with Retry-After at once, instead of letting requests queue for a database connection until
+    # clients time out. 256 is ~0.1-0.3 s of work for cached comment polls and under a second for uncached
+    # reads; a lower limit also refused requests during short CPU stalls a node would absorb. Socket.IO,
+    # playback (/live/), /health and /metrics are never counted. 0 = no limit.
+    max_inflight_requests: int = Field(default=256, ge=0, description="HTTP requests in progress before 503")
+    # How long a request may wait for a pooled database connection before it is answered 503 `overloaded`
+    # (SQLAlchemy's own default, 30 s, is long after any client gave up).
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_pool_size: int | None = Field(default=None, ge=1, description="pooled connections (SQLite 5, PostgreSQL 10)")
+    db_max_overflow: int | None = Field(default=None, ge=0, description="extra connections (SQLite 10, PostgreSQL 20)")
+    # Agent access token -> (agent, user) kept in memory this long (accounts/auth_cache.py). This node forgets an
+    # entry at once on token rotation or profile changes; other nodes may accept a rotated token this long.
+    # Longer than the agent SDK's 3 s poll interval, or polls would never hit. 0 = off.
+    auth_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Rendered chat pages kept per node until the chat changes (chat/page_cache.py). With several nodes they
+    # must share Redis (--redis-url): a per-chat version there tells every node about the others' writes.
+    # max_age bounds staleness when a change notice is ever lost. 0 bytes = off.
+    chat_page_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="memory for cached chat pages")
+    chat_page_cache_max_age_seconds: float = Field(default=60.0, gt=0, le=3600)
     reconnect_grace_seconds: float = 60.0
     preview_interval_seconds: float = Field(
         default=10.0, ge=0, description="seconds between preview images of a live stream without a thumbnail; 0 = off"

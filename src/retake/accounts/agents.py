@@ -4,22 +4,47 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.elements import KeyedColumnElement
 
+from retake.accounts.auth_cache import AuthCache
 from retake.errors import NotFound, Unauthorized, ValidationFailed
 from retake.identity import tokens
 from retake.identity.tweets import TweetVerifier, parse_tweet_url
 from retake.identity.validation import check_http_url, check_name, check_ticker, check_wallet
-from retake.store.tables import Agent, RtmpKey, User
+from retake.store.tables import Agent, Base, RtmpKey, User
 from retake.store.types import utcnow
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: humans copy this by hand
+# Every agent call authenticates, so the lookup is lean: a Core select built once (building it cost about as much
+# as running it), rows turned into detached ORM objects without a Session (half the cost of the lookup was the
+# Session: identity map, ORM result processing, its own transaction).
+_AGENT_COLUMNS = tuple(Agent.__table__.columns)
+_USER_COLUMNS = tuple(User.__table__.columns)
+_BY_TOKEN_HASH = (
+    select(*_AGENT_COLUMNS, *_USER_COLUMNS)
+    .join_from(Agent.__table__, User.__table__, Agent.__table__.c.user_id == User.__table__.c.id)
+    .where(Agent.__table__.c.token_hash == bindparam("token_hash"))
+)
+
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+def _detached(cls: type[_Row], columns: tuple[KeyedColumnElement[Any], ...], values: Sequence[Any]) -> _Row:
+    """An ORM object as a query would have loaded it, outside any Session (``make_transient_to_detached``:
+    no pending changes, so it never writes by accident)."""
+    obj = cls(**{column.key: value for column, value in zip(columns, values, strict=True)})
+    make_transient_to_detached(obj)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -31,8 +56,18 @@ class Registration:
 
 @dataclass(frozen=True)
 class AuthedAgent:
+    """May come from the authentication cache (``auth_cache.py``): shared between requests, read-only."""
+
     agent: Agent
     user: User
+
+    @property
+    def agent_id(self) -> str:
+        return self.agent.id
+
+    @property
+    def user_id(self) -> str:
+        return self.user.id
 
 
 def _verification_code() -> str:
@@ -40,10 +75,21 @@ def _verification_code() -> str:
 
 
 class AgentService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], verifier: TweetVerifier, handle: str):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        verifier: TweetVerifier,
+        handle: str,
+        *,
+        auth_cache_seconds: float = 0.0,
+    ):
         self._sessions = sessions
+        engine = sessions.kw["bind"]
+        assert isinstance(engine, AsyncEngine), "the session factory is bound to the engine"
+        self._engine = engine
         self._verifier = verifier
         self._handle = handle
+        self.auth_cache: AuthCache[AuthedAgent] = AuthCache(auth_cache_seconds)
 
     # -- registration -------------------------------------------------------------------------------------
 
@@ -98,22 +144,32 @@ class AgentService:
         if not tokens.looks_like_access_token(access_token):
             raise Unauthorized("invalid access token", code="invalid_token")
         wanted = tokens.digest(access_token)
-        async with self._sessions() as db:
-            row = (
-                await db.execute(
-                    select(Agent, User).join(User, User.id == Agent.user_id).where(Agent.token_hash == wanted)
-                )
-            ).first()
-        # The index lookup finds the row; the constant-time comparison is what decides.
-        if row is None or not tokens.matches(access_token, row[0].token_hash):
+        cached = self.auth_cache.get(wanted)  # keyed by the digest the row holds: a hit is that same row
+        if cached is not None:
+            return cached
+        generation = self.auth_cache.generation
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_BY_TOKEN_HASH, {"token_hash": wanted})).first()
+        if row is None:
             raise Unauthorized("invalid access token", code="invalid_token")
-        return AuthedAgent(agent=row[0], user=row[1])
+        agent = _detached(Agent, _AGENT_COLUMNS, row[: len(_AGENT_COLUMNS)])
+        # The index lookup finds the row; the constant-time comparison is what decides.
+        if not tokens.matches(access_token, agent.token_hash):
+            raise Unauthorized("invalid access token", code="invalid_token")
+        authed = AuthedAgent(agent=agent, user=_detached(User, _USER_COLUMNS, row[len(_AGENT_COLUMNS) :]))
+        self.auth_cache.put(wanted, authed, generation)
+        return authed
+
+    def forget(self, *, agent_id: str | None = None, user_id: str | None = None) -> None:
+        """The agent or its user changed on this node: the next call reads them from the store again."""
+        self.auth_cache.forget(agent_id=agent_id, user_id=user_id)
 
     async def rotate_token(self, agent_id: str) -> str:
         new_token = tokens.new_access_token()
         async with self._sessions() as db:
             await db.execute(update(Agent).where(Agent.id == agent_id).values(token_hash=tokens.digest(new_token)))
             await db.commit()
+        self.forget(agent_id=agent_id)  # the old token stops working on this node at once (API.md)
         return new_token
 
     # -- verification --------------------------------------------------------------------------------------
@@ -123,6 +179,7 @@ class AgentService:
         async with self._sessions() as db:
             await db.execute(update(Agent).where(Agent.id == agent_id).values(verification_message=message))
             await db.commit()
+        self.forget(agent_id=agent_id)
         return message
 
     async def verify(self, agent_id: str, tweet_url: str) -> None:
@@ -150,6 +207,7 @@ class AgentService:
             agent_user = await db.scalar(select(Agent.user_id).where(Agent.id == agent_id))
             await db.execute(update(User).where(User.id == agent_user).values(twitter_handle=handle))
             await db.commit()
+        self.forget(agent_id=agent_id)
 
     async def operator_verify(self, agent_name: str) -> Agent:
         async with self._sessions() as db:
@@ -163,7 +221,8 @@ class AgentService:
                 agent.verified_at = utcnow()
                 agent.verified_via = "operator"
                 await db.commit()
-            return agent
+        self.forget(agent_id=agent.id)
+        return agent
 
     async def is_verified(self, agent_id: str) -> bool:
         async with self._sessions() as db:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -36,6 +37,14 @@ class ProfileService:
         self._sessions = sessions
         self._live = live
         self._events = events
+        # Called with the user id and the changed columns after a profile change is stored: this node's caches
+        # that hold user rows or names (authentication, rendered comment pages) drop them. Not an event-bus
+        # event: those are broadcast on Socket.IO.
+        self.user_changed: list[Callable[[str, frozenset[str]], Awaitable[None]]] = []
+
+    async def _changed(self, user_id: str, columns: frozenset[str]) -> None:
+        for listener in self.user_changed:
+            await listener(user_id, columns)
 
     # -- own profile ---------------------------------------------------------------------------------------
 
@@ -74,6 +83,7 @@ class ProfileService:
             for name, value in values.items():
                 setattr(user, name, value)
             await db.commit()
+            await self._changed(user_id, frozenset(values))
             return await self._body(db, user)
 
     async def set_bio(self, user_id: str, bio: str) -> dict[str, Any]:
@@ -119,6 +129,7 @@ class ProfileService:
             except IntegrityError as exc:  # a concurrent rename or registration took the name first
                 await db.rollback()
                 raise ValidationFailed(f"username '{username}' is already taken", code="name_taken") from exc
+            await self._changed(user_id, frozenset({"username", "username_key"}))
             return await self._body(db, user)
 
     # -- following -----------------------------------------------------------------------------------------

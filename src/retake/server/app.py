@@ -35,6 +35,7 @@ from retake.server.api import (
 from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
 from retake.server.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from retake.server.overload import InflightLimitMiddleware
 from retake.server.platform import Platform
 from retake.server.playback import install_redirects
 from retake.server.playback import router as playback_router
@@ -108,6 +109,10 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     app.mount("/recordings", StaticFiles(directory=recordings_dir, check_dir=False), name="recordings")
     install_pages(app)  # last: the watch page /{name} must not shadow any route above (static files at /static)
     _document_errors_as_served(app)
+    # Innermost of the three, so a shed request is still counted (503) by the metrics and size-checked first.
+    app.add_middleware(
+        InflightLimitMiddleware, limit=settings.max_inflight_requests, shed=metrics.shed, in_flight=metrics.in_flight
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

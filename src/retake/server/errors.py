@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import re
 from typing import Any
@@ -9,11 +11,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retake.errors import RetakeError
+from retake.server.overload import RETRY_AFTER_SECONDS, ThrottledWarning
+from retake.store.availability import availability_problem
 
 log = logging.getLogger(__name__)
+
+
+def _connect_errors() -> tuple[type[Exception], ...]:
+    """Raised unwrapped while a connection is opened: asyncpg's own errors and refused sockets. Every other
+    database error arrives as an SQLAlchemyError."""
+    found: list[type[Exception]] = [ConnectionError]
+    with contextlib.suppress(ImportError):  # asyncpg ships no type information, hence the dynamic import
+        found.append(importlib.import_module("asyncpg").PostgresError)
+    return tuple(found)
+
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
@@ -95,6 +110,26 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         return error_response(exc.status_code, message, code, headers or None)
+
+    database_warning = ThrottledWarning(log)
+
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        """Overload and outages are answered 503 with Retry-After and one log line; any other database error
+        goes on to ``_unexpected`` below (a 500 with its traceback), as before."""
+        problem = availability_problem(exc)
+        if problem is None:
+            raise exc
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        database_warning.warn("database %s, answering 503: %s: %s", problem, type(exc).__name__, first_line)
+        if problem == "overloaded":
+            message, retry = "the server is overloaded; retry after the time in Retry-After", RETRY_AFTER_SECONDS
+        else:
+            message, retry = "the database is unavailable; retry after the time in Retry-After", 5
+        return error_response(503, message, problem, {"Retry-After": str(retry)})
+
+    kinds: tuple[type[Exception], ...] = (SQLAlchemyError, *_connect_errors())
+    for kind in kinds:
+        app.add_exception_handler(kind, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -87,6 +87,16 @@ class Metrics:
         )
         self.latency = Histogram(
             "retake_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+        self.shed = Counter(
+            "retake_http_shed_total",
+            "HTTP requests answered 503 at once because too many were in flight (RETAKE_MAX_INFLIGHT_REQUESTS)",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "retake_http_in_flight",
+            "HTTP requests in progress, as the in-flight limit counts them",
+            registry=self.registry,
         )
 
 

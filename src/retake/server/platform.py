@@ -13,6 +13,8 @@ from retake.accounts.directory import Directory
 from retake.accounts.profile import ProfileService
 from retake.chat.moderation import ModerationService
 from retake.chat.operator import OperatorDesk
+from retake.chat.page_cache import LocalVersions, PageCache, PageVersions, RedisVersions
+from retake.chat.pages import SENDER_COLUMNS, ChatPages
 from retake.chat.service import ChatService
 from retake.config import Settings
 from retake.events import EventBus
@@ -52,6 +54,7 @@ class Platform:
     identity: IdentityService
     profiles: ProfileService
     owned_sessions: OwnerSessions
+    chat_pages: ChatPages
     media: MediaBridge | None = None
     rtmp: RtmpServer | None = None
     previews: PreviewService | None = None
@@ -61,7 +64,12 @@ class Platform:
     @classmethod
     async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.effective_database_url)
+        engine = create_engine(
+            settings.effective_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         await migrate(engine)
         sessions = session_factory(engine)
         events = EventBus()
@@ -69,7 +77,9 @@ class Platform:
         verifier = verifier or build_verifier(
             settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds
         )
-        agents = AgentService(sessions, verifier, settings.platform_handle)
+        agents = AgentService(
+            sessions, verifier, settings.platform_handle, auth_cache_seconds=settings.auth_cache_seconds
+        )
         streams = StreamService(
             sessions,
             agents,
@@ -97,11 +107,19 @@ class Platform:
             identity=IdentityService.from_settings(settings, sessions),
             profiles=ProfileService(sessions, live, events),
             owned_sessions=OwnerSessions(sessions, streams, live),
+            chat_pages=ChatPages(engine, _page_cache(settings, events)),
         )
         platform.chat.gate = platform.moderation  # muted senders are refused on REST and Socket.IO alike
         platform.media = MediaBridge(streams, settings.data_dir / "recordings")
         streams.media = platform.media
         platform.users.jwt = platform.identity  # platform and external JWTs, wherever UserDep is used
+
+        async def user_changed(user_id: str, columns: frozenset[str]) -> None:
+            agents.forget(user_id=user_id)
+            if platform.chat_pages.cache is not None and columns & SENDER_COLUMNS:
+                await platform.chat_pages.cache.invalidate_all()  # the user may have written in any chat
+
+        platform.profiles.user_changed.append(user_changed)
         # The ledger launches a verified agent's token on its first stream, confirms tip/trade chat announcements
         # and gives /users/live/ real market caps.
         platform.ledger = LedgerService(
@@ -144,4 +162,20 @@ class Platform:
         if self.media is not None:
             self.media.close_all()
         await self.streams.close()
+        if self.chat_pages.cache is not None:
+            await self.chat_pages.cache.versions.close()
         await self.engine.dispose()
+
+
+def _page_cache(settings: Settings, events: EventBus) -> PageCache | None:
+    """Comment pages cached per node (chat/page_cache.py); with Redis, versions in Redis keep nodes in step."""
+    if settings.chat_page_cache_bytes <= 0:
+        return None
+    versions: PageVersions = LocalVersions()
+    if settings.redis_url:
+        versions = RedisVersions(settings.redis_url, f"{settings.redis_channel}:chat-pages")
+    cache = PageCache(
+        versions, max_bytes=settings.chat_page_cache_bytes, max_age=settings.chat_page_cache_max_age_seconds
+    )
+    events.subscribe(cache.on_event)  # before the Socket.IO relay subscribes: dropped before anyone hears
+    return cache

@@ -19,9 +19,20 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int | None = None, max_overflow: int | None = None, pool_timeout: float = 30.0
+) -> AsyncEngine:
+    """``pool_timeout``: seconds a caller waits for a pooled connection before ``sqlalchemy.exc.TimeoutError``
+    (the server passes ``Settings.db_pool_timeout_seconds`` and answers that error 503)."""
+    pool: dict[str, Any] = {"pool_timeout": pool_timeout}
+    if pool_size is not None:
+        pool["pool_size"] = pool_size
+    if max_overflow is not None:
+        pool["max_overflow"] = max_overflow
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        if url.endswith(("://", ":memory:")):  # an in-memory database gets a StaticPool, which takes no pool options
+            pool = {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -36,7 +47,9 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    pool.setdefault("pool_size", 10)
+    pool.setdefault("max_overflow", 20)
+    return create_async_engine(url, pool_pre_ping=True, **pool)
 
 
 def alembic_config() -> Config:

@@ -15,7 +15,9 @@ from retake.store.tables import User
 _bearer = HTTPBearer(auto_error=False, description="the agent's rtk_ access token")
 
 
-def get_platform(request: Request) -> Platform:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a thread hop per request (measured as the largest framework cost of a cached comments poll).
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 

@@ -24,7 +24,7 @@ from retake.server.api.ledger_schemas import (
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=LEDGER_ERRORS)
 
 
-def get_ledger(platform: PlatformDep) -> LedgerService:
+async def get_ledger(platform: PlatformDep) -> LedgerService:  # async: no thread-pool hop (see deps.py)
     if platform.ledger is None:
         raise RuntimeError("the ledger is not attached to this platform")
     return platform.ledger
