@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from retake.chat.page_cache import PageCache
-from retake.chat.service import pseudo_fid
+from retake.chat.service import comment_fields
 from retake.errors import NotFound
 from retake.store.tables import ChatEvent, User
 from retake.store.types import iso
@@ -124,32 +124,24 @@ class RenderedPage:
 
 
 def comment_item(row: Sequence[Any]) -> dict[str, Any]:
-    """One comment with both field sets of API.md, from a row of ``read_rows`` (``_COLUMNS``, the timestamp
-    already in API.md's format)."""
+    """One comment from a row of ``read_rows`` (``_COLUMNS``, the timestamp already in API.md's format)."""
     event_id, streamer_id, session_id, kind, text, timestamp, tip_data, trade_data = row[:8]
     sender_id, username, avatar_url, wallet_address = row[8:]
-    key = str(event_id)
-    avatar = avatar_url or ""
-    wallet = wallet_address or ""
-    return {
-        "_id": key,
-        "chat_event_id": key,
-        "streamId": streamer_id,
-        "streamer_id": streamer_id,
-        "session_id": session_id,
-        "type": kind,
-        "text": text,
-        "timestamp": timestamp,
-        "author": {"walletAddress": wallet, "fusername": username, "fid": pseudo_fid(sender_id), "favatar": avatar},
-        "sender_user_id": sender_id,
-        "sender_username": username,
-        "sender_display_name": username,
-        "sender_pfp": avatar,
-        "sender_wallet_address": wallet,
-        "sender_streamercoin_holdings": 0.0,  # a float, as the response model (schemas.Comment) declares it
-        "tip_data": tip_data,
-        "trade_data": trade_data,
-    }
+    return comment_fields(
+        event_id=event_id,
+        streamer_id=streamer_id,
+        session_id=session_id,
+        kind=kind,
+        text=text,
+        timestamp=timestamp,
+        tip_data=tip_data,
+        trade_data=trade_data,
+        sender_id=sender_id,
+        username=username,
+        avatar_url=avatar_url,
+        wallet_address=wallet_address,
+        holdings=0.0,  # a float, as the response model (schemas.Comment) declares it
+    )
 
 
 def chat_item(row: Sequence[Any]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -18,12 +17,6 @@ from retake.store.types import iso, utcnow
 MAX_TEXT = 500
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 def parse_cursor(value: str | None, field: str) -> int | None:
@@ -47,33 +40,65 @@ def pseudo_fid(user_id: str) -> int:
     return int(user_id.replace("-", "")[:7], 16)
 
 
-def comment_body(event: ChatEvent, sender: User) -> dict[str, Any]:
-    """Both field sets of API.md: the skill's (``_id``, ``author``) and the newer ``sender_*`` ones."""
-    event_id = str(event.id)
+def comment_fields(
+    *,
+    event_id: int,
+    streamer_id: str,
+    session_id: str | None,
+    kind: str,
+    text: str,
+    timestamp: str | None,
+    tip_data: Any,
+    trade_data: Any,
+    sender_id: str,
+    username: str,
+    avatar_url: str | None,
+    wallet_address: str | None,
+    holdings: int | float = 0,
+) -> dict[str, Any]:
+    """Both field sets of API.md: the skill's (``_id``, ``author``) and the newer ``sender_*`` ones. One place
+    for the shape of a comment, whether it comes from a stored ORM row (``comment_body``) or a page query
+    (``chat.pages.comment_item``)."""
+    key = str(event_id)
+    avatar = avatar_url or ""
+    wallet = wallet_address or ""
     return {
-        "_id": event_id,
-        "chat_event_id": event_id,
-        "streamId": event.streamer_id,
-        "streamer_id": event.streamer_id,
-        "session_id": event.session_id,
-        "type": event.type,
-        "text": event.text,
-        "timestamp": iso(event.created_at),
-        "author": {
-            "walletAddress": sender.wallet_address or "",
-            "fusername": sender.username,
-            "fid": pseudo_fid(sender.id),
-            "favatar": sender.avatar_url or "",
-        },
-        "sender_user_id": sender.id,
-        "sender_username": sender.username,
-        "sender_display_name": sender.username,
-        "sender_pfp": sender.avatar_url or "",
-        "sender_wallet_address": sender.wallet_address or "",
-        "sender_streamercoin_holdings": 0,
-        "tip_data": event.tip_data,
-        "trade_data": event.trade_data,
+        "_id": key,
+        "chat_event_id": key,
+        "streamId": streamer_id,
+        "streamer_id": streamer_id,
+        "session_id": session_id,
+        "type": kind,
+        "text": text,
+        "timestamp": timestamp,
+        "author": {"walletAddress": wallet, "fusername": username, "fid": pseudo_fid(sender_id), "favatar": avatar},
+        "sender_user_id": sender_id,
+        "sender_username": username,
+        "sender_display_name": username,
+        "sender_pfp": avatar,
+        "sender_wallet_address": wallet,
+        "sender_streamercoin_holdings": holdings,
+        "tip_data": tip_data,
+        "trade_data": trade_data,
     }
+
+
+def comment_body(event: ChatEvent, sender: User) -> dict[str, Any]:
+    """A just-stored comment, as REST answers and Socket.IO broadcasts it."""
+    return comment_fields(
+        event_id=event.id,
+        streamer_id=event.streamer_id,
+        session_id=event.session_id,
+        kind=event.type,
+        text=event.text,
+        timestamp=iso(event.created_at),
+        tip_data=event.tip_data,
+        trade_data=event.trade_data,
+        sender_id=sender.id,
+        username=sender.username,
+        avatar_url=sender.avatar_url,
+        wallet_address=sender.wallet_address,
+    )
 
 
 class ChatService:
@@ -127,34 +152,6 @@ class ChatService:
         body = comment_body(event, sender)
         await self._events.publish(PlatformEvent("message", destination_user_id, body))
         return body
-
-    async def history(
-        self,
-        *,
-        streamer_id: str | None = None,
-        session_id: str | None = None,
-        limit: int = DEFAULT_LIMIT,
-        before_id: int | None = None,
-    ) -> Page:
-        """Newest first; ``before_id`` pages towards older events."""
-        async with self._sessions() as db:
-            if streamer_id is not None and await db.get(User, streamer_id) is None:
-                raise NotFound(f"no streamer with id '{streamer_id}'", code="streamer_not_found")
-            query = (
-                select(ChatEvent, User)
-                .join(User, User.id == ChatEvent.sender_user_id)
-                .where(ChatEvent.deleted.is_(False))
-            )
-            if streamer_id is not None:
-                query = query.where(ChatEvent.streamer_id == streamer_id)
-            if session_id is not None:
-                query = query.where(ChatEvent.session_id == session_id)
-            if before_id is not None:
-                query = query.where(ChatEvent.id < before_id)
-            rows = (await db.execute(query.order_by(ChatEvent.id.desc()).limit(limit + 1))).all()
-        items = [comment_body(event, sender) for event, sender in rows[:limit]]
-        next_cursor = items[-1]["_id"] if len(rows) > limit else None
-        return Page(items, next_cursor)
 
     async def top_tippers(self, streamer_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """Senders ranked by the total of their ``tip`` events in this streamer's chat (amounts in SOL)."""
