@@ -91,7 +91,7 @@ async def _poll_in_place(self: AsyncSocket) -> list[eio_packet.Packet]:
 class DirectWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
     """Engine.IO's ASGI WebSocket wrapper; writes ready-made frames through the connection's sink if it has one."""
 
-    max_buffered = 4 * 1024 * 1024  # set from settings by ``install``
+    max_buffered = 4 * 1024 * 1024  # each server gets a subclass with its own limit (``install``)
 
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
@@ -205,8 +205,10 @@ def install(sio: socketio.AsyncServer, max_buffered: int) -> bool:
     if not supported(eio):
         log.warning("python-engineio internals changed: Socket.IO broadcasts use the library's slower path")
         return False
-    DirectWebSocket.max_buffered = max_buffered
-    eio._async = {**eio._async, "websocket": DirectWebSocket}
+    # A subclass per server, not a class attribute changed in place: two servers in one process (tests, an
+    # embedding app) keep their own limits.
+    bound = type("DirectWebSocket", (DirectWebSocket,), {"max_buffered": max_buffered})
+    eio._async = {**eio._async, "websocket": bound}
     return True
 
 
