@@ -11,7 +11,6 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -319,7 +318,3 @@ class StreamService:
         for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
-
-
-def session_started_at(session: StreamSession) -> datetime | None:
-    return session.first_media_at or session.started_at
