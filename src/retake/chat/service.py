@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger
+from retake.chat.ports import SendGate, TransactionLedger
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ratelimit import RateLimiter
@@ -102,12 +102,20 @@ def comment_body(event: ChatEvent, sender: User) -> dict[str, Any]:
 
 
 class ChatService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventBus, limiter: RateLimiter):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventBus,
+        limiter: RateLimiter,
+        *,
+        gate: SendGate,
+        transactions: TransactionLedger,
+    ) -> None:
         self._sessions = sessions
         self._events = events
         self._limiter = limiter
-        self.gate: SendGate = OpenGate()  # moderation plugs in here: muted senders are refused on every path
-        self.transactions: TransactionLedger = NoLedger()  # the ledger confirms tip/trade announcements
+        self.gate = gate  # moderation: muted senders are refused on every path (REST and Socket.IO)
+        self.transactions = transactions  # the ledger confirms tip/trade announcements
 
     async def send(
         self,
