@@ -73,13 +73,7 @@ class Platform:
     async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
         """Build the node's services; nothing listens or runs in the background yet (the lifespan starts that)."""
         # -- store
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            settings.effective_database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout_seconds,
-        )
+        engine = _engine(settings)
         await migrate(engine)
         sessions = session_factory(engine)
         events = EventBus()
@@ -88,12 +82,10 @@ class Platform:
         page_cache = _page_cache(settings, events)
         # -- identity
         identity = IdentityService.from_settings(settings, sessions)
-        verifier = verifier or build_verifier(
-            settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds
-        )
+        tweets = verifier or _tweet_verifier(settings)
         # -- accounts
         agents = AgentService(
-            sessions, verifier, settings.platform_handle, auth_cache_seconds=settings.auth_cache_seconds
+            sessions, tweets, settings.platform_handle, auth_cache_seconds=settings.auth_cache_seconds
         )
         users = UserAuthenticator(sessions, agents, jwt=identity)  # agent access tokens, platform/external JWTs
         profiles = ProfileService(sessions, live, events, user_changed=[_forget_user(agents, page_cache)])
@@ -111,8 +103,7 @@ class Platform:
         directory = Directory(sessions, live, settings.public_url, market_caps=ledger.market.market_caps_usd)
         # -- chat: muted senders are refused and tip/trade announcements confirmed, on REST and Socket.IO alike
         chat = ChatService(sessions, events, RateLimiter(settings.chat_rate), gate=moderation, transactions=ledger)
-        # -- streams: the lifecycle launches a verified agent's token on its first stream (the ledger), ends
-        # playback when a session ends (media) and closes its RTMP connection (publishers, attached below)
+        # -- streams: launches a token on a first stream (ledger), ends playback and RTMP connections of a session
         media = Playback(settings.data_dir / "recordings")
         publishers = Publishers()
         streams = StreamService(
@@ -127,22 +118,11 @@ class Platform:
             node_url=settings.public_url,
         )
         await streams.forget_stale_media_nodes()
-        # -- media / ingest: the RTMP server reports publishes to the lifecycle through the bridge, and the
-        # lifecycle closes publishers through it: the one cycle, closed by attaching it to ``publishers``.
-        rtmp: RtmpServer | None = None
-        previews: PreviewService | None = None
-        if settings.rtmp_enabled:
-            rtmp = RtmpServer(
-                MediaBridge(streams, media),
-                settings.rtmp_bind or settings.host,
-                settings.rtmp_port,
-                ssl_context=settings.tls_context(),
-            )
+        # -- media / ingest: RTMP reports publishes to streams, streams close publishers: the cycle Publishers closes
+        rtmp = _rtmp_server(settings, MediaBridge(streams, media)) if settings.rtmp_enabled else None
+        if rtmp is not None:
             publishers.attach(rtmp)
-            if settings.preview_interval_seconds > 0:  # keyframe previews for sessions without a thumbnail
-                previews = PreviewService(
-                    sessions, images, media.playing, interval_seconds=settings.preview_interval_seconds
-                )
+        previews = _previews(settings, sessions, images, media) if rtmp is not None else None
         return cls(
             settings=settings,
             engine=engine,
@@ -175,6 +155,37 @@ class Platform:
         if self.chat_pages.cache is not None:
             await self.chat_pages.cache.versions.close()
         await self.engine.dispose()
+
+
+def _engine(settings: Settings) -> AsyncEngine:
+    """In the data folder, made first (the SQLite file, keys, media and recordings live there)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_engine(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+
+
+def _tweet_verifier(settings: Settings) -> TweetVerifier:
+    return build_verifier(settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds)
+
+
+def _previews(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], images: ImageStore, media: Playback
+) -> PreviewService | None:
+    """Keyframe previews for sessions without a thumbnail; ``preview_interval_seconds=0`` turns them off."""
+    if settings.preview_interval_seconds <= 0:
+        return None
+    return PreviewService(sessions, images, media.playing, interval_seconds=settings.preview_interval_seconds)
+
+
+def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:
+    """Built here, listening only once the lifespan starts it."""
+    return RtmpServer(
+        hooks, settings.rtmp_bind or settings.host, settings.rtmp_port, ssl_context=settings.tls_context()
+    )
 
 
 def _page_cache(settings: Settings, events: EventBus) -> PageCache | None:
