@@ -144,6 +144,8 @@ class Platform:
             self.settings.rtmp_bind or self.settings.host,
             self.settings.rtmp_port,
             ssl_context=self.settings.tls_context(),
+            max_connections=self.settings.rtmp_max_connections,
+            max_connections_per_ip=self.settings.rtmp_max_connections_per_ip,
         )
         await self.rtmp.start()
         self.streams.publishers = self.rtmp

@@ -258,6 +258,10 @@ class RtmpConnection:
         """Mark the connection closed from our side (the owner closes the socket) and drop its buffers."""
         self.state = ConnState.CLOSED
         self._handshake = None
+        if self._error is not None:
+            # Its traceback holds the owner's frames, which hold the owner's connection record and this.
+            self._error = self._error.with_traceback(None)
+            self._error.__context__ = self._error.__cause__ = None
         self._reader.release()
         self._events.clear()
         self._out.clear()
