@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -88,3 +91,24 @@ def sample_peak(pid: int, stop: threading.Event, out: list[float]) -> None:
     while not stop.is_set():
         out.append(rss_mb(pid))
         time.sleep(0.05)
+
+
+def flood_process(port: int, seconds: float, connections: int = 4) -> subprocess.Popen[bytes]:
+    """Senders of :func:`chunk_size_one_flood` in a child process, so they take no time (or GIL) from the
+    server's loop under test; they stop on their own after about ``seconds``."""
+    code = (
+        "import sys, threading, time\n"
+        "from tests.security.rtmp_support import Sender, chunk_size_one_flood\n"
+        f"data = chunk_size_one_flood({seconds})\n"
+        f"senders = [Sender(f'127.0.0.{{20 + i}}', {port}, data) for i in range({connections})]\n"
+        "[s.start() for s in senders]\n"
+        "print('started', flush=True)\n"
+        f"time.sleep({seconds})\n"
+        "[s.close() for s in senders]\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, str(root)])}
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, cwd=root)
+    assert process.stdout is not None
+    process.stdout.readline()  # the flood data is built and the senders are connecting
+    return process
