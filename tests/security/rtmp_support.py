@@ -35,7 +35,9 @@ def connect_from(source: str, port: int, timeout: float = 5.0) -> socket.socket:
 
 def message_header(csid: int, length: int, type_id: int, stream_id: int = 0) -> bytes:
     """A type-0 chunk header [RTMP §5.3.1.2.1] claiming a message of ``length`` bytes."""
-    return bytes((csid,)) + b"\x00\x00\x00" + length.to_bytes(3, "big") + bytes((type_id,)) + struct.pack("<I", stream_id)
+    return (
+        bytes((csid,)) + b"\x00\x00\x00" + length.to_bytes(3, "big") + bytes((type_id,)) + struct.pack("<I", stream_id)
+    )
 
 
 def two_partial_messages() -> bytes:

@@ -67,28 +67,26 @@ class Admission:
         else:
             self._open.pop(ip, None)
 
-    def key_delay(self, ip: str) -> float | None:
-        """Seconds to wait before checking a key from ``ip``; ``None``: refuse it without checking."""
-        record = self._current(ip)
-        if record is None:
-            return 0.0
-        if record.blocked_until > self._clock():
-            return None
-        over = record.count - self.limits.free_failures
-        if over < 0:
-            return 0.0
-        return float(min(self.limits.backoff_first_seconds * 2**over, self.limits.backoff_max_seconds))
+    def key_attempt(self, ip: str) -> float | None:
+        """A key from ``ip`` is about to be checked: seconds to wait first, or ``None`` to refuse it unchecked.
 
-    def key_refused(self, ip: str) -> None:
+        Every attempt counts as a failure until :meth:`key_accepted` says otherwise, so attempts made in
+        parallel back off like attempts made one after the other."""
         now = self._clock()
         record = self._current(ip)
         if record is None:
             record = self._failures[ip] = _KeyFailures()
             self._prune(now)
+        if record.blocked_until > now:
+            return None
+        over = record.count - self.limits.free_failures
         record.count += 1
         record.last = now
         if record.count >= self.limits.block_after:
             record.blocked_until = now + self.limits.block_seconds
+        if over < 0:
+            return 0.0
+        return float(min(self.limits.backoff_first_seconds * 2**over, self.limits.backoff_max_seconds))
 
     def key_accepted(self, ip: str) -> None:
         self._failures.pop(ip, None)

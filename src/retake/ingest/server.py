@@ -339,7 +339,7 @@ class RtmpServer(InputPath):
 
     async def _check_key(self, client: Client, event: PublishRequested) -> PublishGrant | None:
         """The hook's answer, after the address's back-off; refused unasked while the address is blocked."""
-        delay = self.admission.key_delay(client.ip)
+        delay = self.admission.key_attempt(client.ip)
         if delay is None:
             self._log(logging.INFO, "publish refused", client, reason="key_failures")
             return None
@@ -353,7 +353,6 @@ class RtmpServer(InputPath):
             log.exception("rtmp on_publish failed on connection %d", client.id)
             return None
         if grant is None:
-            self.admission.key_refused(client.ip)
             self._log(logging.INFO, "publish refused", client, reason="key")
         else:
             self.admission.key_accepted(client.ip)
