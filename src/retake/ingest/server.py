@@ -106,6 +106,7 @@ class RtmpServer(InputPath):
         self._publishers: dict[str, Client] = {}  # session_id -> the connection publishing it
         self._ids = itertools.count(1)
         self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()  # every connection's, shed ones included
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -145,6 +146,8 @@ class RtmpServer(InputPath):
         for client in clients:
             self._request_close(client, "shutdown")
         await asyncio.gather(*(self._wait_done(client) for client in clients))
+        if self._tasks:  # connections already leaving (shed, closing) finish too
+            await asyncio.wait(set(self._tasks), timeout=self.close_timeout)
         if server is not None:
             await server.wait_closed()
         self._log(logging.INFO, "stopped", None)
@@ -189,6 +192,8 @@ class RtmpServer(InputPath):
         self._clients[client.id] = client
         self.admission.opened(ip)
         client.task = loop.create_task(self._run(client), name=f"rtmp-connection-{client.id}")
+        self._tasks.add(client.task)
+        client.task.add_done_callback(self._tasks.discard)
         self._arm_timer(client)
         self._log(logging.DEBUG, "connection opened", client)
         return client
