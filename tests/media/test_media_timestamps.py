@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from retake.media.messages import MediaMessage
 from retake.media.timestamps import TimestampRepair, is_config_payload
 
@@ -105,7 +107,7 @@ def test_wrap_at_2_32_is_a_small_step() -> None:
     assert repair.discontinuities == 0
     video_out = out[0::2]
     assert video_out == [33 * i for i in range(90)]
-    assert all(b - a == 33 for a, b in zip(video_out, video_out[1:], strict=False))
+    assert all(b - a == 33 for a, b in itertools.pairwise(video_out))
 
 
 def test_wrap_of_a_timeline_already_at_0_continues() -> None:
@@ -127,4 +129,4 @@ def test_500_ms_jitter_does_not_stretch_the_timeline() -> None:
     true_span = 33 * 1799
     assert _span(out) <= true_span + 1000, f"{_span(out)} ms of output for {true_span} ms of input"
     assert repair.discontinuities == 0
-    assert all(b > a for a, b in zip(out, out[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(out))
