@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     gc_threshold: str = Field(default="50000,20,100", description="gc.set_threshold values, or 'default'")
     gc_freeze: bool = Field(default=True, description="gc.freeze() once the app is built")
 
+    # RTMP admission (ingest/admission.py): connections open at once, in all and from one address. When the
+    # node is full, an idle connection that has not been authorized is closed to make room for a new one.
+    rtmp_max_connections: int = Field(default=256, ge=1, description="RTMP connections open at once")
+    rtmp_max_connections_per_ip: int = Field(default=8, ge=1, description="RTMP connections from one address")
+
     @field_validator("socket_event_rate")
     @classmethod
     def _valid_socket_rate(cls, value: str) -> str:
