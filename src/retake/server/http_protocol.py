@@ -117,6 +117,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         super().on_headers_complete()
 
+    # A refused request has no cycle: the parser's remaining callbacks for it are ignored.
+    def on_body(self, body: bytes) -> None:
+        if self._header_count <= self.max_headers:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._header_count <= self.max_headers:
+            super().on_message_complete()
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():
