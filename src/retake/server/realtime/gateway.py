@@ -70,7 +70,7 @@ class _TolerantServer(socketio.AsyncServer):  # type: ignore[misc]
         if any(self.manager.sid_from_eio_sid(eio_sid, ns) for ns in ("/", *self.manager.get_namespaces())):
             return
         log.debug("closing a Socket.IO connection that sent no CONNECT within %.0f s", self.connect_timeout)
-        task = self.start_background_task(self._drop, eio_sid)
+        task = self.start_background_task(self._shut, eio_sid)
         _pending.add(task)
         task.add_done_callback(_pending.discard)
 
@@ -82,6 +82,15 @@ class _TolerantServer(socketio.AsyncServer):  # type: ignore[misc]
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None and not socket.upgraded:
             socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+
+    async def _shut(self, eio_sid: str) -> None:
+        """Disconnect, and also end the transport: Engine.IO only sends its CLOSE packet and leaves closing the
+        WebSocket to the client, which a hostile one never does. ``None`` in the queue ends the writer, and the
+        writer's end closes the WebSocket (a long-poll is answered and not renewed)."""
+        socket = self.eio.sockets.get(eio_sid)
+        await self._drop(eio_sid)
+        if socket is not None:
+            socket.queue.put_nowait(None)
 
     async def _drop(self, eio_sid: str) -> None:
         with contextlib.suppress(Exception):
