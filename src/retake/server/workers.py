@@ -9,6 +9,9 @@ a job beyond that is refused at once with 503 ``overloaded`` rather than queued 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +42,7 @@ class CpuPool:
         self.workers = workers
         self.capacity = workers + queue  # running plus waiting
         self.pending = 0
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name, initializer=_lower_priority)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if self.pending >= self.capacity:
@@ -52,6 +55,18 @@ class CpuPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Releasing the GIL is not enough on a busy machine: a worker at full CPU still competes with the event
+    loop's thread for a core. On Linux each thread has its own nice value, so workers yield the CPU to the loop
+    (and to RTMP ingest) whenever both want it, and use it fully otherwise."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
 
 _pools: dict[tuple[int, int], CpuPool] = {}
