@@ -64,7 +64,9 @@ def sqlite_settings(tmp: Path, **overrides: object) -> Settings:
 
 
 @asynccontextmanager
-async def in_process(settings: Settings, client: tuple[str, int] = ("127.0.0.1", 50000)) -> AsyncIterator[httpx.AsyncClient]:
+async def in_process(
+    settings: Settings, client: tuple[str, int] = ("127.0.0.1", 50000)
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False, client=client)

@@ -7,6 +7,7 @@ stayed open indefinitely (uvicorn arms its keep-alive timer only after a respons
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -94,10 +95,8 @@ def test_silent_trickling_and_idle_connections_are_closed(server: Server) -> Non
                 trickling.sendall(bytes([byte]))
             except OSError:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 answer += trickling.recv(4096)
-            except TimeoutError:
-                pass
             if answer:
                 break
         assert answer.startswith(b"HTTP/1.1 408"), f"a head trickled for {time.monotonic() - start:.1f} s: {answer!r}"

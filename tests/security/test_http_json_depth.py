@@ -50,7 +50,9 @@ async def test_deep_json_is_400_invalid_json_on_every_body_endpoint(tmp_path: Pa
                         method, path, content=body, headers={**headers, "Content-Type": "application/json"}
                     )
                     if response.status_code != 400 or response.json().get("code") != "invalid_json":
-                        wrong.append(f"{method} {path} auth={bool(headers)}: {response.status_code} {response.text[:80]}")
+                        wrong.append(
+                            f"{method} {path} auth={bool(headers)}: {response.status_code} {response.text[:80]}"
+                        )
         assert not wrong, f"{len(wrong)} of {len(endpoints) * 4} answers:\n" + "\n".join(wrong)
         ordinary = await http.patch(
             "/api/v1/users/me/bio", json={"bio": "[[[" * 50 + "]]]" * 50}, headers={"Authorization": f"Bearer {token}"}

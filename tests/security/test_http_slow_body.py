@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,8 +20,7 @@ from tests.security.conftest import address, closed_within, serve
 SLOW = 300
 DEADLINE = 4.0
 HEAD = (
-    b"POST /api/v1/agent/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-    b"Content-Length: 1000\r\n\r\n"
+    b"POST /api/v1/agent/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
 )
 
 
