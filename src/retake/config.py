@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     # Idle keep-alive connections are closed after this long without a new request.
     keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     # At most this many HTTP requests of one client address in progress (the same requests the global
-    # max_inflight_requests counts); more are answered 429 with Retry-After. 0 = no per-address limit.
+    # max_inflight_requests counts); more are answered 429 with Retry-After. Loopback peers are exempt (this
+    # machine: a local proxy or load generator stands for many clients). 0 = no per-address limit.
     max_inflight_per_ip: int = Field(default=64, ge=0)
     # Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto
     # are believed; from any other peer those headers are ignored. Empty = none.
