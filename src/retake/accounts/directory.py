@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.errors import NotFound, ValidationFailed
+from retake.media.journal import recorded_seconds
 from retake.store.tables import Agent, Follow, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.live import LiveRegistry
@@ -179,10 +180,8 @@ class Directory:
         items = []
         for session, user in rows[:limit]:
             item = self._session_item(session, user)
-            started = session.first_media_at or session.started_at
-            ended = session.ended_at
-            item["ended_at"] = iso(ended)
-            item["duration_seconds"] = int((ended - started).total_seconds()) if started and ended else 0
+            item["ended_at"] = iso(session.ended_at)
+            item["duration_seconds"] = _duration_seconds(session)
             item["recording_url"] = (
                 f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
             )
@@ -212,9 +211,8 @@ class Directory:
             raise NotFound("no such recorded session", code="session_not_found")
         session, user = row
         item = self._session_item(session, user)
-        started, ended = session.first_media_at or session.started_at, session.ended_at
-        item["ended_at"] = iso(ended)
-        item["duration_seconds"] = int((ended - started).total_seconds()) if started and ended else 0
+        item["ended_at"] = iso(session.ended_at)
+        item["duration_seconds"] = _duration_seconds(session)
         item["recording_url"] = (
             f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
         )
@@ -300,3 +298,13 @@ class Directory:
             "followers_count": followers,
             "created_at": iso(user.created_at),
         }
+
+
+def _duration_seconds(session: StreamSession) -> int:
+    """How long the recording plays (its media: an outage within the session does not count), else the
+    session's wall-clock length."""
+    recorded = recorded_seconds(session.recording_path) if session.recording_path else None
+    if recorded is not None:
+        return round(recorded)
+    started, ended = session.first_media_at or session.started_at, session.ended_at
+    return int((ended - started).total_seconds()) if started and ended else 0

@@ -31,6 +31,7 @@ from retake.streams.live import LiveRegistry
 from retake.streams.media_bridge import MediaBridge
 from retake.streams.owner import OwnerSessions
 from retake.streams.previews import PreviewService
+from retake.streams.recovery import recover_held_sessions
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Platform:
     async def start_ingest(self) -> None:
         """Listen for RTMP(S) publishers; ``stream/stop`` and operator shutdowns close them through it."""
         assert self.media is not None
+        await recover_held_sessions(self.sessions, self.streams, self.media.recordings_dir)  # crash recovery
         self.rtmp = RtmpServer(
             self.media,
             self.settings.rtmp_bind or self.settings.host,
