@@ -171,7 +171,10 @@ def _recorded(http: httpx.Client, user: str, timeout: float) -> dict[str, Any]:
         found[:] = http.get(f"/api/v1/sessions/recorded/{user}/").json()["sessions"]
         return bool(found)
 
-    wait_until(ended, timeout=timeout, interval=0.25)
+    try:
+        wait_until(ended, timeout=timeout, interval=0.25)
+    except AssertionError:
+        raise AssertionError(f"no ended session of {user} listed as recorded after {timeout:.0f} s") from None
     return found[0]
 
 
@@ -234,20 +237,21 @@ def test_republish_within_the_grace_resumes_and_keeps_both_parts(node: Node) -> 
 
     assert item["session_id"] == session
     after = _media_files(folder)
-    for name, (mtime, size, data) in before.items():
-        assert name in after, f"{name} of the first part is gone"
-        if (after[name][0], after[name][1]) != (mtime, size):
-            # Only a part half-written at the kill may be cut off a segment; nothing is rewritten.
-            assert data.startswith(after[name][2]), f"{name} was overwritten"
-    assert sum((after[n][0], after[n][1]) != before[n][:2] for n in before) <= 1
+    rewritten = sorted(n for n in before if n in after and after[n][:2] != before[n][:2])
+    total = first + second
+    print(
+        f"figures: pushed {first:.2f} + {second:.2f} s, VOD {vod:.2f} s, "
+        f"duration_seconds {item['duration_seconds']}, pre-crash files rewritten {rewritten}"
+    )
+    assert set(before) <= set(after), "files of the first part are gone"
+    # At most a part half-written at the kill may be cut off the open segment; nothing else changes.
+    assert len(rewritten) <= 1 and all(before[n][2].startswith(after[n][2]) for n in rewritten), rewritten
     assert set(after) - set(before), "the resumed part wrote no new files"
     playlist = (folder / "index.m3u8").read_text()
     assert playlist.count("#EXT-X-DISCONTINUITY") >= 1
     listed = re.findall(r"^(\S+\.m4s)$", playlist, re.MULTILINE)
     assert len(listed) == len(set(listed))
     assert any(n in before for n in listed) and any(n not in before for n in listed)
-    total = first + second
-    print(f"figures: pushed {first:.2f} + {second:.2f} s, VOD {vod:.2f} s, duration_seconds {item['duration_seconds']}")
     assert vod == pytest.approx(total, abs=1.0), f"VOD {vod:.2f} s of {first:.2f} + {second:.2f} s pushed"
     assert item["duration_seconds"] == pytest.approx(vod, abs=1.0)
 
