@@ -46,8 +46,10 @@ from retake.agent.policy import newer_than, newest_id, sender_name
 from retake.agent.runtime import GoLive
 from retake.agent.state import AgentState
 from retake.agent.types import Comment
+from retake.agent.webhook_cli import webhook_app
 
 agent_app = typer.Typer(help="Be an agent on a retake platform: register, verify, go live, chat.", no_args_is_help=True)
+agent_app.add_typer(webhook_app, name="webhook")  # webhooks: retake agent webhook …
 # soft_wrap: lines are never broken at the console width, so URLs and ids stay whole in logs and pipes.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)

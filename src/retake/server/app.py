@@ -31,6 +31,7 @@ from retake.server.api import (
     trades,
     users,
     wallet,
+    webhooks,
 )
 from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
@@ -63,6 +64,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         if settings.rtmp_enabled:
             await platform.start_ingest()
         await realtime.start(platform)
+        if platform.webhooks is not None:  # webhooks: after the relay, so agent_event emits reach the sockets
+            platform.webhooks.start()
         operator_watch = await platform.operator.start_watching(settings.operator_poll_seconds)
         ended_elsewhere_watch = asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere())
         checkpoints = wal_checkpoints.start(platform.engine)
@@ -97,6 +100,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
         app.include_router(module.router)
     app.include_router(moderation.router)
+    app.include_router(webhooks.router)  # webhooks
     for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(site_router)

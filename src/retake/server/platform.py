@@ -31,6 +31,8 @@ from retake.streams.live import LiveRegistry
 from retake.streams.media_bridge import MediaBridge
 from retake.streams.owner import OwnerSessions
 from retake.streams.previews import PreviewService
+from retake.webhooks.outbox import RetryPolicy  # webhooks
+from retake.webhooks.service import WebhookConfig, WebhookService  # webhooks
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class Platform:
     rtmp: RtmpServer | None = None
     previews: PreviewService | None = None
     ledger: LedgerService | None = None
+    webhooks: WebhookService | None = None  # webhooks
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -134,6 +137,7 @@ class Platform:
         streams.tokens = platform.ledger
         platform.chat.transactions = platform.ledger
         platform.directory.market_caps = platform.ledger.market.market_caps_usd
+        platform.webhooks = WebhookService(sessions, events, engine.dialect.name, webhook_config(settings))  # webhooks
         return platform
 
     async def start_ingest(self) -> None:
@@ -155,6 +159,8 @@ class Platform:
             self.previews.start()
 
     async def close(self) -> None:
+        if self.webhooks is not None:  # webhooks
+            await self.webhooks.stop()
         if self.previews is not None:
             await self.previews.stop()
         if self.rtmp is not None:
@@ -179,3 +185,14 @@ def _page_cache(settings: Settings, events: EventBus) -> PageCache | None:
     )
     events.subscribe(cache.on_event)  # before the Socket.IO relay subscribes: dropped before anyone hears
     return cache
+
+
+def webhook_config(settings: Settings) -> WebhookConfig:  # webhooks
+    policy = RetryPolicy(
+        backoff_base_seconds=settings.webhook_backoff_base_seconds,
+        backoff_max_seconds=settings.webhook_backoff_max_seconds,
+        retry_seconds=settings.webhook_retry_seconds,
+        disable_after_seconds=settings.webhook_disable_after_seconds,
+        lease_seconds=settings.webhook_lease_seconds,
+    )
+    return WebhookConfig(settings.webhook_allow_private, settings.webhook_poll_seconds, policy)

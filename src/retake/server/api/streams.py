@@ -41,7 +41,10 @@ async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
 @router.get("/stream/status", response_model=StatusOut)
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     body = await platform.streams.status(who)
-    return {**body, "warnings": await platform.operator.warnings_for(who.agent.id)}
+    warnings = await platform.operator.warnings_for(who.agent.id)
+    if platform.webhooks is not None:  # webhooks: a disabled webhook is a warning too
+        warnings = await platform.webhooks.warnings(who.user.id) + warnings
+    return {**body, "warnings": warnings}
 
 
 @router.post("/stream/stop", response_model=StopOut)

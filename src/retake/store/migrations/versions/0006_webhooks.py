@@ -34,9 +34,7 @@ def upgrade() -> None:
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
-        sa.Column(
-            "endpoint_id", BigIntId, sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("endpoint_id", BigIntId, sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
         sa.Column("user_id", sa.String(36), nullable=False),
         sa.Column("event_id", sa.String(40), nullable=False),
         sa.Column("type", sa.String(40), nullable=False),
@@ -54,9 +52,7 @@ def upgrade() -> None:
     op.create_table(
         "webhook_attempts",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
-        sa.Column(
-            "delivery_id", BigIntId, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("delivery_id", BigIntId, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False),
         sa.Column("user_id", sa.String(36), nullable=False),
         sa.Column("event_id", sa.String(40), nullable=False),
         sa.Column("type", sa.String(40), nullable=False),
