@@ -30,9 +30,11 @@ async def join_agent_room(sio: socketio.AsyncServer, platform: Platform | None, 
     """Authenticate the agent and put the connection in its room; a bad token refuses the connection (the
     client asked to be an agent, so silently treating it as a viewer would hide its mistake)."""
     if platform is None:
-        raise socketio.exceptions.ConnectionRefusedError({"error": "the server is starting", "code": "unavailable"})
+        starting = {"error": "the server is starting; try again", "code": "unavailable"}
+        raise socketio.exceptions.ConnectionRefusedError(starting["error"], starting)
     try:
         who = await platform.agents.authenticate(token if isinstance(token, str) else None)
     except RetakeError as exc:
-        raise socketio.exceptions.ConnectionRefusedError(error_body(exc)) from exc
+        # connect_error carries {message, data}; data is the REST error shape.
+        raise socketio.exceptions.ConnectionRefusedError(exc.message, error_body(exc)) from exc
     await sio.enter_room(sid, agent_room(who.user.id))
