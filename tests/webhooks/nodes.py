@@ -37,8 +37,12 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
 
 async def start(tmp: Path, oembed_url: str, database_url: str, **env: str) -> Server:
     """Started in a thread: the test's receiver keeps answering while the node boots."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    return await asyncio.to_thread(start_server, tmp, oembed_url, database_url, **PUSH_ENV, **env)
+
+    def boot() -> Server:
+        tmp.mkdir(parents=True, exist_ok=True)
+        return start_server(tmp, oembed_url, database_url, **PUSH_ENV, **env)
+
+    return await asyncio.to_thread(boot)
 
 
 class Agent:

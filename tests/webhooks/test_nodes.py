@@ -70,9 +70,7 @@ async def test_two_nodes_on_postgres_deliver_each_event_once(tmp_path: Path, rec
 
                 async def talk(agent: nodes.Agent) -> list[str]:
                     # Alternate nodes, so both write outbox rows for the same agent and both workers compete.
-                    return [
-                        await nodes.say(http, (a, b)[i % 2].base, fan, agent, f"n{i}") for i in range(per_agent)
-                    ]
+                    return [await nodes.say(http, (a, b)[i % 2].base, fan, agent, f"n{i}") for i in range(per_agent)]
 
                 sent = await asyncio.gather(*(talk(agent) for agent in agents))
                 total = agents_count * per_agent
