@@ -100,29 +100,34 @@ class Outbox:
             await db.commit()
         return bool(getattr(result, "rowcount", 0))
 
-    async def enqueue(self, endpoint_id: int, user_id: str, event_id: str, event_type: str, body: str) -> int:
+    async def enqueue(self, user_id: str, event_type: str, event_id: str, body: str) -> int | None:
+        """One outbox row per enabled webhook of the agent that wants ``event_type`` (a ``ping`` always), in one
+        transaction; the id of the row written, if any."""
         async with self._sessions() as db:
-            row = WebhookDelivery(
-                endpoint_id=endpoint_id,
-                user_id=user_id,
-                event_id=event_id,
-                type=event_type,
-                body=body,
-                status="pending",
-                attempts=0,
-                next_attempt_at=utcnow(),
-                created_at=utcnow(),
+            endpoints = await db.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id, WebhookEndpoint.enabled.is_(True))
             )
-            db.add(row)
+            now = utcnow()
+            rows = [
+                WebhookDelivery(
+                    endpoint_id=e.id,
+                    user_id=user_id,
+                    event_id=event_id,
+                    type=event_type,
+                    body=body,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                for e in endpoints
+                if e.events is None or event_type in e.events or event_type == "ping"
+            ]
+            if not rows:
+                return None
+            db.add_all(rows)
             await db.commit()
-            return row.id
-
-    async def enabled_endpoints(self, user_ids: set[str]) -> list[WebhookEndpoint]:
-        async with self._sessions() as db:
-            rows = await db.scalars(
-                select(WebhookEndpoint).where(WebhookEndpoint.user_id.in_(user_ids), WebhookEndpoint.enabled.is_(True))
-            )
-            return list(rows)
+            return rows[-1].id
 
     async def attempts(self, user_id: str, limit: int) -> list[WebhookAttempt]:
         async with self._sessions() as db:
@@ -220,6 +225,11 @@ class Outbox:
         and the endpoint is free to go on (the row succeeded or was given up)."""
         now = utcnow()
         async with self._sessions() as db:
+            # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock.
+            endpoint = await db.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
+            row = await db.get(WebhookDelivery, claimed.id)
+            if endpoint is None or row is None:  # the webhook was deleted meanwhile, its rows with it
+                return None
             db.add(
                 WebhookAttempt(
                     delivery_id=claimed.id,
@@ -233,11 +243,6 @@ class Outbox:
                     at=now,
                 )
             )
-            endpoint = await db.get(WebhookEndpoint, claimed.endpoint_id)
-            row = await db.get(WebhookDelivery, claimed.id)
-            if endpoint is None or row is None:  # the webhook was deleted meanwhile
-                await db.commit()
-                return None
             moved_on = self._settle(endpoint, row, outcome, now)
             row.lease_until = row.lease_owner = None
             following = None

@@ -98,12 +98,7 @@ class WebhookService:
         """Emit one agent event on the socket room and queue it for the agent's webhook; the delivery id, if any."""
         body = envelope(found.type, found.data)
         await self._events.publish(PlatformEvent(AGENT_EVENT, agent_room(found.user_id), body))
-        delivery_id = None
-        for endpoint in await self.outbox.enabled_endpoints({found.user_id}):
-            if endpoint.events is None or found.type in endpoint.events or found.type == "ping":
-                delivery_id = await self.outbox.enqueue(
-                    endpoint.id, found.user_id, body["id"], found.type, encode(body)
-                )
+        delivery_id = await self.outbox.enqueue(found.user_id, found.type, body["id"], encode(body))
         if delivery_id is not None:
             self.worker.wake()
         return None if delivery_id is None else str(delivery_id)
