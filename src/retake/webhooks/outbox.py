@@ -23,6 +23,8 @@ from sqlalchemy.orm import aliased
 from retake.store.tables import Agent, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from retake.store.types import utcnow
 
+BATCH = 20  # rows of one endpoint leased (and POSTed in order) per claim
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -65,6 +67,20 @@ class Outcome:
     def retryable(self) -> bool:
         """Timeouts, connection errors, 5xx and 429 are retried; other answers (4xx, redirects) are final."""
         return self.status_code is None or self.status_code >= 500 or self.status_code == 429
+
+
+def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> WebhookAttempt:
+    return WebhookAttempt(
+        delivery_id=claimed.id,
+        user_id=claimed.user_id,
+        event_id=claimed.event_id,
+        type=claimed.type,
+        attempt=claimed.attempt,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        latency_ms=outcome.latency_ms,
+        at=now,
+    )
 
 
 class Outbox:
@@ -163,8 +179,9 @@ class Outbox:
 
     # -- claims --------------------------------------------------------------------------------------------
 
-    async def claim(self, owner: str, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` due endpoint heads (the oldest pending row of each enabled endpoint)."""
+    async def claim(self, owner: str, limit: int) -> list[list[Claimed]]:
+        """Lease up to ``limit`` due endpoint heads (the oldest pending row of each enabled endpoint), each with
+        the rows queued behind it (up to ``BATCH``): one batch per endpoint, in order."""
         now = utcnow()
         older = aliased(WebhookDelivery)
         head = (
@@ -173,7 +190,7 @@ class Outbox:
             .scalar_subquery()
         )
         query = (
-            select(WebhookDelivery.id)
+            select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .where(
                 WebhookDelivery.status == "pending",
@@ -188,20 +205,31 @@ class Outbox:
         if self._skip_locked:
             query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
         async with self._sessions() as db:
-            ids = list(await db.scalars(query))
-            claimed = [c for c in [await self._lease(db, i, owner, now) for i in ids] if c is not None]
+            heads = (await db.execute(query)).all()
+            batches = [await self._lease_batch(db, endpoint_id, head_id, owner, now) for head_id, endpoint_id in heads]
             await db.commit()
-        return claimed
+        return [b for b in batches if b]
 
-    async def _lease(self, db: AsyncSession, delivery_id: int, owner: str, now: datetime) -> Claimed | None:
-        """Lease one row if it is still free (the conditional UPDATE is the claim on SQLite)."""
+    async def _lease_batch(
+        self, db: AsyncSession, endpoint_id: int, head_id: int, owner: str, now: datetime
+    ) -> list[Claimed]:
+        """Lease the head and the rows behind it if they are still free (the conditional UPDATE is the claim on
+        SQLite; on PostgreSQL the head row is already locked by the claiming SELECT). Rows behind a head are
+        never leased by anyone else: only a head can be claimed."""
+        free = or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now)
+        following = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
+            .where(WebhookDelivery.id >= head_id)
+            .order_by(WebhookDelivery.id)
+            .limit(BATCH)
+        )
+        ids = list(await db.scalars(following))
+        if not ids or ids[0] != head_id:
+            return []
         result = await db.execute(
             update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status == "pending",
-                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-            )
+            .where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == "pending", free)
             .values(
                 lease_until=now + timedelta(seconds=self.policy.lease_seconds),
                 lease_owner=owner,
@@ -209,46 +237,55 @@ class Outbox:
             )
         )
         if not getattr(result, "rowcount", 0):
-            return None
-        row = (
+            return []
+        rows = (
             await db.execute(
                 select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret)
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.id == delivery_id)
+                .where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == owner)
+                .order_by(WebhookDelivery.id)
             )
-        ).one()
-        d, url, secret = row
-        return Claimed(d.id, d.endpoint_id, d.user_id, d.event_id, d.type, d.body, d.attempts, url, secret)
+        ).all()
+        return [
+            Claimed(d.id, d.endpoint_id, d.user_id, d.event_id, d.type, d.body, d.attempts, u, s) for d, u, s in rows
+        ]
 
-    async def finish(self, claimed: Claimed, owner: str, outcome: Outcome, *, take_next: bool) -> Claimed | None:
-        """Record the attempt, settle the row and the endpoint's health; lease the endpoint's next row if asked
-        and the endpoint is free to go on (the row succeeded or was given up)."""
+    async def finish(
+        self, batch: list[Claimed], outcomes: list[Outcome], owner: str, *, take_next: bool
+    ) -> list[Claimed]:
+        """Record the attempts of a batch (``outcomes`` may be shorter: the lane stopped at a failure), settle the
+        rows and the endpoint's health, hand back the rows not attempted, and lease the next batch if asked and
+        the endpoint is free to go on. One transaction per batch."""
         now = utcnow()
         async with self._sessions() as db:
-            # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock.
-            endpoint = await db.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
-            row = await db.get(WebhookDelivery, claimed.id)
-            if endpoint is None or row is None:  # the webhook was deleted meanwhile, its rows with it
-                return None
-            db.add(
-                WebhookAttempt(
-                    delivery_id=claimed.id,
-                    user_id=claimed.user_id,
-                    event_id=claimed.event_id,
-                    type=claimed.type,
-                    attempt=claimed.attempt,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    latency_ms=outcome.latency_ms,
-                    at=now,
-                )
-            )
-            moved_on = self._settle(endpoint, row, outcome, now)
-            row.lease_until = row.lease_owner = None
-            following = None
-            if moved_on and take_next and endpoint.enabled:
+            # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock;
+            # FOR NO KEY UPDATE, so new outbox rows (their foreign key) are not held up meanwhile.
+            endpoint = await db.get(WebhookEndpoint, batch[0].endpoint_id, with_for_update={"key_share": True})
+            rows = {
+                r.id: r
+                for r in await db.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_([c.id for c in batch])))
+            }
+            if endpoint is None:  # the webhook was deleted meanwhile, its rows with it
+                return []
+            moved_on = True
+            for claimed, outcome in zip(batch, outcomes, strict=False):
+                row = rows.get(claimed.id)
+                if row is None:
+                    continue
+                db.add(_attempt(claimed, outcome, now))
+                row.lease_until = row.lease_owner = None
+                moved_on = self._settle(endpoint, row, outcome, now)
+                if not moved_on:
+                    break
+            for claimed in batch[len(outcomes) :]:  # leased but never sent: free again, the attempt not counted
+                row = rows.get(claimed.id)
+                if row is not None and row.lease_owner == owner:
+                    row.lease_until = row.lease_owner = None
+                    row.attempts -= 1
+            following: list[Claimed] = []
+            if moved_on and len(outcomes) == len(batch) and take_next and endpoint.enabled:
                 await db.flush()
-                following = await self._next_of(db, claimed.endpoint_id, owner, now)
+                following = await self._next_batch(db, endpoint.id, owner, now)
             await db.commit()
         return following
 
@@ -269,22 +306,19 @@ class Outbox:
         row.next_attempt_at = now + timedelta(seconds=policy.backoff(row.attempts))
         return False
 
-    async def _next_of(self, db: AsyncSession, endpoint_id: int, owner: str, now: datetime) -> Claimed | None:
+    async def _next_batch(self, db: AsyncSession, endpoint_id: int, owner: str, now: datetime) -> list[Claimed]:
         query = (
-            select(WebhookDelivery.id)
+            select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
             .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
             .order_by(WebhookDelivery.id)
             .limit(1)
         )
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
-        next_id = await db.scalar(query)
-        if next_id is None:
-            return None
-        due = await db.scalar(select(WebhookDelivery.next_attempt_at).where(WebhookDelivery.id == next_id))
-        if due is not None and due > now:
-            return None
-        return await self._lease(db, next_id, owner, now)
+        head = (await db.execute(query)).first()
+        if head is None or head.next_attempt_at > now:
+            return []
+        return await self._lease_batch(db, endpoint_id, head.id, owner, now)
 
     async def release(self, owner: str) -> None:
         """A node stopping cleanly hands its unstarted leases back at once (instead of at their expiry)."""

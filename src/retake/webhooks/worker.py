@@ -76,14 +76,14 @@ class DeliveryWorker:
         while True:
             self._wake.clear()
             free = self._concurrency - len(self._lanes)
-            claimed: list[Claimed] = []
+            claimed: list[list[Claimed]] = []
             if free > 0:
                 try:
                     claimed = await self._outbox.claim(self.owner, free)
                 except Exception:  # a store hiccup: the next round retries
                     log.exception("claiming webhook deliveries failed")
-            for delivery in claimed:
-                lane = asyncio.create_task(self._lane(delivery))
+            for batch in claimed:
+                lane = asyncio.create_task(self._lane(batch))
                 self._lanes.add(lane)
                 lane.add_done_callback(self._lane_done)
             if claimed and len(claimed) == free:
@@ -95,14 +95,21 @@ class DeliveryWorker:
         self._lanes.discard(lane)
         self._wake.set()  # a lane ended: its endpoint may have more rows (due later), others may wait for a slot
 
-    async def _lane(self, first: Claimed) -> None:
-        delivery: Claimed | None = first
-        while delivery is not None:
-            outcome = await self.send(delivery)
+    async def _lane(self, first: list[Claimed]) -> None:
+        """POST one endpoint's batch in order; stop at a failure that will be retried (order), then settle the
+        batch and go on with the next one, until the endpoint has nothing due."""
+        batch = first
+        while batch:
+            outcomes: list[Outcome] = []
+            for delivery in batch:
+                outcome = await self.send(delivery)
+                outcomes.append(outcome)
+                if not outcome.ok and outcome.retryable:
+                    break
             try:
-                delivery = await self._outbox.finish(delivery, self.owner, outcome, take_next=not self._stopping)
-            except Exception:  # the lease expires and the row is delivered again (same event id)
-                log.exception("recording a webhook delivery failed")
+                batch = await self._outbox.finish(batch, outcomes, self.owner, take_next=not self._stopping)
+            except Exception:  # the leases expire and the rows are delivered again (same event ids)
+                log.exception("recording webhook deliveries failed")
                 return
 
     async def send(self, delivery: Claimed) -> Outcome:
