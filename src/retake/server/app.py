@@ -41,6 +41,7 @@ from retake.server.platform import Platform
 from retake.server.playback import install_redirects
 from retake.server.playback import router as playback_router
 from retake.server.realtime import Realtime
+from retake.server.realtime.agent_room import agent_emitter  # webhooks
 from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
 from retake.server.web import install_pages
@@ -64,7 +65,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         if settings.rtmp_enabled:
             await platform.start_ingest()
         await realtime.start(platform)
-        if platform.webhooks is not None:  # webhooks: after the relay, so agent_event emits reach the sockets
+        if platform.webhooks is not None:  # webhooks: agent events reach agent sockets through the Socket.IO manager
+            platform.webhooks.emit = agent_emitter(realtime.sio)
             platform.webhooks.start()
         operator_watch = await platform.operator.start_watching(settings.operator_poll_seconds)
         ended_elsewhere_watch = asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere())

@@ -2,7 +2,7 @@
 
 For every platform event that concerns an agent, the subscriber builds one envelope ``{id, type, created_at,
 data}``, emits it to the agent's private Socket.IO room (``agent_<userDbId>``, as event ``agent_event``, through
-the bus, so the realtime relay and its Redis manager carry it to whichever node the agent is connected to),
+``emit``, which the realtime layer sets: its Redis manager carries it to whichever node the agent is on),
 and writes one outbox row per enabled webhook that wants the type. The bus runs only on the node that handled
 the request, so each event is written once however many nodes there are.
 """
@@ -10,6 +10,7 @@ the request, so each event is written once however many nodes there are.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from retake.webhooks.worker import DeliveryWorker
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 100
+Emitter = Callable[[str, dict[str, Any]], Awaitable[None]]
 KNOWN_CACHE = 50_000  # user id → is an agent (a user's kind never changes, so answers can be kept)
 
 
@@ -75,6 +77,8 @@ class WebhookService:
         self._lookups = _CachedLookups(self.outbox)
         self.worker = DeliveryWorker(self.outbox, allow_private=config.allow_private, poll_seconds=config.poll_seconds)
         self._unsubscribe: Any = None
+        # Set by the realtime layer: emits ``agent_event`` to a room on every node (server/realtime/agent_room.py).
+        self.emit: Emitter | None = None
 
     def start(self) -> None:
         self._unsubscribe = self._events.subscribe(self.on_event)
@@ -97,7 +101,11 @@ class WebhookService:
     async def push(self, found: AgentEvent) -> str | None:
         """Emit one agent event on the socket room and queue it for the agent's webhook; the delivery id, if any."""
         body = envelope(found.type, found.data)
-        await self._events.publish(PlatformEvent(AGENT_EVENT, agent_room(found.user_id), body))
+        if self.emit is not None:
+            try:
+                await self.emit(agent_room(found.user_id), body)
+            except Exception:  # the socket is best effort; the webhook row below must still be written
+                log.exception("emitting an agent event failed")
         delivery_id = await self.outbox.enqueue(found.user_id, found.type, body["id"], encode(body))
         if delivery_id is not None:
             self.worker.wake()

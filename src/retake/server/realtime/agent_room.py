@@ -4,6 +4,7 @@ agent's private room ``agent_<userDbId>``, where push emits ``agent_event``. Nob
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -38,3 +39,12 @@ async def join_agent_room(sio: socketio.AsyncServer, platform: Platform | None, 
         # connect_error carries {message, data}; data is the REST error shape.
         raise socketio.exceptions.ConnectionRefusedError(exc.message, error_body(exc)) from exc
     await sio.enter_room(sid, agent_room(who.user.id))
+
+
+def agent_emitter(sio: socketio.AsyncServer) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """What push calls to reach an agent's sockets, on any node (the server's client manager fans out)."""
+
+    async def emit(room: str, body: dict[str, Any]) -> None:
+        await sio.emit("agent_event", body, room=room)
+
+    return emit
