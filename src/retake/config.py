@@ -172,6 +172,17 @@ class Settings(BaseSettings):
     image_queue: int = Field(default=8, ge=0)
     max_image_pixels: int = Field(default=16_000_000, ge=1)
 
+    # Push to agents (webhooks/): targets on loopback, private or link-local addresses are refused unless this is
+    # set (tests and single-machine setups). Retry schedule: back-off doubles from base up to max, for
+    # retry_seconds per event; an endpoint failing for disable_after_seconds is disabled.
+    webhook_allow_private: bool = Field(default=False, description="allow webhooks to private/loopback addresses")
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_seconds: float = Field(default=24 * 3600.0, gt=0)
+    webhook_disable_after_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
+    webhook_lease_seconds: float = Field(default=30.0, gt=5, description="a claimed delivery is re-claimed after")
+    webhook_poll_seconds: float = Field(default=1.5, gt=0, description="safety-net poll for other nodes' rows")
+
     @field_validator("socket_event_rate")
     @classmethod
     def _valid_socket_rate(cls, value: str) -> str:

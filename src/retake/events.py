@@ -21,6 +21,10 @@ class PlatformEvent:
     payload: dict[str, Any]
 
 
+# Events for subscribers inside the platform (push to agents maps them to webhook events), not for Socket.IO
+# rooms: the public contract (API.md "Socket.IO") does not have them, so the relay leaves them out.
+INTERNAL_EVENTS = frozenset({"session_ended", "encoder_disconnected", "operator_action", "agent_verified"})
+
 Listener = Callable[[PlatformEvent], Awaitable[None]]
 
 

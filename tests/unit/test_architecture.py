@@ -22,7 +22,7 @@ SOURCE = Path(retake.__file__).parent
 
 # Small shared modules any package may import. They import nothing of the project but each other (below).
 LEAVES = frozenset({"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info"})
-DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams"})
+DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams", "webhooks"})
 
 # The architecture: package -> the packages it may import. Dependencies point one way (server → domain → store).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -47,6 +47,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "ledger": frozenset({"chat", "store"}) | LEAVES,  # bonding curve and trades; checks chat's mute gate
     # the lifecycle: the one place where store, media, ingest, accounts and the ledger meet
     "streams": frozenset({"accounts", "identity", "ledger", "chat", "media", "ingest", "store"}) | LEAVES,
+    # push to agents: maps bus events to agent events, the durable outbox and its delivery worker
+    "webhooks": frozenset({"store"}) | LEAVES,
     # -- the edge: HTTP API, Socket.IO, pages, playback, and the assembly of the platform
     "server": DOMAIN | {"store", "ingest", "media", "skill"} | LEAVES,
     # -- clients and entry points

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from retake.agent import calls
+from retake.agent import calls, webhooks
 from retake.agent.calls import Call, Side, SwapMode, Window
 from retake.agent.client import USER_AGENT, _Core
 from retake.agent.credentials import Credentials
@@ -130,6 +131,28 @@ class AsyncRetakeClient(_Core):
 
     async def rotate_token(self) -> AccessToken:
         return await self.call(calls.rotate_token())
+
+    # push (retake.agent.webhooks, retake.agent.events)
+    async def set_webhook(self, url: str, events: list[str] | None = None) -> JSONObject:
+        return await self.call(webhooks.set_webhook(url, events))
+
+    async def webhook(self) -> JSONObject:
+        return await self.call(webhooks.show_webhook())
+
+    async def delete_webhook(self) -> JSONObject:
+        return await self.call(webhooks.delete_webhook())
+
+    async def test_webhook(self) -> JSONObject:
+        return await self.call(webhooks.test_webhook())
+
+    async def webhook_deliveries(self, limit: int | None = None) -> JSONObject:
+        return await self.call(webhooks.webhook_deliveries(limit))
+
+    def events(self, poll_seconds: float = 3.0) -> AsyncIterator[JSONObject]:
+        """Push events ``{id, type, created_at, data}`` over the agent socket (polling comments without one)."""
+        from retake.agent.events import agent_events
+
+        return agent_events(self, poll_seconds=poll_seconds)
 
     # public reads
     async def search_users(self, query: str) -> JSONArray:

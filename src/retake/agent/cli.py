@@ -39,8 +39,10 @@ from retake.agent.policy import newer_than, newest_id, sender_name
 from retake.agent.state import AgentState
 from retake.agent.terminal import err, fail, out, print_json, reported_errors
 from retake.agent.types import Comment
+from retake.agent.webhook_cli import webhook_app
 
 agent_app = typer.Typer(help="Be an agent on a retake platform: register, verify, go live, chat.", no_args_is_help=True)
+agent_app.add_typer(webhook_app, name="webhook")  # retake agent webhook …
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VERIFY_HINTS = {

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 import httpx
 
 from retake import __version__
-from retake.agent import calls
+from retake.agent import calls, webhooks
 from retake.agent.calls import Call, Side, SwapMode, Window
 from retake.agent.credentials import Credentials, normalize_base_url
 from retake.agent.errors import ApiError, CredentialsError, TokenHostError, TransportError, error_from_response
@@ -63,6 +63,11 @@ class _Core:
         self.token_origin: Origin | None = (
             origin(normalize_base_url(token_base_url or base_url)) if self._token else None
         )
+
+    @property
+    def has_token(self) -> bool:
+        """Whether calls that need the access token can be made (the event stream checks before connecting)."""
+        return self._token is not None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -219,6 +224,22 @@ class RetakeClient(_Core):
 
     def rotate_token(self) -> AccessToken:
         return self.call(calls.rotate_token())
+
+    # push (retake.agent.webhooks)
+    def set_webhook(self, url: str, events: list[str] | None = None) -> JSONObject:
+        return self.call(webhooks.set_webhook(url, events))
+
+    def webhook(self) -> JSONObject:
+        return self.call(webhooks.show_webhook())
+
+    def delete_webhook(self) -> JSONObject:
+        return self.call(webhooks.delete_webhook())
+
+    def test_webhook(self) -> JSONObject:
+        return self.call(webhooks.test_webhook())
+
+    def webhook_deliveries(self, limit: int | None = None) -> JSONObject:
+        return self.call(webhooks.webhook_deliveries(limit))
 
     # public reads
     def search_users(self, query: str) -> JSONArray:

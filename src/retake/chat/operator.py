@@ -221,6 +221,9 @@ class OperatorDesk:
         return bool(getattr(result, "rowcount", 0))
 
     async def _announce(self, action: OperatorAction) -> None:
+        notice = {"id": str(action.id), "kind": action.kind, "reason": action.reason, "session_id": action.session_id}
+        notice["created_at"] = iso(action.created_at)  # the shape of a stream-status `warnings` entry
+        await self._events.publish(PlatformEvent("operator_action", f"live_{action.user_id}", notice))
         if action.chat_event_id is None:
             return
         async with self._sessions() as db:

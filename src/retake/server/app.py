@@ -31,6 +31,7 @@ from retake.server.api import (
     trades,
     users,
     wallet,
+    webhooks,
 )
 from retake.server.client_address import ClientAddressMiddleware
 from retake.server.demo import start_demo
@@ -76,6 +77,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
                 running.push_async_callback(platform.previews.stop)
             await realtime.start(platform)
             running.push_async_callback(realtime.close)
+            platform.webhooks.start()  # push to agents: after the relay, which carries agent events to their sockets
+            running.push_async_callback(platform.webhooks.stop)
             running.push_async_callback(_cancel, await platform.operator.start_watching(settings.operator_poll_seconds))
             running.push_async_callback(_cancel, asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere()))
             running.push_async_callback(wal_checkpoints.stop, wal_checkpoints.start(platform.engine))
@@ -100,6 +103,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
         app.include_router(module.router)
     app.include_router(moderation.router)
+    app.include_router(webhooks.router)  # webhooks
     for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(site_router)

@@ -39,6 +39,8 @@ from retake.streams.media_bridge import MediaBridge, Playback
 from retake.streams.owner import OwnerSessions
 from retake.streams.ports import Publishers
 from retake.streams.previews import PreviewService
+from retake.webhooks.outbox import RetryPolicy  # webhooks
+from retake.webhooks.service import WebhookConfig, WebhookService  # webhooks
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class Platform:
     media: Playback
     rtmp: RtmpServer | None  # None: this node takes no RTMP publishers (rtmp_enabled=False)
     previews: PreviewService | None  # None: no ingest, or preview_interval_seconds=0
+    # push to agents
+    webhooks: WebhookService
 
     @classmethod
     async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
@@ -153,6 +157,7 @@ class Platform:
             media=media,
             rtmp=rtmp,
             previews=previews,
+            webhooks=WebhookService(sessions, events, engine.dialect.name, _webhook_config(settings)),
         )
 
     async def close(self) -> None:
@@ -225,3 +230,14 @@ def _forget_user(
             await page_cache.invalidate_all()  # the user may have written in any chat
 
     return user_changed
+
+
+def _webhook_config(settings: Settings) -> WebhookConfig:
+    policy = RetryPolicy(
+        backoff_base_seconds=settings.webhook_backoff_base_seconds,
+        backoff_max_seconds=settings.webhook_backoff_max_seconds,
+        retry_seconds=settings.webhook_retry_seconds,
+        disable_after_seconds=settings.webhook_disable_after_seconds,
+        lease_seconds=settings.webhook_lease_seconds,
+    )
+    return WebhookConfig(settings.webhook_allow_private, settings.webhook_poll_seconds, policy)

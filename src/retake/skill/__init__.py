@@ -9,8 +9,8 @@ from typing import Any
 
 # Bump SKILL_VERSION whenever skill.md.tmpl changes; tests/test_skill.py pins the template's hash to it so a
 # changed text cannot ship under an old version (agents re-fetch the skill when the version moves).
-SKILL_VERSION = "1.0.0"
-TEMPLATE_SHA256 = "296497a99e4fcd6da258aae7d71a7d3e5b2d2658c4b8f3b3773cdbcc90894a37"
+SKILL_VERSION = "1.1.0"
+TEMPLATE_SHA256 = "846138ba536133ab4bb18b936e75472ffe96b831625f5965fe612c96e3211853"
 
 
 def template_text() -> str:
@@ -50,6 +50,10 @@ def skill_json(public_url: str) -> dict[str, Any]:
             "chat_send": "POST /api/v1/agent/stream/chat/send",
             "comments": "GET /api/v1/agent/stream/comments",
             "rotate_token": "POST /api/v1/agent/rotate-token",
+            "webhook": "PUT /api/v1/agent/webhook",
+            "webhook_test": "POST /api/v1/agent/webhook/test",
+            "webhook_deliveries": "GET /api/v1/agent/webhook/deliveries",
+            "agent_socket": "Socket.IO auth {token} → agent_event",
             "live_flv": "GET /live/<userDbId>.flv",
             "live_hls": "GET /live/<userDbId>/index.m3u8",
         },

@@ -149,7 +149,8 @@ class StreamService:
             session = await db.get(StreamSession, session_id, with_for_update=True)
             if session is None:
                 return 0, 0
-            if session.status == "open":
+            ended_now = session.status == "open"
+            if ended_now:
                 session.status = "ended"
                 session.ended_at = now
                 session.media_node = None
@@ -163,7 +164,12 @@ class StreamService:
             started = session.first_media_at or session.started_at or session.created_at
             ended = session.ended_at or now
             log.info("session %s ended", session_id)
-            return max(0, int((ended - started).total_seconds())), session.peak_viewers
+        duration = max(0, int((ended - started).total_seconds()))
+        if ended_now:  # once, by whichever node ended it (the row lock above): push's stream.offline
+            offline: dict[str, Any] = {"streamer_id": session.user_id, "session_id": session_id, "ended_at": iso(ended)}
+            offline |= {"duration_seconds": duration, "viewers": session.peak_viewers}
+            await self._events.publish(PlatformEvent("session_ended", f"live_{session.user_id}", offline))
+        return duration, session.peak_viewers
 
     async def set_thumbnail(self, who: AuthedAgent, url: str) -> None:
         async with self._sessions() as db:
@@ -237,6 +243,9 @@ class StreamService:
             await db.commit()
         if reason == "stopped":
             return
+        dropped: dict[str, Any] = {"streamer_id": target.stream_id, "session_id": target.session_id, "reason": reason}
+        dropped |= {"disconnected_at": iso(utcnow()), "reconnect_grace_seconds": self._grace}
+        await self._events.publish(PlatformEvent("encoder_disconnected", f"live_{target.stream_id}", dropped))
         loop = asyncio.get_running_loop()
         self._cancel_grace(target.session_id)
         self._grace_timers[target.session_id] = loop.call_later(

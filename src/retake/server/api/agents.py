@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from retake.accounts.agents import registration_body
+from retake.events import PlatformEvent
 from retake.server.api.deps import AgentDep, PlatformDep, client_address
 from retake.server.api.schemas import (
     ERRORS,
@@ -43,7 +44,11 @@ async def prepare_verify(who: AgentDep, platform: PlatformDep) -> dict[str, str]
 
 @router.post("/verify", response_model=VerifiedOut)
 async def verify(body: VerifyIn, who: AgentDep, platform: PlatformDep) -> dict[str, bool]:
+    already = await platform.agents.is_verified(who.agent.id)
     await platform.agents.verify(who.agent.id, body.tweet_url)
+    if not already:  # push's verification.completed (webhooks/mapping.py)
+        done = {"userDbId": who.user.id, "agent_id": who.agent.id, "verified": True, "verified_via": "tweet"}
+        await platform.events.publish(PlatformEvent("agent_verified", f"live_{who.user.id}", done))
     return {"verified": True}
 
 

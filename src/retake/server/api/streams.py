@@ -41,7 +41,14 @@ async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
 @router.get("/stream/status", response_model=StatusOut)
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     body = await platform.streams.status(who)
-    return {**body, "warnings": await platform.operator.warnings_for(who.agent.id)}
+    notices = await platform.operator.warnings_for(who.agent.id)
+    # A disabled webhook is a warning too; the hint names the call that enables it again.
+    disabled = [
+        {**w, "reason": f"{w['reason']} (PUT /api/v1/agent/webhook)"}
+        for w in await platform.webhooks.warnings(who.user.id)
+    ]
+    warnings: list[Any] = [*disabled, *notices]
+    return {**body, "warnings": warnings}
 
 
 @router.post("/stream/stop", response_model=StopOut)

@@ -24,8 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from retake.chat.service import MAX_TEXT
 from retake.config import Settings
 from retake.errors import Forbidden, NotFound, RetakeError, ValidationFailed
-from retake.events import PlatformEvent
+from retake.events import INTERNAL_EVENTS, PlatformEvent
 from retake.ratelimit import RateLimiter
+from retake.server.realtime.agent_room import join_agent_room, refuse_private_room  # webhooks
 from retake.server.realtime.fanout import DirectFanout, DirectManager, DirectRedisManager
 from retake.server.realtime.fanout import install as install_fanout
 from retake.server.realtime.payloads import ClientMessage, error_body, parse_message, parse_room
@@ -198,19 +199,25 @@ class Realtime:
     # -- the bridge ----------------------------------------------------------------------------------------
 
     async def _relay(self, event: PlatformEvent) -> None:
+        if event.name in INTERNAL_EVENTS:
+            return
         await self.sio.emit(event.name, event.payload, room=event.room)
 
     # -- client events -------------------------------------------------------------------------------------
 
-    async def _on_connect(self, sid: str, *_args: Any) -> bool:
+    async def _on_connect(self, sid: str, *args: Any) -> bool:
         # Anyone may watch: rooms carry public events. Extra query parameters (Client-ID, Client-Type) that
         # real clients send are accepted and ignored; identity is checked per message via sender_token.
+        auth = args[1] if len(args) > 1 else None
+        if isinstance(auth, dict) and auth.get("token") is not None:  # webhooks: the agent socket
+            await join_agent_room(self.sio, self._platform, sid, auth["token"])
         return True
 
     async def _on_join(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
             self._limiter.hit(sid, "Socket.IO events")
             room = parse_room(args[0] if args else None)
+            refuse_private_room(room)  # webhooks: agent_<id> is joined only by connecting with the agent's token
             joined = [r for r in self.sio.rooms(sid) if r != sid]
             if room not in joined and len(joined) >= MAX_ROOMS_PER_CONNECTION:
                 raise ValidationFailed(

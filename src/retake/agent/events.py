@@ -1,0 +1,106 @@
+"""``async for event in client.events()``: the agent's push events over its socket, polling when there is none.
+
+The agent socket is a Socket.IO connection made with ``auth: {token}``; the server puts it in the agent's
+private room and emits every agent event there as ``agent_event`` with the webhook body ``{id, type,
+created_at, data}``. When the socket cannot be opened (an older server, a proxy without WebSockets), the
+stream falls back to polling the agent's own comments and yields them as ``chat.message`` events of the same
+shape (ids ``poll_<chat_event_id>``), so a loop written against push still works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from retake.agent.calls import comments, stream_status
+from retake.agent.client import USER_AGENT, describe, origin
+from retake.agent.errors import CredentialsError, TokenHostError, TransportError
+from retake.agent.types import JSONObject
+
+if TYPE_CHECKING:
+    from retake.agent.async_client import AsyncRetakeClient
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 3.0
+
+
+async def agent_events(
+    client: AsyncRetakeClient, *, poll_seconds: float = POLL_SECONDS, connect_seconds: float = 10.0
+) -> AsyncIterator[JSONObject]:
+    if not client.has_token:
+        raise CredentialsError("the agent event stream needs an access token")
+    target = origin(client.base_url)
+    if target != client.token_origin:
+        expected = describe(client.token_origin) if client.token_origin else "?"
+        raise TokenHostError(f"refusing to send the access token to {describe(target)}: it was issued by {expected}")
+    queue: asyncio.Queue[JSONObject] = asyncio.Queue(maxsize=10_000)
+    sio = await _connect(client, queue, connect_seconds)
+    if sio is None:
+        async for event in _poll(client, poll_seconds):
+            yield event
+        return
+    try:
+        while True:
+            yield await queue.get()
+    finally:
+        with contextlib.suppress(Exception):
+            await sio.disconnect()
+
+
+async def _connect(client: AsyncRetakeClient, queue: asyncio.Queue[JSONObject], wait_seconds: float) -> Any:
+    import httpx
+    import socketio  # imported on use, as retake.agent does for ChatSocket
+
+    sio = socketio.AsyncClient(reconnection=True, handle_sigint=False, logger=False, engineio_logger=False)
+
+    async def received(data: Any = None) -> None:
+        if isinstance(data, dict):
+            if queue.full():  # a reader that fell behind loses the oldest events rather than block the socket
+                queue.get_nowait()
+            queue.put_nowait(data)
+
+    sio.on("agent_event", received)
+    parsed = httpx.URL(client.base_url)
+    server = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+    path = (parsed.path.rstrip("/") + "/socket.io").lstrip("/")
+    try:
+        await sio.connect(
+            server,
+            headers={"User-Agent": USER_AGENT},
+            auth={"token": client._token},
+            socketio_path=path,
+            transports=["websocket", "polling"],
+            wait_timeout=wait_seconds,
+        )
+    except socketio.exceptions.ConnectionError as exc:
+        log.warning("agent socket unavailable (%s); polling comments every few seconds instead", exc)
+        return None
+    return sio
+
+
+async def _poll(client: AsyncRetakeClient, every: float) -> AsyncIterator[JSONObject]:
+    me = str((await client.call(stream_status()))["userDbId"])
+    newest = 0
+    first = True
+    while True:
+        try:
+            page = await client.call(comments(me, limit=50))
+        except TransportError as exc:
+            log.warning("polling comments failed: %s", exc)
+            page = {"comments": [], "next_cursor": None}
+        fresh = [c for c in page.get("comments", []) if int(str(c.get("_id", "0"))) > newest]
+        for comment in sorted(fresh, key=lambda c: int(str(c["_id"]))):
+            newest = max(newest, int(str(comment["_id"])))
+            if not first:  # the first page is history, not news
+                yield {
+                    "id": f"poll_{comment['_id']}",
+                    "type": "chat.message",
+                    "created_at": comment.get("timestamp"),
+                    "data": comment,
+                }
+        first = False
+        await asyncio.sleep(every)

@@ -1,0 +1,88 @@
+"""Platform events (``retake.events.PlatformEvent``, what services publish) → agent events.
+
+Each platform event names a room and carries the REST/Socket.IO payload; the agent event reuses that payload as
+its ``data``, so a webhook receiver, a socket listener and a REST poller read the same shapes. Only agents get
+agent events: a viewer's room or a token without an agent maps to nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from retake.events import PlatformEvent
+
+# Chat lines (the comment shape); moderation notices (delete, jail, …) on the same channel are not messages.
+COMMENT_TYPES = frozenset({"message", "tip", "trade", "system"})
+MENTION_RE = re.compile(r"@([A-Za-z0-9_-]{3,32})")
+MAX_MENTIONS = 5  # a line naming fifty agents is spam; the first few are notified
+OPERATOR_TYPES = {"warn": "operator.warning", "shutdown": "operator.shutdown"}
+# Platform events that exist only so push can see them (the relay still emits them to their live_ room).
+STREAM_ENDED = "session_ended"
+ENCODER_DISCONNECTED = "encoder_disconnected"
+OPERATOR_ACTION = "operator_action"
+AGENT_VERIFIED = "agent_verified"
+AGENT_EVENT = "agent_event"  # what this package emits itself: never mapped again
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    user_id: str  # the agent's userDbId
+    type: str
+    data: dict[str, Any]
+
+
+class Lookups(Protocol):
+    async def agent_users(self, user_ids: set[str]) -> set[str]: ...
+
+    async def agents_named(self, name_keys: set[str]) -> dict[str, str]: ...
+
+    async def agent_of_token(self, token_address: str) -> str | None: ...
+
+
+def _live_room_user(room: str) -> str | None:
+    return room[len("live_") :] if room.startswith("live_") else None
+
+
+async def agent_events(event: PlatformEvent, lookups: Lookups) -> list[AgentEvent]:
+    payload = event.payload
+    if event.name == "message":
+        return await _chat(event, lookups)
+    if event.name == "rawtrade":
+        owner = await lookups.agent_of_token(str(payload.get("token_address", "")))
+        return [AgentEvent(owner, "trade.own_token", payload)] if owner else []
+    simple = {
+        "tip_received": "tip.received",
+        "user_followed": "follower.new",
+        "session_started": "stream.live",
+        STREAM_ENDED: "stream.offline",
+        ENCODER_DISCONNECTED: "encoder.disconnected",
+        AGENT_VERIFIED: "verification.completed",
+    }
+    user = _live_room_user(event.room)
+    if user is None:
+        return []
+    if event.name == OPERATOR_ACTION:
+        kind = OPERATOR_TYPES.get(str(payload.get("kind")))
+        return [AgentEvent(user, kind, payload)] if kind else []
+    kind = simple.get(event.name)
+    if kind is None or not await lookups.agent_users({user}):
+        return []
+    return [AgentEvent(user, kind, payload)]
+
+
+async def _chat(event: PlatformEvent, lookups: Lookups) -> list[AgentEvent]:
+    payload = event.payload
+    if payload.get("type") not in COMMENT_TYPES:
+        return []
+    found: list[AgentEvent] = []
+    if await lookups.agent_users({event.room}):
+        found.append(AgentEvent(event.room, "chat.message", payload))
+    text = payload.get("text")
+    if isinstance(text, str) and "@" in text:
+        names = {m.lower() for m in MENTION_RE.findall(text)[:MAX_MENTIONS]}
+        named = await lookups.agents_named(names) if names else {}
+        for user_id in sorted(set(named.values()) - {event.room}):
+            found.append(AgentEvent(user_id, "chat.message", payload))
+    return found

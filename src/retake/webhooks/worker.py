@@ -1,0 +1,144 @@
+"""The delivery loop: claim due endpoint heads, POST each, settle it, go on with the endpoint's next row.
+
+One lane (task) per endpoint at a time keeps each agent's events in order; lanes for different agents run side
+by side up to ``concurrency``. The loop sleeps until a row is written on this node (``wake``) or, as a safety
+net for rows written by other nodes and for retries coming due, ``poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from retake.webhooks.envelope import signature_header
+from retake.webhooks.outbox import Claimed, Outbox, Outcome
+from retake.webhooks.targets import GuardedResolver, RefusedTarget, check_address
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 5.0
+USER_AGENT = "retake-webhooks/1"
+MAX_ERROR = 300
+STOP_GRACE_SECONDS = TIMEOUT_SECONDS + 1.0
+
+
+class DeliveryWorker:
+    def __init__(
+        self, outbox: Outbox, *, allow_private: bool, poll_seconds: float = 1.5, concurrency: int = 64
+    ) -> None:
+        self._outbox = outbox
+        self._allow_private = allow_private
+        self._poll = poll_seconds
+        self._concurrency = concurrency
+        self.owner = f"node_{uuid.uuid4().hex[:16]}"  # this process's leases; a restarted node is a new owner
+        self._wake = asyncio.Event()
+        self._lanes: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._allow_private), limit=self._concurrency)
+        self._http = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._task = asyncio.create_task(self._run(), name="webhook-deliveries")
+
+    async def stop(self) -> None:
+        """Finish the POSTs in flight (up to the timeout), then hand back leases this node still holds."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._lanes:
+            _done, pending = await asyncio.wait(set(self._lanes), timeout=STOP_GRACE_SECONDS)
+            for lane in pending:
+                lane.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._outbox.release(self.owner)
+        if self._http is not None:
+            await self._http.close()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self._concurrency - len(self._lanes)
+            claimed: list[list[Claimed]] = []
+            if free > 0:
+                try:
+                    claimed = await self._outbox.claim(self.owner, free)
+                except Exception:  # a store hiccup: the next round retries
+                    log.exception("claiming webhook deliveries failed")
+            for batch in claimed:
+                lane = asyncio.create_task(self._lane(batch))
+                self._lanes.add(lane)
+                lane.add_done_callback(self._lane_done)
+            if claimed and len(claimed) == free:
+                await asyncio.sleep(0)  # more may be due: claim again once a lane frees up or a row arrives
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    def _lane_done(self, lane: asyncio.Task[None]) -> None:
+        self._lanes.discard(lane)
+        self._wake.set()  # a lane ended: its endpoint may have more rows (due later), others may wait for a slot
+
+    async def _lane(self, first: list[Claimed]) -> None:
+        """POST one endpoint's batch in order; stop at a failure that will be retried (order), then settle the
+        batch and go on with the next one, until the endpoint has nothing due."""
+        batch = first
+        while batch:
+            outcomes: list[Outcome] = []
+            for delivery in batch:
+                outcome = await self.send(delivery)
+                outcomes.append(outcome)
+                if not outcome.ok and outcome.retryable:
+                    break
+            try:
+                batch = await self._outbox.finish(batch, outcomes, self.owner, take_next=not self._stopping)
+            except Exception:  # the leases expire and the rows are delivered again (same event ids)
+                log.exception("recording webhook deliveries failed")
+                return
+
+    async def send(self, delivery: Claimed) -> Outcome:
+        assert self._http is not None
+        raw = delivery.body.encode()
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "Retake-Event-Id": delivery.event_id,
+            "Retake-Signature": signature_header(delivery.secret, timestamp, raw),
+        }
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            host = urlsplit(delivery.url).hostname or ""
+            with contextlib.suppress(ValueError):  # a name, not an IP literal: the resolver checks it
+                check_address(host, self._allow_private)
+            async with self._http.post(delivery.url, data=raw, headers=headers, allow_redirects=False) as answer:
+                status = answer.status
+                await answer.content.read(64 * 1024)  # drain a little, so the connection can be reused
+        except RefusedTarget as exc:
+            error = str(exc)
+        except TimeoutError:
+            error = f"timed out after {TIMEOUT_SECONDS:.0f} s"
+        except aiohttp.ClientError as exc:
+            cause = exc.__cause__ or exc.__context__
+            error = str(cause) if isinstance(cause, RefusedTarget) else f"{type(exc).__name__}: {exc}"
+        if status is not None and not 200 <= status < 300:
+            error = f"HTTP {status}"
+        latency = int((time.perf_counter() - started) * 1000)
+        return Outcome(status, error[:MAX_ERROR] if error else None, latency)
