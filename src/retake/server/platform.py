@@ -25,7 +25,7 @@ from retake.images import ImageStore
 from retake.ingest import RtmpServer
 from retake.ledger.service import LedgerService
 from retake.ratelimit import RateLimiter
-from retake.store.engine import create_engine, migrate, session_factory
+from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.live import LiveRegistry
 from retake.streams.media_bridge import MediaBridge
@@ -63,7 +63,7 @@ class Platform:
 
     @classmethod
     async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = create_engine(
             settings.effective_database_url,
             pool_size=settings.db_pool_size,
