@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
+from retake.identity.validation import parse_id
 from retake.ratelimit import RateLimiter
 from retake.store.tables import ChatEvent, StreamSession, User
 from retake.store.types import iso, utcnow
@@ -22,9 +23,7 @@ DEFAULT_LIMIT = 50
 def parse_cursor(value: str | None, field: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationFailed(f"{field} must be a numeric chat event id", code="invalid_cursor")
-    return int(value)
+    return parse_id(value, field, code="invalid_cursor", message="must be a numeric chat event id")
 
 
 def parse_limit(value: int | None) -> int:

@@ -45,7 +45,12 @@ class MediaControl(Protocol):
 
     async def session_ended(self, stream_id: str, session_id: str) -> str | None: ...
 
+    async def discard_recording(self, session_id: str) -> None: ...
+
 
 class NoMedia:
     async def session_ended(self, stream_id: str, session_id: str) -> str | None:
+        return None
+
+    async def discard_recording(self, session_id: str) -> None:
         return None
