@@ -42,8 +42,11 @@ def _names(bind: sa.Connection) -> None:
         if _VALID_NAME.fullmatch(username):
             continue
         name = _visible(username, _NAME_CHARS)[:32]
-        if len(name) < 3 or name.casefold() in RESERVED_NAMES or name.casefold() in taken:
-            name = f"{name[:23] or 'user'}-{user_id.replace('-', '')[:8]}"
+        digits = user_id.replace("-", "")
+        for width in (8, 16, 26):  # two users whose ids begin alike: more of the id (26 hex digits are unique)
+            if len(name) >= 3 and name.casefold() not in RESERVED_NAMES and name.casefold() not in taken:
+                break
+            name = f"{_visible(username, _NAME_CHARS)[: 31 - width] or 'user'}-{digits[:width]}"
         taken.discard(key)
         taken.add(name.casefold())
         bind.execute(
