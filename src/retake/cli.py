@@ -86,7 +86,7 @@ def admin_migrate(data_dir: DataDirOpt = None, database_url: DbOpt = None) -> No
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from retake import admin as store_only
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     where = make_url(settings.effective_database_url).render_as_string(hide_password=True)
@@ -113,8 +113,8 @@ def admin_verify(
     database_url: DbOpt = None,
 ) -> None:
     """Mark an agent as verified without a tweet (for self-hosting without X access)."""
-    from retake import admin as store_only
     from retake.errors import RetakeError
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
@@ -155,8 +155,8 @@ def admin_warn(
     database_url: DbOpt = None,
 ) -> None:
     """Warn an agent: a system message in its chat and an entry in the `warnings` of its stream status."""
-    from retake import admin as store_only
     from retake.errors import RetakeError
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
@@ -181,8 +181,8 @@ def admin_shutdown(
     database_url: DbOpt = None,
 ) -> None:
     """End an agent's open session: a running server closes its publisher and revokes its stream keys."""
-    from retake import admin as store_only
     from retake.errors import RetakeError
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
@@ -266,10 +266,6 @@ class AgentService:
         if row is None or not tokens.matches(key, row[1].key_hash):
             return None
         return row[0], row[1]
-
-    async def count_agents(self) -> int:
-        async with self._sessions() as db:
-            return int(await db.scalar(select(func.count()).select_from(Agent)) or 0)
 
 
 def registration_body(reg: Registration) -> dict[str, Any]:

@@ -1,16 +1,43 @@
 """Small interfaces the chat service calls out through: the moderation gate and the ledger's transaction lookup.
 
-They follow ``streams/ports.py``: the service holds a do-nothing default, and the platform plugs in the real
-implementation, so API tests and command-line tools can build a ``ChatService`` without the other parts.
+They follow ``streams/ports.py``: the service names what it needs, the platform assembly passes the real
+implementation to its constructor (``server/platform.py``), and chat imports nothing of moderation's users or the
+ledger.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 TransactionKind = Literal["tip", "trade"]
+
+
+class TipData(TypedDict):
+    """``tip_data`` of a ``tip`` chat message, as stored with it (API.md Socket.IO); ``amount`` is in SOL."""
+
+    receiver_id: str
+    amount: float
+    lamports: str
+    amount_usd: float
+    tx_hash: str
+
+
+class TradeData(TypedDict):
+    """``trade_data`` of a ``trade`` chat message, as stored with it (API.md Socket.IO: ``{amount, type, tx_hash}``
+    and a few more)."""
+
+    amount: float
+    type: str
+    tx_hash: str
+    token_address: str
+    token_ticker: str
+    amount_tokens: float
+    amount_usd: float
+
+
+TransactionNote = TipData | TradeData
 
 
 class SendGate(Protocol):
@@ -21,11 +48,6 @@ class SendGate(Protocol):
     async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None: ...
 
 
-class OpenGate:
-    async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None:
-        return None
-
-
 class TransactionLedger(Protocol):
     """Implemented by the ledger: confirm that ``tx_hash`` is a tip or trade record made by ``sender_id``
     (for a tip: received by ``streamer_id``) that has not been announced in chat yet, and return the
@@ -33,13 +55,4 @@ class TransactionLedger(Protocol):
 
     async def confirm(
         self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
-    ) -> dict[str, Any] | None: ...
-
-
-class NoLedger:
-    """Until the ledger is attached there is no record to confirm, so every tip/trade announcement is refused."""
-
-    async def confirm(
-        self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
-    ) -> dict[str, Any] | None:
-        return None
+    ) -> TransactionNote | None: ...

@@ -13,8 +13,6 @@ from retake.errors import ValidationFailed
 # ``\Z``, not ``$``: ``$`` also matches before a final newline, which let "api\n" past both patterns.
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,32}\Z")
 TICKER_RE = re.compile(r"^[A-Za-z0-9]{1,10}\Z")
-# Ids and cursors: ASCII digits only. str.isdigit() also accepts "²" and "①", which int() then refuses (a 500).
-ID_DIGITS_RE = re.compile(r"^[0-9]{1,18}\Z")
 # Longer input is refused before normalizing: NFKC can multiply a string's length, and no valid value is near this.
 MAX_RAW = 256
 # Unicode categories that never belong in a name: controls (Cc), format characters such as zero-width spaces and
@@ -66,13 +64,6 @@ def check_ticker(value: str) -> str:
     if not TICKER_RE.match(value):
         raise ValidationFailed("ticker must be 1-10 letters or digits", code="invalid_ticker")
     return value.upper()
-
-
-def parse_id(value: str, field: str, *, code: str, message: str) -> int:
-    """A numeric id or cursor from a query or path: 1-18 ASCII digits (fits a signed 64-bit column), else 400."""
-    if not ID_DIGITS_RE.match(value):
-        raise ValidationFailed(f"{field} {message}", code=code)
-    return int(value)
 
 
 def check_wallet(value: str, field: str = "wallet_address") -> str:

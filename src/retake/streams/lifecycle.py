@@ -11,7 +11,6 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,18 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.accounts.agents import AgentService, AuthedAgent
 from retake.errors import Conflict
 from retake.events import EventBus, PlatformEvent
+from retake.live import LiveRegistry
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
-from retake.streams.live import LiveRegistry
-from retake.streams.ports import (
-    MediaControl,
-    NoMedia,
-    NoPublishers,
-    NoTokens,
-    PublisherControl,
-    TokenInfo,
-    TokenLauncher,
-)
+from retake.streams.ports import MediaControl, PublisherControl, TokenLauncher
+from retake.token_info import TokenInfo
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +44,9 @@ class StreamService:
         live: LiveRegistry,
         events: EventBus,
         *,
+        publishers: PublisherControl,
+        tokens: TokenLauncher,
+        media: MediaControl,
         reconnect_grace_seconds: float = 60.0,
         node_url: str = "",
     ) -> None:
@@ -61,9 +56,9 @@ class StreamService:
         self.live = live
         self._events = events
         self._grace = reconnect_grace_seconds
-        self.publishers: PublisherControl = NoPublishers()
-        self.tokens: TokenLauncher = NoTokens()
-        self.media: MediaControl = NoMedia()
+        self.publishers = publishers  # ends a session's RTMP connection (stop, operator shutdown)
+        self.tokens = tokens  # the ledger: launches a verified agent's token on its first stream
+        self.media = media  # this node's playback: closed, and the recording kept, when a session ends
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._start_locks: dict[str, asyncio.Lock] = {}
 
@@ -319,7 +314,3 @@ class StreamService:
         for timer in self._grace_timers.values():
             timer.cancel()
         self._grace_timers.clear()
-
-
-def session_started_at(session: StreamSession) -> datetime | None:
-    return session.first_media_at or session.started_at

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.accounts.agents import AuthedAgent
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.identity.validation import check_http_url, check_text
+from retake.live import LiveRegistry
 from retake.store.tables import Agent, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.lifecycle import StreamService
-from retake.streams.live import LiveRegistry
 
 MAX_TITLE = 200
 MAX_CATEGORY = 64

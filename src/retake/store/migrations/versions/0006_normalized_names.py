@@ -27,6 +27,16 @@ _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _TICKER_CHARS = re.compile(r"[^A-Za-z0-9]")
 _VALID_NAME = re.compile(r"[A-Za-z0-9_-]{3,32}")
 _VALID_TICKER = re.compile(r"[A-Za-z0-9]{1,10}")
+# identity/validation.RESERVED_NAMES as of this revision (a migration must not change when that list does).
+RESERVED_NAMES = frozenset(
+    {
+        "api", "socket.io", "live", "static", "assets", "skill.md", "skill.json", "docs", "redoc", "openapi.json",
+        "health", "metrics", "login", "logout", "signup", "register", "admin", "settings", "media", "thumbnails",
+        "recordings", "watch", "explore", "search", "about", "terms", "privacy", "help", "support", "tokens",
+        "trades", "users", "sessions", "chat", "agent", "agents", "me", "profile", "wallet", "favicon.ico",
+        "robots.txt", "retake", "root", "system", "null", "undefined", "www", "home", "index", "new", "edit",
+    }
+)  # fmt: skip
 
 
 def _visible(value: str, drop: re.Pattern[str]) -> str:
@@ -34,8 +44,6 @@ def _visible(value: str, drop: re.Pattern[str]) -> str:
 
 
 def _names(bind: sa.Connection) -> None:
-    from retake.identity.validation import RESERVED_NAMES  # the list as of this revision's release
-
     rows = bind.execute(sa.text("SELECT id, username, username_key FROM users")).all()
     taken = {key for _, _, key in rows}
     for user_id, username, key in rows:

@@ -2,6 +2,9 @@
 
 ``is_live`` = session open in the store AND media flowing here. Viewer counts are distinct viewer ids seen
 in the last 30 s (FLV connections, HLS playlist requests and watch-page presence all "touch").
+
+A leaf module: the stream lifecycle writes it, and the accounts directory and profiles read it (``isLive``,
+viewer counts) without importing ``streams``.
 """
 
 from __future__ import annotations
@@ -62,9 +65,6 @@ class LiveRegistry:
 
     def live_stream_ids(self) -> set[str]:
         return {s.stream_id for s in self._by_session.values() if s.publishing}
-
-    def session_for_stream(self, stream_id: str) -> str | None:
-        return self._session_of_stream.get(stream_id)
 
     def uptime_seconds(self, session_id: str) -> int:
         live = self._by_session.get(session_id)

@@ -13,16 +13,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.accounts.agents import AgentService
+from retake.chat.moderation import ModerationService
 from retake.chat.operator import OperatorDesk
 from retake.config import Settings
 from retake.events import EventBus
 from retake.identity.tweets import build_verifier
+from retake.ledger.service import LedgerService
+from retake.live import LiveRegistry
 from retake.store.engine import Migration, create_engine, migrate, private_dir, session_factory, sqlite_file
 from retake.streams.lifecycle import StreamService
-from retake.streams.live import LiveRegistry
+from retake.streams.media_bridge import Playback
+from retake.streams.ports import Publishers
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -60,8 +65,24 @@ def agents(settings: Settings, sessions: Sessions) -> AgentService:
 
 
 def operator_desk(settings: Settings, sessions: Sessions) -> OperatorDesk:
-    """The operator's side of warn/shutdown. Its StreamService has no node URL, no publishers and no media:
-    when no node is running, ``apply_unnoticed`` ends the session in the store and nothing else."""
+    """The operator's side of warn/shutdown, on the store alone: its StreamService has no node URL, no RTMP server
+    attached and nothing playing, so when no node is running ``apply_unnoticed`` ends the session in the store
+    (and revokes the agent's stream keys) and touches nothing a node holds."""
     events = EventBus()
-    streams = StreamService(sessions, agents(settings, sessions), LiveRegistry(), events)
+    ledger = LedgerService(
+        sessions,
+        events,
+        dialect=make_url(settings.effective_database_url).get_dialect().name,
+        config_name=settings.token_config,
+        chat_gate=ModerationService(sessions, events),
+    )
+    streams = StreamService(
+        sessions,
+        agents(settings, sessions),
+        LiveRegistry(),
+        events,
+        publishers=Publishers(),
+        tokens=ledger,
+        media=Playback(settings.data_dir / "recordings"),
+    )
     return OperatorDesk(sessions, events, streams)
