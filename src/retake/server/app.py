@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from retake import __version__
 from retake.config import Settings
 from retake.identity.tweets import TweetVerifier
+from retake.server.admission import RequestAdmission
 from retake.server.api import (
     agents,
     auth,
@@ -31,9 +32,10 @@ from retake.server.api import (
     users,
     wallet,
 )
+from retake.server.client_address import ClientAddressMiddleware
 from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
-from retake.server.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from retake.server.middleware import Metrics, MetricsMiddleware
 from retake.server.overload import InflightLimitMiddleware
 from retake.server.platform import Platform
 from retake.server.playback import install_redirects
@@ -43,6 +45,7 @@ from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
 from retake.server.web import install_pages
 from retake.store import checkpoint as wal_checkpoints
+from retake.streams.recovery import recover_held_sessions
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
             running.push_async_callback(platform.close)
             app.state.platform = platform
             if platform.rtmp is not None:  # listen for RTMP(S) publishers
+                # Crash recovery: what this node held when it last died goes into the reconnect grace first.
+                await recover_held_sessions(platform.sessions, platform.streams, platform.media.recordings_dir)
                 await platform.rtmp.start()
                 running.push_async_callback(platform.rtmp.stop)
                 log.info("RTMP ingest listening on port %d", platform.rtmp.port)
@@ -109,10 +114,16 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     _document_errors_as_served(app)
     # Innermost of the three, so a shed request is still counted (503) by the metrics and size-checked first.
     app.add_middleware(
-        InflightLimitMiddleware, limit=settings.max_inflight_requests, shed=metrics.shed, in_flight=metrics.in_flight
+        InflightLimitMiddleware,
+        limit=settings.max_inflight_requests,
+        shed=metrics.shed,
+        in_flight=metrics.in_flight,
+        per_ip=settings.max_inflight_per_ip,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the limits: a request counts only once its whole body is in (server/admission.py).
+    app.add_middleware(RequestAdmission, settings=settings)
+    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)  # first: every layer sees it
     return app
 
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from retake.errors import ValidationFailed
-from retake.images import reencode
 from retake.server.api.deps import AgentDep, PlatformDep
 from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
+from retake.server.workers import reencode_upload
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
 
@@ -72,7 +72,7 @@ async def update_thumbnail(request: Request, who: AgentDep, platform: PlatformDe
     """Multipart field ``image`` (JPEG or PNG, at most 5 MB); re-encoded, metadata stripped."""
     await platform.streams.require_open_session(who)
     data = await read_upload(request, "image", platform.settings.max_thumbnail_bytes)
-    clean, ext = reencode(data, platform.settings.max_thumbnail_bytes)
+    clean, ext = await reencode_upload(platform.settings, data)
     stored = platform.images.save("thumbnails", who.user.id, clean, ext)
     await platform.streams.set_thumbnail(who, stored.url)
     return {"message": "Thumbnail updated", "thumbnail_url": stored.url}
