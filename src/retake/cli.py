@@ -79,6 +79,33 @@ def serve(
     run(settings, console)
 
 
+@admin.command("migrate")
+def admin_migrate(data_dir: DataDirOpt = None, database_url: DbOpt = None) -> None:
+    """Bring the database schema to the newest revision, then exit. Nodes also migrate at start (one at a time,
+    under a database-wide lock); run this before a rollout to have the schema ready before any node starts."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from retake.server import admin as store_only
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    where = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    with console.status(f"migrating {where}…"):
+        try:
+            done = asyncio.run(store_only.migrate_only(settings))
+        except (OSError, SQLAlchemyError) as exc:
+            console.print(f"[red]error:[/red] cannot migrate {where}: {exc}")
+            raise typer.Exit(1) from exc
+    if done.before == done.after:
+        console.print(f"[green]✓[/green] {where} is current (revision {done.after})", soft_wrap=True)
+    else:
+        console.print(
+            f"[green]✓[/green] {where} migrated from {done.before or 'an empty database'} to {done.after}",
+            soft_wrap=True,
+        )
+    typer.echo(done.after)
+
+
 @admin.command("verify")
 def admin_verify(
     agent_name: Annotated[str, typer.Argument(help="the agent's name (any case)")],
@@ -87,17 +114,14 @@ def admin_verify(
 ) -> None:
     """Mark an agent as verified without a tweet (for self-hosting without X access)."""
     from retake.errors import RetakeError
-    from retake.server.platform import Platform
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> tuple[str, bool]:
-        platform = await Platform.start(settings)
-        try:
-            agent = await platform.agents.operator_verify(agent_name)
+        async with store_only.store(settings) as sessions:
+            agent = await store_only.agents(settings, sessions).operator_verify(agent_name)
             return agent.id, agent.verified
-        finally:
-            await platform.close()
 
     with console.status(f"verifying {agent_name}…"):
         try:
@@ -132,16 +156,13 @@ def admin_warn(
 ) -> None:
     """Warn an agent: a system message in its chat and an entry in the `warnings` of its stream status."""
     from retake.errors import RetakeError
-    from retake.server.platform import Platform
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> int:
-        platform = await Platform.start(settings)
-        try:
-            return (await platform.operator.warn(agent_name, reason)).id
-        finally:
-            await platform.close()
+        async with store_only.store(settings) as sessions:
+            return (await store_only.operator_desk(settings, sessions).warn(agent_name, reason)).id
 
     try:
         action_id = asyncio.run(go())
@@ -161,20 +182,18 @@ def admin_shutdown(
 ) -> None:
     """End an agent's open session: a running server closes its publisher and revokes its stream keys."""
     from retake.errors import RetakeError
-    from retake.server.platform import Platform
+    from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> tuple[str | None, bool]:
-        platform = await Platform.start(settings)
-        try:
-            action = await platform.operator.shutdown(agent_name, reason)
-            if await platform.operator.wait_noticed(action.id, wait):
+        async with store_only.store(settings) as sessions:
+            operator = store_only.operator_desk(settings, sessions)
+            action = await operator.shutdown(agent_name, reason)
+            if await operator.wait_noticed(action.id, wait):
                 return action.session_id, True
             # No server claimed it (none is running): end the session in the store from here.
-            return action.session_id, not await platform.operator.apply_unnoticed(action)
-        finally:
-            await platform.close()
+            return action.session_id, not await operator.apply_unnoticed(action)
 
     with console.status(f"shutting down {agent_name}'s stream…"):
         try:

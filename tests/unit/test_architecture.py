@@ -21,7 +21,7 @@ import retake
 SOURCE = Path(retake.__file__).parent
 
 # Small shared modules any package may import. They import nothing of the project but each other (below).
-LEAVES = frozenset({"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info"})
+LEAVES = frozenset({"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info", "ids"})
 DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams", "webhooks"})
 
 # The architecture: package -> the packages it may import. Dependencies point one way (server → domain → store).
@@ -34,6 +34,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "live": frozenset(),  # this node's live state (LiveRegistry): written by streams, read by accounts
     "token_info": frozenset(),  # the token as streams hands it out and the ledger makes it
     "images": frozenset({"errors"}),  # uploaded image storage
+    "ids": frozenset({"errors"}),  # numeric ids and cursors from requests: ASCII digits only
     "ratelimit": frozenset({"config", "errors"}),  # rate strings are parsed by config
     # -- the bottom: storage, and the protocol layers that take callbacks and small Protocols
     "store": frozenset(),  # engine, tables, migrations

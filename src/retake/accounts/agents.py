@@ -96,7 +96,7 @@ class AgentService:
     async def register(
         self, *, agent_name: str, agent_description: str, image_url: str, wallet_address: str, ticker: str
     ) -> Registration:
-        check_name(agent_name)
+        agent_name = check_name(agent_name)
         if len(agent_description) > 500:
             raise ValidationFailed("agent_description must be at most 500 characters", code="invalid_description")
         if image_url:

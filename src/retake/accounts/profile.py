@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.identity.validation import NAME_RE, check_http_url, check_name, check_text
+from retake.ids import parse_id
 from retake.live import LiveRegistry
 from retake.store.tables import Agent, Follow, User
 from retake.store.types import iso, utcnow
@@ -120,7 +121,7 @@ class ProfileService:
         return await self._update(user_id, **values)
 
     async def set_username(self, user_id: str, username: str) -> dict[str, Any]:
-        check_name(username, "username")
+        username = check_name(username, "username")
         key = username.lower()
         async with self._sessions() as db:
             user = await db.get(User, user_id, with_for_update=True)
@@ -143,11 +144,14 @@ class ProfileService:
 
     async def following(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Newest follow first; ``next_cursor`` is the last item's follow id."""
-        if cursor is not None and (not cursor.isdigit() or len(cursor) > 18):
-            raise ValidationFailed("cursor is not one this server issued", code="invalid_cursor")
+        before = (
+            None
+            if cursor is None
+            else parse_id(cursor, "cursor", code="invalid_cursor", message="is not one this server issued")
+        )
         query = select(Follow, User).join(User, User.id == Follow.target_id).where(Follow.follower_id == user_id)
-        if cursor is not None:
-            query = query.where(Follow.id < int(cursor))
+        if before is not None:
+            query = query.where(Follow.id < before)
         async with self._sessions() as db:
             rows = (await db.execute(query.order_by(Follow.id.desc()).limit(limit + 1))).all()
         live = self._live.live_stream_ids()

@@ -21,15 +21,14 @@ from retake.chat.results import CommentJson, Deleted, DeletedAll, JailState, Mut
 from retake.chat.service import comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
+from retake.ids import parse_id
 from retake.store.tables import ChatEvent, ChatMute, ChatPin, StreamSession, User
 from retake.store.types import iso, utcnow
 
 
 def parse_event_id(value: str) -> int:
     """Chat event ids are numeric strings (API.md, Conventions); anything else cannot name one."""
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationFailed("chat_event_id must be a numeric chat event id", code="invalid_chat_event_id")
-    return int(value)
+    return parse_id(value, "chat_event_id", code="invalid_chat_event_id", message="must be a numeric chat event id")
 
 
 def pin_room(streamer_id: str, session_id: str) -> str:

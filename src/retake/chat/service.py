@@ -12,6 +12,7 @@ from retake.chat.ports import SendGate, TransactionLedger, TransactionNote
 from retake.chat.results import CommentJson, PostedComment, Tipper
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
+from retake.ids import parse_id
 from retake.ratelimit import RateLimiter
 from retake.store.tables import ChatEvent, StreamSession, User
 from retake.store.types import iso, utcnow
@@ -24,9 +25,7 @@ DEFAULT_LIMIT = 50
 def parse_cursor(value: str | None, field: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationFailed(f"{field} must be a numeric chat event id", code="invalid_cursor")
-    return int(value)
+    return parse_id(value, field, code="invalid_cursor", message="must be a numeric chat event id")
 
 
 def parse_limit(value: int | None) -> int:

@@ -143,7 +143,7 @@ class IdentityService:
 
     async def create_guest(self, username: str | None) -> SignIn:
         if username is not None:
-            check_name(username, "username")
+            username = check_name(username, "username")
         user = await self._create_user(kind="guest", username=username, hint=lambda: _random_name("guest"))
         return SignIn(self.issue_token(user.id), user, True)
 

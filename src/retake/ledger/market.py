@@ -21,6 +21,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.errors import NotFound, ValidationFailed
+from retake.ids import parse_id
 from retake.store.tables import Token, Trade, User
 from retake.store.types import iso, utcnow
 
@@ -57,9 +58,7 @@ def parse_window(value: str | None) -> timedelta:
 def parse_trade_cursor(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationFailed("cursor must be a trade id from next_cursor", code="invalid_cursor")
-    return int(value)
+    return parse_id(value, "cursor", code="invalid_cursor", message="must be a trade id from next_cursor")
 
 
 def growth(now_sqrt: int, then_sqrt: int) -> float:

@@ -33,7 +33,7 @@ from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
 from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
-from retake.store.engine import create_engine, migrate, session_factory
+from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
 from retake.streams.owner import OwnerSessions
@@ -170,8 +170,8 @@ class Platform:
 
 
 def _engine(settings: Settings) -> AsyncEngine:
-    """In the data folder, made first (the SQLite file, keys, media and recordings live there)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """In the data folder, made first (the SQLite file, keys, media and recordings live there), owner-only."""
+    private_dir(settings.data_dir)
     return create_engine(
         settings.effective_database_url,
         pool_size=settings.db_pool_size,

@@ -22,7 +22,8 @@ class User(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     username: Mapped[str] = mapped_column(String(32))
-    # Lower-cased copy: names are unique ignoring case, on both backends, through a plain unique index.
+    # NFKC-normalized, case-folded copy (identity/validation.name_key; for the ASCII names allowed that is the
+    # lower-cased name): names are unique ignoring case, on both backends, through a plain unique index.
     username_key: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     bio: Mapped[str] = mapped_column(Text, default="")
@@ -289,7 +290,7 @@ class OperatorAction(Base):
 class WebhookEndpoint(Base):
     """An agent's webhook (``PUT /agent/webhook``), one per agent. ``secret`` is kept as issued: the server signs
     every delivery with it (HMAC needs the key itself, unlike access tokens, which are only hashed). It is never
-    logged or answered again after the PUT. Added in revision 0006_webhooks."""
+    logged or answered again after the PUT. Added in revision 0007_webhooks."""
 
     __tablename__ = "webhook_endpoints"
 

@@ -153,6 +153,20 @@ class Playback:
             return await asyncio.to_thread(self._finish_on_disk, session_id)
         return self._close(stream_id)
 
+    async def discard_recording(self, session_id: str) -> None:
+        """A deleted session's recording goes with it: ``/recordings/<session_id>/`` is served to anyone."""
+        directory = self._recordings_dir / session_id
+        if directory.parent != self._recordings_dir:  # an id is one path component; anything else names nothing
+            return
+        for stream_id, playback in list(self._playback.items()):
+            if playback.session_id == session_id:
+                self._close(stream_id)
+        await asyncio.to_thread(self._remove_written, directory)
+
+    def _remove_written(self, directory: Path) -> None:
+        self._files.flush()  # segments still queued would otherwise land after the removal and be served again
+        shutil.rmtree(directory, ignore_errors=True)
+
     def _finish_on_disk(self, session_id: str) -> str | None:
         directory = self._recordings_dir / session_id
         if not (directory / JOURNAL_NAME).is_file():

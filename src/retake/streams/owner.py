@@ -210,6 +210,7 @@ class OwnerSessions:
             if row is not None:
                 await db.delete(row)
                 await db.commit()
+        await self._streams.media.discard_recording(session_id)
 
     def body(self, session: StreamSession) -> dict[str, Any]:
         return {

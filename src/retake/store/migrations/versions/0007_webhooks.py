@@ -1,7 +1,7 @@
 """Push to agents: webhook endpoints, the delivery outbox and the attempt log.
 
-Revision ID: 0006_webhooks
-Revises: 0005_media_node
+Revision ID: 0007_webhooks
+Revises: 0006_normalized_names
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from retake.store.types import BigIntId, UTCDateTime
 
-revision = "0006_webhooks"
-down_revision = "0005_media_node"
+revision = "0007_webhooks"
+down_revision = "0006_normalized_names"
 branch_labels = None
 depends_on = None
 
