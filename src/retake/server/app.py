@@ -29,6 +29,7 @@ from retake.server.api import (
     tokens,
     trades,
     users,
+    v1_compat,
     wallet,
 )
 from retake.server.demo import start_demo
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     app.include_router(moderation.router)
     for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
+    app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")
     app.include_router(site_router)
     app.include_router(playback_router)
     media_dir = settings.data_dir / "media"
