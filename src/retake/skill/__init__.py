@@ -9,8 +9,8 @@ from typing import Any
 
 # Bump SKILL_VERSION whenever skill.md.tmpl changes; tests/test_skill.py pins the template's hash to it so a
 # changed text cannot ship under an old version (agents re-fetch the skill when the version moves).
-SKILL_VERSION = "1.0.0"
-TEMPLATE_SHA256 = "296497a99e4fcd6da258aae7d71a7d3e5b2d2658c4b8f3b3773cdbcc90894a37"
+SKILL_VERSION = "1.1.0"
+TEMPLATE_SHA256 = "1738ed773557bbef4314d91622a12b1d7a0bb2d91b9190b1b4b427cfb2958634"
 
 
 def template_text() -> str:
