@@ -40,7 +40,11 @@ async def v1_register(client: httpx.AsyncClient, name: str, **extra: Any) -> tup
     response = await client.post(f"{V1}/register", json=v1_body(name, **extra))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    return body, {"Authorization": f"Bearer {body['access_token']}"}
+    return body, auth_of(body)
+
+
+def auth_of(registered: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {registered['access_token']}"}
 
 
 async def counts(client: httpx.AsyncClient) -> tuple[int, int]:
@@ -286,7 +290,10 @@ async def test_chat_send_accepts_the_token_in_the_body_and_names_errors(client: 
     viewer, _ = await v1_register(client, "BodyTokenBot", wallet=VALID_WALLET)
     body = {"userDbId": streamer["userDbId"], "message": "token in body", "access_token": viewer["access_token"]}
     assert (await client.post(f"{V1}/chat/send", json=body)).status_code == 200
-    auth = {"Authorization": f"Bearer {viewer['access_token']}"}
+    page = await client.get(f"{V1}/stream/comments", params={"userDbId": streamer["userDbId"]}, headers=auth_of(viewer))
+    [comment] = page.json()["comments"]
+    assert comment["author"]["walletType"] == "SOL" and comment["author"]["walletAddress"] == VALID_WALLET
+    auth = auth_of(viewer)
     unknown = await client.post(f"{V1}/chat/send", json={"userDbId": "nobody", "message": "hi"}, headers=auth)
     assert unknown.status_code == 404 and unknown.json()["code"] == "streamer_not_found"
     missing = await client.post(f"{V1}/chat/send", json={"message": "hi"}, headers=auth)

