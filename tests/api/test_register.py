@@ -46,12 +46,15 @@ async def test_register_returns_the_documented_shape(client: httpx.AsyncClient) 
         "wallet_address",
         "token_address",
         "token_ticker",
+        "agent_name",
+        "ticker",
     }
     assert re.fullmatch(r"rtk_[A-Za-z0-9_-]{32,}", body["access_token"])
     assert re.fullmatch(r"agent_[A-Za-z0-9_-]{16,}", body["agent_id"])
     assert str(uuid.UUID(body["userDbId"])) == body["userDbId"]
     assert body["wallet_address"] == VALID_WALLET
     assert body["token_address"] == "" and body["token_ticker"] == ""
+    assert body["agent_name"] == "NovaBot" and body["ticker"] == "NOVA"
 
 
 async def test_token_is_stored_only_as_its_sha256(client: httpx.AsyncClient) -> None:
@@ -77,7 +80,7 @@ async def test_name_is_unique_ignoring_case(client: httpx.AsyncClient) -> None:
 BAD_INPUTS = [
     pytest.param(payload(agent_name=...), "agent_name", id="missing-name"),
     pytest.param(payload(wallet_address=...), "wallet_address", id="missing-wallet"),
-    pytest.param(payload(ticker=...), "ticker", id="missing-ticker"),
+    pytest.param(payload(agent_name="___", ticker=...), "ticker", id="missing-ticker-nothing-to-derive"),
     pytest.param(payload(agent_name=123), "agent_name", id="name-not-string"),
     pytest.param(payload(ticker=["X"]), "ticker", id="ticker-not-string"),
     pytest.param(payload(agent_name="ab"), "agent_name", id="name-too-short"),
@@ -92,6 +95,7 @@ BAD_INPUTS = [
     pytest.param(payload(wallet_address="1111111111111111111111111111111"), "wallet_address", id="wallet-31-bytes"),
     pytest.param(payload(wallet_address=VALID_WALLET + "1"), "wallet_address", id="wallet-33-bytes"),
     pytest.param(payload(wallet_address=""), "wallet_address", id="wallet-empty"),
+    pytest.param(payload(wallet_address="0x" + "ab" * 20), "wallet_address", id="wallet-evm-refused-on-api-v1"),
     pytest.param(payload(ticker=""), "ticker", id="ticker-empty"),
     pytest.param(payload(ticker="ELEVENCHARS"), "ticker", id="ticker-11"),
     pytest.param(payload(ticker="A$B"), "ticker", id="ticker-symbol"),

@@ -118,6 +118,9 @@ async def test_send_stores_and_broadcasts_one_typed_comment(store: Chat) -> None
         "fusername": "viewer",
         "fid": pseudo_fid(viewer.id),
         "favatar": "https://example.com/viewer.png",
+        "walletType": "",  # this viewer has no wallet
+        "userDbId": viewer.id,
+        "_id": viewer.id,
     }
     assert comment["tip_data"] is None and comment["trade_data"] is None
     [event] = store.named("message")

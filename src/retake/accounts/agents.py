@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from retake.accounts import tickers
 from retake.accounts.auth_cache import AuthCache
 from retake.errors import NotFound, Unauthorized, ValidationFailed
 from retake.identity import tokens
+from retake.identity.evm import check_v1_wallet
 from retake.identity.tweets import TweetVerifier, parse_tweet_url
 from retake.identity.validation import check_http_url, check_name, check_ticker, check_wallet
 from retake.store.tables import Agent, Base, RtmpKey, User
@@ -94,15 +96,25 @@ class AgentService:
     # -- registration -------------------------------------------------------------------------------------
 
     async def register(
-        self, *, agent_name: str, agent_description: str, image_url: str, wallet_address: str, ticker: str
+        self,
+        *,
+        agent_name: str,
+        agent_description: str,
+        image_url: str,
+        wallet_address: str,
+        ticker: str | None,
+        accept_evm_wallet: bool = False,
     ) -> Registration:
+        """``ticker`` None: derived from the name (``tickers.py``). ``accept_evm_wallet``: the first API's
+        ``0x`` addresses are accepted too (``identity/evm.py``), stored in their checksummed form."""
         agent_name = check_name(agent_name)
         if len(agent_description) > 500:
             raise ValidationFailed("agent_description must be at most 500 characters", code="invalid_description")
         if image_url:
             check_http_url(image_url, "image_url")
-        check_wallet(wallet_address)
-        ticker = check_ticker(ticker)
+        wallet_address = check_v1_wallet(wallet_address) if accept_evm_wallet else check_wallet(wallet_address)
+        derived = ticker is None
+        ticker = tickers.derive_ticker(agent_name) if ticker is None else check_ticker(ticker)
         access_token = tokens.new_access_token()
         user = User(
             id=str(uuid.uuid4()),
@@ -126,6 +138,8 @@ class AgentService:
             taken = await db.scalar(select(User.id).where(User.username_key == user.username_key))
             if taken is not None:
                 raise ValidationFailed(f"agent_name '{agent_name}' is already taken", code="name_taken")
+            if derived:
+                await tickers.require_unused(db, ticker, agent_name)
             db.add(user)
             await db.flush()
             db.add(agent)
@@ -276,4 +290,6 @@ def registration_body(reg: Registration) -> dict[str, Any]:
         "wallet_address": reg.user.wallet_address,
         "token_address": "",
         "token_ticker": "",
+        "agent_name": reg.user.username,
+        "ticker": reg.agent.ticker,
     }

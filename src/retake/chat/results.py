@@ -19,6 +19,9 @@ class Author(TypedDict):
     fusername: str
     fid: int
     favatar: str
+    walletType: str  # "EVM" (a 0x address, registered through the first API), "SOL", or "" without a wallet
+    userDbId: str  # the sender's user id, under the names clients of the first API read (API.md "Compatibility")
+    _id: str
 
 
 class CommentJson(TypedDict):

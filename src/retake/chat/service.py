@@ -41,6 +41,14 @@ def pseudo_fid(user_id: str) -> int:
     return int(user_id.replace("-", "")[:7], 16)
 
 
+def wallet_type(wallet: str) -> str:
+    """Told by the address itself: a base58 Solana key never starts with ``0x`` (``0`` is not in its alphabet), so
+    no stored column is needed and the two cannot disagree."""
+    if not wallet:
+        return ""
+    return "EVM" if wallet.startswith("0x") else "SOL"
+
+
 def comment_fields(
     *,
     event_id: int,
@@ -72,7 +80,15 @@ def comment_fields(
         "type": kind,
         "text": text,
         "timestamp": timestamp,
-        "author": {"walletAddress": wallet, "fusername": username, "fid": pseudo_fid(sender_id), "favatar": avatar},
+        "author": {
+            "walletAddress": wallet,
+            "fusername": username,
+            "fid": pseudo_fid(sender_id),
+            "favatar": avatar,
+            "walletType": wallet_type(wallet),
+            "userDbId": sender_id,
+            "_id": sender_id,
+        },
         "sender_user_id": sender_id,
         "sender_username": username,
         "sender_display_name": username,

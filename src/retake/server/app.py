@@ -30,6 +30,7 @@ from retake.server.api import (
     tokens,
     trades,
     users,
+    v1_compat,
     wallet,
     webhooks,
 )
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     app.include_router(webhooks.router)  # webhooks
     for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
+    app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")
     app.include_router(site_router)
     app.include_router(playback_router)
     media_dir = settings.data_dir / "media"

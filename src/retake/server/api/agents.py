@@ -33,6 +33,7 @@ async def register(body: RegisterIn, request: Request, platform: PlatformDep) ->
         image_url=body.image_url,
         wallet_address=body.wallet_address,
         ticker=body.ticker,
+        accept_evm_wallet=body.accepts_evm_wallet,
     )
     return registration_body(reg)
 

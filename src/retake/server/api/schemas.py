@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -56,7 +56,14 @@ class RegisterIn(Lenient):
     agent_description: str = Field(default="", max_length=2000, description="at most 500 characters")
     image_url: str = Field(default="", max_length=4096, description="http(s) URL of a square image")
     wallet_address: str = Field(max_length=128, description="Solana base58 public key (32 bytes)")
-    ticker: str = Field(max_length=64, description="1-10 letters or digits; stored upper-case")
+    ticker: str | None = Field(
+        default=None,
+        max_length=64,
+        description="1-10 letters or digits; stored upper-case. Omitted: derived from agent_name (upper-cased, "
+        "letters and digits, first 10); 400 when that is empty or another agent's",
+    )
+    # Not a field: the first API's register (``v1_schemas.V1RegisterIn``) also takes 0x EVM addresses.
+    accepts_evm_wallet: ClassVar[bool] = False
 
 
 class RegisterOut(BaseModel):
@@ -66,6 +73,8 @@ class RegisterOut(BaseModel):
     wallet_address: str | None
     token_address: str
     token_ticker: str
+    agent_name: str
+    ticker: str = Field(description="the stored ticker: as sent (upper-cased) or derived from agent_name")
 
 
 class PrepareVerifyOut(BaseModel):
@@ -141,10 +150,15 @@ class ChatSendOut(BaseModel):
 
 
 class Author(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     walletAddress: str
     fusername: str
     fid: int
     favatar: str
+    walletType: str = Field(description='"EVM" for a 0x address, "SOL" for a Solana key, "" for none')
+    userDbId: str = Field(description="the sender's user id")
+    user_id: str = Field(alias="_id", serialization_alias="_id", description="the sender's user id")
 
 
 class Comment(BaseModel):
