@@ -50,7 +50,7 @@ def edge_config(origin_port: int, listen_port: int, prefix: Path) -> str:
         "pid /run/nginx-retake-edge.pid;": f"pid {prefix}/nginx.pid;",
         "error_log /var/log/nginx/retake-edge.error.log warn;": f"error_log {prefix}/error.log info;",
         "access_log /var/log/nginx/retake-edge.access.log retake_edge;": f"access_log {prefix}/access.log retake_edge;",
-        "proxy_cache_path /var/cache/nginx/retake-edge ": f"proxy_cache_path {prefix}/cache ",
+        "proxy_cache_path /var/cache/nginx-retake-edge ": f"proxy_cache_path {prefix}/cache ",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{origin_port};",
         "listen 80;": f"listen 127.0.0.1:{listen_port};",
     }
