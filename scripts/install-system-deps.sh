@@ -9,6 +9,8 @@ command -v xterm >/dev/null || need+=(xterm)  # `retake agent go-live` shows its
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)  # tests/realtime/js drives the JS socket.io-client
 command -v npm >/dev/null || need+=(npm)
+# tests/e2e/test_edge_cache.py runs the shipped LL-HLS edge (docs/deploy/edge-nginx.conf); nginx is in /usr/sbin
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

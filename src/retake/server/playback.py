@@ -156,11 +156,14 @@ async def hls_playlist(
         if exc.status_hint == 400:
             raise RetakeError(str(exc), code="invalid_hls_request") from exc
         raise PlaylistUnavailable("the playlist is not ready yet; retry shortly") from exc
+    # For HTTP caches (docs/deploy/edge-nginx.conf): a blocking answer satisfies its _HLS_msn/_HLS_part for good,
+    # so a cache keyed on the query may serve it while those parts are listed (3 target durations); the playlist
+    # without directives changes with every part: one second ("no-cache" would make a cache pass every load on).
+    max_age = 3 * packager.config.target_duration if msn is not None else 1
     response = Response(
         packager.render_playlist(),
         media_type="application/vnd.apple.mpegurl",
-        # Blocking-reload answers are cacheable briefly by a CDN (the query string is part of the key).
-        headers={"Cache-Control": "max-age=1" if msn is not None else "no-cache", "Access-Control-Allow-Origin": "*"},
+        headers={"Cache-Control": f"max-age={max_age}", "Access-Control-Allow-Origin": "*"},
     )
     if VIEWER_COOKIE not in request.cookies:
         response.set_cookie(VIEWER_COOKIE, viewer if viewer.startswith("v-") else "v-" + secrets.token_hex(8))
@@ -176,8 +179,13 @@ async def hls_resource(stream_id: str, name: str, request: Request, platform: Pl
     data = await stream.hls.fetch(name)
     if data is None:
         raise NotFound("no such segment or part (it may have left the live window)", code="not_found")
+    # Parts and segments never change while fetchable (live window + retained segments), but a later session of
+    # the same stream reuses their names, so not "immutable"; init0.mp4 is reused at once by the next session
+    # (maybe with other codec settings) and fetched once per viewer join: a short lifetime costs nothing.
+    cfg = stream.hls.config
+    max_age = 2 if name.startswith("init") else (cfg.window_segments + cfg.retained_segments) * cfg.target_duration
     return Response(
         data,
         media_type=media_type_for(name),
-        headers={"Cache-Control": "max-age=30", "Access-Control-Allow-Origin": "*"},
+        headers={"Cache-Control": f"max-age={max_age}", "Access-Control-Allow-Origin": "*"},
     )
