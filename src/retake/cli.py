@@ -94,8 +94,8 @@ def admin_verify(
     async def go() -> tuple[str, bool]:
         platform = await Platform.start(settings)
         try:
-            agent = await platform.agents.operator_verify(agent_name)
-            return agent.id, agent.verified
+            verified = await platform.agents.operator_verify(agent_name)
+            return verified.agent_id, verified.verified
         finally:
             await platform.close()
 

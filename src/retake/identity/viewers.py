@@ -172,9 +172,8 @@ class IdentityService:
                 query = query.where(AuthNonce.nonce == nonce)
             candidates = list((await db.scalars(query.order_by(AuthNonce.created_at.desc()).limit(20))).all())
         if not candidates:
-            raise Unauthorized(
-                "no sign-in request for this wallet: call POST /api/v1/auth/nonce first", code="no_nonce"
-            )
+            # The HTTP edge adds which call makes one (server/api/hints.py).
+            raise Unauthorized("no sign-in request for this wallet", code="no_nonce")
         # The request names no nonce (API.md), so the signature tells which outstanding message was signed.
         signed = next((c for c in candidates if signature_matches(wallet_address, c.message, raw)), None)
         if signed is None:

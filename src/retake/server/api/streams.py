@@ -9,7 +9,9 @@ from starlette.datastructures import UploadFile
 
 from retake.errors import ValidationFailed
 from retake.images import reencode
+from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep
+from retake.server.api.hints import START_STREAM, hint
 from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
@@ -23,30 +25,19 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/stream/start", response_model=StartOut)
 async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    session, token = await platform.streams.start(who)
-    return {
-        "success": True,
-        "session_id": session.id,
-        "token": {
-            "name": token.name if token else "",
-            "ticker": token.ticker if token else "",
-            "imageUrl": token.image_url if token else "",
-            "tokenAddress": token.token_address if token else "",
-            "tokenType": token.token_type if token else "",
-            "poolAddress": token.pool_address if token else "",
-        },
-    }
+    return views.started(await platform.streams.start(who))
 
 
 @router.get("/stream/status", response_model=StatusOut)
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    body = await platform.streams.status(who)
-    return {**body, "warnings": await platform.operator.warnings_for(who.agent.id)}
+    body = views.stream_status(await platform.streams.status(who))
+    return {**body, "warnings": await platform.operator.warnings_for(who.agent_id)}
 
 
 @router.post("/stream/stop", response_model=StopOut)
 async def stop(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    return await platform.streams.stop(who)
+    with hint("no_active_session", START_STREAM):
+        return views.stopped(await platform.streams.stop(who))
 
 
 @router.post(
@@ -70,11 +61,13 @@ async def stop(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
 )
 async def update_thumbnail(request: Request, who: AgentDep, platform: PlatformDep) -> dict[str, str]:
     """Multipart field ``image`` (JPEG or PNG, at most 5 MB); re-encoded, metadata stripped."""
-    await platform.streams.require_open_session(who)
+    with hint("no_active_session", START_STREAM):
+        await platform.streams.require_open_session(who)
     data = await read_upload(request, "image", platform.settings.max_thumbnail_bytes)
     clean, ext = reencode(data, platform.settings.max_thumbnail_bytes)
-    stored = platform.images.save("thumbnails", who.user.id, clean, ext)
-    await platform.streams.set_thumbnail(who, stored.url)
+    stored = platform.images.save("thumbnails", who.user_id, clean, ext)
+    with hint("no_active_session", START_STREAM):
+        await platform.streams.set_thumbnail(who, stored.url)
     return {"message": "Thumbnail updated", "thumbnail_url": stored.url}
 
 
