@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
+from retake.identity.principal import Principal
 from retake.ratelimit import RateLimiter
 from retake.store.tables import ChatEvent, StreamSession, User
 from retake.store.types import iso, utcnow
@@ -83,7 +84,7 @@ def comment_fields(
     }
 
 
-def comment_body(event: ChatEvent, sender: User) -> dict[str, Any]:
+def comment_body(event: ChatEvent, sender: User | Principal) -> dict[str, Any]:
     """A just-stored comment, as REST answers and Socket.IO broadcasts it."""
     return comment_fields(
         event_id=event.id,
@@ -111,7 +112,7 @@ class ChatService:
 
     async def send(
         self,
-        sender: User,
+        sender: Principal,
         destination_user_id: str,
         text: str,
         kind: str = "message",
