@@ -107,7 +107,13 @@ class IdentityService:
 
     def issue_token(self, user_id: str) -> str:
         now = int(utcnow().timestamp())
-        claims = {"iss": self._issuer, "aud": AUDIENCE, "sub": user_id, "iat": now, "exp": now + self._ttl}
+        claims: dict[str, str | int] = {
+            "iss": self._issuer,
+            "aud": AUDIENCE,
+            "sub": user_id,
+            "iat": now,
+            "exp": now + self._ttl,
+        }
         return self.keys.sign(claims)
 
     async def user_id_for(self, token: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from retake.identity.jwt_keys import JwkSet
 from retake.identity.viewers import SignIn
 from retake.server.api import views
 from retake.server.api.deps import PlatformDep, client_address
@@ -47,6 +48,6 @@ async def wallet(body: WalletIn, platform: PlatformDep) -> dict[str, Any]:
 
 
 @router.get("/jwks", response_model=Jwks)
-async def jwks(platform: PlatformDep) -> dict[str, Any]:
+async def jwks(platform: PlatformDep) -> JwkSet:
     """Public keys of the platform's JWTs (JWK Set), for services that verify our tokens themselves."""
     return platform.identity.keys.jwks()
