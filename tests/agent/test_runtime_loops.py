@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from retake.agent.chat import ChatDesk
 from retake.agent.credentials import Credentials
 from retake.agent.notify import Notifier
 from retake.agent.options import GoLiveOptions, NotVerified
-from retake.agent.runtime import GoLive
+from retake.agent.runtime import GoLive, StopRequest
 from retake.agent.screen import Screen
 from retake.agent.state import AgentState
 
 BASE = "http://127.0.0.1:8000"
 ME = "me-0000"
+ENDED_ELSEWHERE = "the platform ended this stream session (stopped elsewhere or by the operator)"
 
 
 def comment(cid: int, sender: str, text: str, kind: str = "message", **extra: Any) -> dict[str, Any]:
@@ -56,7 +58,8 @@ class Platform:
         return httpx.Response(404, json={"error": "unknown", "code": "not_found"})
 
 
-def runtime(tmp_path: Path, platform: Platform, **options: Any) -> GoLive:
+def runtime(tmp_path: Path, platform: Callable[[httpx.Request], httpx.Response], **options: Any) -> GoLive:
+    """A runtime as it is once the stream is open (session s1, chat desk ready), without processes."""
     client = AsyncRetakeClient(BASE, "rtk_x", transport=httpx.MockTransport(platform))
     creds = Credentials("rtk_x", BASE, agent_name="Nova", userDbId=ME)
 
@@ -72,7 +75,7 @@ def runtime(tmp_path: Path, platform: Platform, **options: Any) -> GoLive:
         state=AgentState(tmp_path / "state.json"),
     )
     go.screen = Screen(tmp_path / "stream.log")
-    go.session_id = "s1"
+    go.liveness.session_id = "s1"
     go.chat = ChatDesk(
         client,
         user_id=ME,
@@ -82,7 +85,7 @@ def runtime(tmp_path: Path, platform: Platform, **options: Any) -> GoLive:
         notifier=go.notifier,
         report=go.report,
         show=go.screen_write,
-        context=go._context,
+        context=go.context,
     )
     return go
 
@@ -133,7 +136,7 @@ async def test_monitor_reports_viewers_and_warnings_then_stops_when_the_session_
         {**live, "is_live": False, "viewers": 0, "session_id": None, "warnings": [warning]},
     ]
     go = runtime(tmp_path, platform, status_interval=0.01, viewer_milestones=(1, 5))
-    await asyncio.wait_for(go._monitor_loop(), 5)
+    await asyncio.wait_for(go.monitor.run(), 5)
     events = [(n["event"], n["urgent"]) for n in go.notifier.sent]
     assert events == [
         ("milestone", False),
@@ -144,7 +147,8 @@ async def test_monitor_reports_viewers_and_warnings_then_stops_when_the_session_
     ]
     assert "low effort" in go.notifier.sent[2]["message"]
     assert f"{BASE}/Nova" in go.notifier.sent[3]["message"]
-    assert go._stop_event.is_set() and go._call_stop is False  # the session is gone: nothing to stop
+    # the session is gone: nothing to stop
+    assert go.stop_request == StopRequest(reason=ENDED_ELSEWHERE, call_stop=False)
     # the warning is remembered next to the credentials: a heartbeat will not report it again
     assert AgentState(tmp_path / "state.json").unseen_warnings([warning]) == []
     await go.client.aclose()
@@ -167,10 +171,10 @@ async def test_unverified_agents_need_the_flag(tmp_path: Path, allow: bool) -> N
     )
     go.work_dir = tmp_path
     if allow:
-        await go._preflight()
+        await go.preflight()
     else:
         with pytest.raises(NotVerified, match=r"not verified.*--allow-unverified"):
-            await go._preflight()
+            await go.preflight()
     await client.aclose()
 
 
@@ -186,10 +190,10 @@ async def test_an_encoder_dropped_because_the_session_ended_is_not_restarted(tmp
         asked.append(request.url.path)
         return inner(request)
 
-    go = runtime(tmp_path, platform)
-    go.client = AsyncRetakeClient(BASE, "rtk_x", transport=httpx.MockTransport(spy))
-    await go._recover_encoder("ffmpeg exited with code 1")
+    go = runtime(tmp_path, spy)
+    await go.watchdog.recover_encoder("ffmpeg exited with code 1")
     assert asked == ["/api/v1/agent/stream/status"]  # no fresh key, no stream/start: the operator ended it
     assert [n["event"] for n in go.notifier.sent] == ["session_ended"]
-    assert go._stop_event.is_set() and go._call_stop is False
+    assert go.stop_request == StopRequest(reason=ENDED_ELSEWHERE, call_stop=False)
+    assert go.encoder_restarts == 0
     await go.client.aclose()

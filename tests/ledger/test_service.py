@@ -33,6 +33,7 @@ from retake.ledger import (
 from retake.ledger.edge import parse_amount, translate
 from retake.ledger.market import growth
 from retake.ledger.records import state_from_json, state_to_json
+from retake.ledger.results import Counts, Windowed
 from retake.ledger.service import LedgerService
 from retake.store.tables import Token, Trade, User
 from retake.store.types import utcnow
@@ -129,7 +130,7 @@ async def test_token_config_is_chosen_at_launch(client: httpx.AsyncClient, regis
     info = await _ledger(client, config_name="C").ensure_token(agent.body["agent_id"])
     assert info is not None
     quote = await platform_of(client).ledger.quote(info.token_address, "buy", 2 * SOL, "exact_in")  # type: ignore[union-attr]
-    assert quote["fee_token"] == "base" and quote["amount_out"] == "61524661976710"  # §7.2 config C #1
+    assert quote.fee_token == "base" and quote.amount_out == "61524661976710"  # §7.2 config C #1
 
 
 async def test_opposite_concurrent_tips_neither_deadlock_nor_lose_money(
@@ -144,8 +145,8 @@ async def test_opposite_concurrent_tips_neither_deadlock_nor_lose_money(
     tips += [ledger.tip(user_b, a.user_id, 2000 + i) for i in range(10)]
     await asyncio.wait_for(asyncio.gather(*tips), timeout=30)
     sent_a, sent_b = sum(1000 + i for i in range(10)), sum(2000 + i for i in range(10))
-    assert (await ledger.wallet(user_a))["sol"] == str(5 * SOL - sent_a + sent_b)
-    assert (await ledger.wallet(user_b))["sol"] == str(5 * SOL - sent_b + sent_a)
+    assert (await ledger.wallet(user_a)).sol == str(5 * SOL - sent_a + sent_b)
+    assert (await ledger.wallet(user_b)).sol == str(5 * SOL - sent_b + sent_a)
 
 
 async def test_stats_windows_follow_trade_times(client: httpx.AsyncClient, register: Any) -> None:
@@ -162,22 +163,22 @@ async def test_stats_windows_follow_trade_times(client: httpx.AsyncClient, regis
     new = await ledger.swap(trader, address, side="buy", amount=SOL, mode="exact_in")
     async with platform_of(client).sessions() as db:
         for record, age in ((old, timedelta(days=2)), (middle, timedelta(hours=3))):
-            backdated = update(Trade).where(Trade.tx_hash == record["tx_hash"]).values(created_at=utcnow() - age)
+            backdated = update(Trade).where(Trade.tx_hash == record.tx_hash).values(created_at=utcnow() - age)
             await db.execute(backdated)
         await db.commit()
     stats = await ledger.market.token_stats(address)
-    now_sqrt, middle_sqrt = int(new["sqrt_price_after"]), int(middle["sqrt_price_after"])
-    old_sqrt = int(old["sqrt_price_after"])
+    now_sqrt, middle_sqrt = int(new.sqrt_price_after), int(middle.sqrt_price_after)
+    old_sqrt = int(old.sqrt_price_after)
     # 1h: the last trade at or before now-1h is the 3 h old one; 6h and 24h: the 2 day old one (§8).
-    assert stats["growth"]["1h"] == growth(now_sqrt, middle_sqrt)
-    assert stats["growth"]["6h"] == stats["growth"]["24h"] == growth(now_sqrt, old_sqrt)
-    assert stats["volume_sol"] == {"total": 3.0, "24h": 2.0} and stats["trade_count"] == {"total": 3, "24h": 2}
-    assert stats["earnings_sol"] == {"total": 0.012, "24h": 0.008}
-    assert stats["all_time_high_sol"] == new["price_sol"]
-    assert [t["trade_count"] for t in await ledger.market.top_by_trades("1h", 10, by="count")] == [1]
-    assert [t["trade_count"] for t in await ledger.market.top_by_trades("7d", 10, by="volume")] == [3]
+    assert stats.growth.hour == growth(now_sqrt, middle_sqrt)
+    assert stats.growth.six_hours == stats.growth.day == growth(now_sqrt, old_sqrt)
+    assert stats.volume_sol == Windowed(total=3.0, day=2.0) and stats.trade_count == Counts(total=3, day=2)
+    assert stats.earnings_sol == Windowed(total=0.012, day=0.008)
+    assert stats.all_time_high_sol == new.price_sol
+    assert [t.trade_count for t in await ledger.market.top_by_trades("1h", 10, by="count")] == [1]
+    assert [t.trade_count for t in await ledger.market.top_by_trades("7d", 10, by="volume")] == [3]
     trending = await ledger.market.trending(10)
-    assert trending[0]["address"] == address and trending[0]["growth_24h"] == stats["growth"]["24h"]
+    assert trending[0].address == address and trending[0].growth_24h == stats.growth.day
 
 
 async def test_a_trade_is_announced_once_in_its_streamers_chat(client: httpx.AsyncClient, register: Any) -> None:
@@ -190,12 +191,12 @@ async def test_a_trade_is_announced_once_in_its_streamers_chat(client: httpx.Asy
     await ledger.airdrop(trader, SOL)
     trade = await ledger.swap(trader, info.token_address, side="buy", amount=SOL // 2, mode="exact_in")
     other = (await register()).user_id
-    assert await ledger.confirm("trade", trade["tx_hash"], other, agent.user_id) is None, "not the trader"
-    assert await ledger.confirm("trade", trade["tx_hash"], trader.id, other) is None, "not this token's chat"
-    assert await ledger.confirm("tip", trade["tx_hash"], trader.id, agent.user_id) is None
-    data = await ledger.confirm("trade", trade["tx_hash"], trader.id, agent.user_id)
+    assert await ledger.confirm("trade", trade.tx_hash, other, agent.user_id) is None, "not the trader"
+    assert await ledger.confirm("trade", trade.tx_hash, trader.id, other) is None, "not this token's chat"
+    assert await ledger.confirm("tip", trade.tx_hash, trader.id, agent.user_id) is None
+    data = await ledger.confirm("trade", trade.tx_hash, trader.id, agent.user_id)
     assert data == {
-        "amount": 0.5, "type": "buy", "tx_hash": trade["tx_hash"], "token_address": info.token_address,
-        "token_ticker": "TST", "amount_tokens": trade["amount_tokens"], "amount_usd": 75.0,
+        "amount": 0.5, "type": "buy", "tx_hash": trade.tx_hash, "token_address": info.token_address,
+        "token_ticker": "TST", "amount_tokens": trade.amount_tokens, "amount_usd": 75.0,
     }  # fmt: skip
-    assert await ledger.confirm("trade", trade["tx_hash"], trader.id, agent.user_id) is None, "only once"
+    assert await ledger.confirm("trade", trade.tx_hash, trader.id, agent.user_id) is None, "only once"

@@ -7,26 +7,20 @@ file's token. Progress and status lines go to stderr; results (and ``--json``) t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import shlex
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from retake.agent.async_client import AsyncRetakeClient
 from retake.agent.client import RetakeClient
-from retake.agent.commands import AudioFile, AudioSource, PulseAudio, SilentAudio, Size
+from retake.agent.commands import Size
 from retake.agent.credentials import (
     ENV_ACCESS_TOKEN,
     Credentials,
@@ -37,20 +31,16 @@ from retake.agent.credentials import (
     resolve_base_url,
     save_credentials,
 )
-from retake.agent.errors import AgentError, ApiError, BadRequest, Conflict
-from retake.agent.handlers import CommandHandler
+from retake.agent.errors import BadRequest, Conflict
 from retake.agent.heartbeat import heartbeat as run_heartbeat
-from retake.agent.notify import Notice, Notifier
-from retake.agent.options import DEFAULT_OPENING, DEFAULT_PROACTIVE, GoLiveOptions, GoLiveResult
+from retake.agent.launch import Hooks, audio_source, run_go_live
+from retake.agent.options import DEFAULT_OPENING, DEFAULT_PROACTIVE, GoLiveOptions
 from retake.agent.policy import newer_than, newest_id, sender_name
-from retake.agent.runtime import GoLive
 from retake.agent.state import AgentState
+from retake.agent.terminal import err, fail, out, print_json, reported_errors
 from retake.agent.types import Comment
 
 agent_app = typer.Typer(help="Be an agent on a retake platform: register, verify, go live, chat.", no_args_is_help=True)
-# soft_wrap: lines are never broken at the console width, so URLs and ids stay whole in logs and pipes.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VERIFY_HINTS = {
@@ -73,55 +63,12 @@ class TextWindowChoice(StrEnum):
     none = "none"
 
 
-class RichReporter:
-    """Spinners on a terminal; plain ``…`` lines otherwise (logs, CI, a supervisor)."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    @contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        if self.console.is_terminal:
-            with self.console.status(escape(text) + "…"):
-                yield
-        else:
-            self.console.print(f"… {escape(text)}")
-            yield
-
-    def info(self, text: str) -> None:
-        self.console.print(f"  {escape(text)}")
-
-    def ok(self, text: str) -> None:
-        self.console.print(f"[green]✓[/green] {escape(text)}")
-
-    def warn(self, text: str) -> None:
-        self.console.print(f"[yellow]![/yellow] {escape(text)}")
-
-    def error(self, text: str) -> None:
-        self.console.print(f"[bold red]✗ {escape(text)}[/bold red]")
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(1)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ApiError as exc:
-        _fail(f"{exc.message} ({exc.status or 'socket'} {exc.code})")
-    except AgentError as exc:
-        _fail(str(exc))
-
-
 def _load(base_url: str | None) -> tuple[Credentials, str]:
     path = credentials_path()
-    with _errors():
+    with reported_errors():
         creds = load_credentials(path)
         if creds is None:
-            _fail(f"no credentials at {path}: run `retake agent register` first (or set {ENV_ACCESS_TOKEN})")
+            fail(f"no credentials at {path}: run `retake agent register` first (or set {ENV_ACCESS_TOKEN})")
         if loose_permissions(path):
             err.print(f"[yellow]![/yellow] {escape(str(path))} is readable by others: chmod 600 it")
         return creds, resolve_base_url(base_url, creds)
@@ -129,7 +76,7 @@ def _load(base_url: str | None) -> tuple[Credentials, str]:
 
 def _client(base_url: str | None) -> tuple[RetakeClient, Credentials]:
     creds, base = _load(base_url)
-    with _errors():
+    with reported_errors():
         return RetakeClient(base, creds.access_token, token_base_url=creds.base_url or base), creds
 
 
@@ -142,10 +89,6 @@ def _name_of(client: RetakeClient, creds: Credentials, user_id: str) -> str:
     if creds.userDbId == user_id and creds.agent_name:
         return creds.agent_name
     return str(client.user_metadata(user_id).get("username") or "")
-
-
-def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 # -- account ---------------------------------------------------------------------------------------------
@@ -163,10 +106,10 @@ def register(
 ) -> None:
     """Create the agent and save its credentials (mode 600). Run once."""
     path = credentials_path()
-    with _errors():
+    with reported_errors():
         existing = read_credentials_file(path)
         if existing is not None and existing.access_token and not force:
-            _fail(
+            fail(
                 f"{path} already holds {existing.agent_name or 'an agent'} on {existing.base_url or '?'}; "
                 "pass --force to replace it (its token cannot be recovered afterwards)"
             )
@@ -200,7 +143,7 @@ def verify(
 ) -> None:
     """Prove a human controls this agent: shows the text to tweet, then waits for the tweet's URL."""
     client, _creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         if client.verification_status()["verified"]:
             err.print("[green]✓[/green] already verified")
             return
@@ -215,7 +158,7 @@ def verify(
             except BadRequest as exc:
                 hint = _VERIFY_HINTS.get(exc.code, "")
                 if attempt == attempts - 1:
-                    _fail(f"{exc.message}" + (f" ({hint})" if hint else ""))
+                    fail(f"{exc.message}" + (f" ({hint})" if hint else ""))
                 err.print(f"[yellow]![/yellow] {escape(exc.message)}" + (f": {escape(hint)}" if hint else ""))
                 continue
             break
@@ -226,7 +169,7 @@ def verify(
 def status(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """Who am I, am I verified, am I live."""
     client, creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         stream = client.stream_status()
         verified = client.verification_status()["verified"]
         name = _name_of(client, creds, stream["userDbId"])
@@ -240,7 +183,7 @@ def status(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
         **stream,
     }
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     live = "[green]● live[/green]" if stream["is_live"] else "[dim]○ not live[/dim]"
     out.print(f"{escape(name or '?')} ({stream['userDbId']}) on {escape(client.base_url)}")
@@ -300,69 +243,26 @@ def go_live(
     try:
         capture = Size.parse(size)
     except ValueError as exc:
-        _fail(str(exc))
-    if audio is not None and pulse_source is not None:
-        _fail("give --audio or --pulse-source, not both")
-    source: AudioSource = SilentAudio()
-    if audio is not None:
-        if not audio.is_file():
-            _fail(f"no audio file at {audio}")
-        source = AudioFile(audio.resolve())
-    elif pulse_source is not None:
-        source = PulseAudio(pulse_source)
-    options = GoLiveOptions(
-        size=capture,
-        framerate=framerate,
-        audio=source,
-        text_window=text_window.value,
-        stream_log=stream_log.resolve() if stream_log else None,
-        work_dir=work_dir.resolve() if work_dir else None,
-        opening_message=opening_message,
-        proactive_messages=tuple(proactive_message) if proactive_message else DEFAULT_PROACTIVE,
-        allow_unverified=allow_unverified,
-        skill_check=skill_check,
-        live_timeout=live_timeout,
-        silence_after=silence,
-        thumbnail_interval=thumbnail_interval,
-        handler_timeout=handler_timeout,
-        large_tip_sol=large_tip,
-    )
-    handler = CommandHandler(shlex.split(on_message)) if on_message else None
-    reporter = RichReporter(err)
-    path = credentials_path()
-
-    def show(notice: Notice) -> None:
-        style = "bold red" if notice.urgent else "magenta"
-        err.print(f"[{style}]notify {notice.event}[/{style}] {escape(notice.message)}")
-
-    def keep(updated: Credentials) -> None:
-        if read_credentials_file(path) is not None:
-            save_credentials(updated, path)
-
-    async def main() -> GoLiveResult:
-        notifier = Notifier(
-            command=shlex.split(notify) if notify else None,
-            url=notify_url,
-            on_notice=show,
-            on_failure=reporter.warn,
+        fail(str(exc))
+    with reported_errors():
+        options = GoLiveOptions(
+            size=capture,
+            framerate=framerate,
+            audio=audio_source(audio, pulse_source),
+            text_window=text_window.value,
+            stream_log=stream_log.resolve() if stream_log else None,
+            work_dir=work_dir.resolve() if work_dir else None,
+            opening_message=opening_message,
+            proactive_messages=tuple(proactive_message) if proactive_message else DEFAULT_PROACTIVE,
+            allow_unverified=allow_unverified,
+            skill_check=skill_check,
+            live_timeout=live_timeout,
+            silence_after=silence,
+            thumbnail_interval=thumbnail_interval,
+            handler_timeout=handler_timeout,
+            large_tip_sol=large_tip,
         )
-        token_base = creds.base_url or base
-        async with AsyncRetakeClient(base, creds.access_token, token_base_url=token_base) as client:
-            runtime = GoLive(
-                client,
-                creds,
-                options,
-                handler=handler,
-                notifier=notifier,
-                reporter=reporter,
-                state=AgentState(),
-                on_credentials=keep,
-            )
-            runtime.install_signal_handlers()
-            return await runtime.run()
-
-    with _errors():
-        result = asyncio.run(main())
+        result = run_go_live(creds, base, options, Hooks(on_message, notify, notify_url))
     err.print(f"[green]✓[/green] done: {escape(result.reason)}")
     if result.work_dir is not None:
         err.print(f"  logs kept in {escape(str(result.work_dir))}")
@@ -372,14 +272,14 @@ def go_live(
 def stop(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """End the stream session (a running go-live notices and exits cleanly)."""
     client, _creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         try:
             result = client.stream_stop()
         except Conflict:
             err.print("nothing to stop: no open session")
             return
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         err.print(f"[green]✓[/green] stopped after {result['duration_seconds']} s, peak viewers {result['viewers']}")
 
@@ -391,11 +291,11 @@ def thumbnail(
 ) -> None:
     """Upload a thumbnail for the open session."""
     client, _creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         try:
             result = client.update_thumbnail(image)
         except Conflict:
-            _fail("no open session: thumbnails belong to a stream (run go-live first)")
+            fail("no open session: thumbnails belong to a stream (run go-live first)")
     out.print(result["thumbnail_url"])
 
 
@@ -418,7 +318,7 @@ def chat(
 ) -> None:
     """Send a chat message to your stream or another agent's."""
     client, _creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         destination = _resolve_user(client, to)
         sent = client.chat_send(message, destination)
     err.print(f"[green]✓[/green] sent (#{sent['chat_event_id']})")
@@ -444,12 +344,12 @@ def comments(
 ) -> None:
     """Read chat, oldest first."""
     client, _creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         target = _resolve_user(client, user)
         page = client.comments(target, limit=limit, before_id=before)
         items = list(reversed(page["comments"]))
         if as_json and not follow:
-            _print_json(page)
+            print_json(page)
             return
         for item in items:
             out.print(_print_or_json(item, as_json))
@@ -475,10 +375,10 @@ def _print_or_json(item: Comment, as_json: bool) -> str:
 def heartbeat_command(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """One summary for a scheduler: live or not, new comments since last time, token stats, warnings."""
     client, creds = _client(base_url)
-    with client, _errors():
+    with client, reported_errors():
         summary = run_heartbeat(client, creds, AgentState())
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     live = (
         f"[green]● live[/green], {summary['viewers']} viewers, up {summary['uptime_seconds'] // 60} min"

@@ -64,10 +64,6 @@ class _Core:
             origin(normalize_base_url(token_base_url or base_url)) if self._token else None
         )
 
-    @property
-    def has_token(self) -> bool:
-        return self._token is not None
-
     def url(self, path: str) -> str:
         return self.base_url + path
 

@@ -1,5 +1,5 @@
 """The runtime's decisions as pure, clock-injected logic: chat polling pace, viewer events, restart budget,
-comment ordering. The loops in ``runtime.py`` only feed them and act on the answers."""
+comment ordering. The loops (``chat.py``, ``monitor.py``, ``watchdog.py``) only feed them and act on the answers."""
 
 from __future__ import annotations
 

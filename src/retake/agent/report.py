@@ -36,3 +36,20 @@ class LogReporter:
 
     def error(self, text: str) -> None:
         log.error("%s", text)
+
+
+class WarnOnce:
+    """One warning per topic until the topic recovers: a loop that fails every round must not flood the console."""
+
+    def __init__(self, report: Reporter) -> None:
+        self.report = report
+        self._warned: set[str] = set()
+
+    def __call__(self, topic: str, message: str) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            self.report.warn(message)
+
+    def clear(self, topic: str) -> None:
+        """The topic works again: its next failure is reported."""
+        self._warned.discard(topic)

@@ -11,18 +11,20 @@
    milestones, operator warnings) and a watchdog that restarts a dead Xvfb or ffmpeg and, when the ingest
    dropped the stream, fetches a fresh key and restarts the encoder (the skill's "Stream Crashes" recipe);
 6. on ``request_stop`` (Ctrl-C, SIGTERM): ``stream/stop``, then end exactly the processes it started.
+
+The status monitor (``monitor.py``) and the watchdog (``watchdog.py``) are collaborators built here and reachable
+as ``GoLive.monitor`` and ``GoLive.watchdog``; they share what the platform last said through ``Liveness``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import shutil
 import signal
 import tempfile
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +34,27 @@ from retake.agent.commands import TextOverlay
 from retake.agent.credentials import Credentials
 from retake.agent.errors import AgentError, Conflict
 from retake.agent.handlers import CommandHandler, Handler
+from retake.agent.liveness import Liveness
+from retake.agent.monitor import StatusMonitor, notify_warning
 from retake.agent.notify import Notifier
 from retake.agent.options import GoLiveError, GoLiveOptions, GoLiveResult, NotVerified
-from retake.agent.policy import RestartBudget, ViewerTracker
 from retake.agent.processes import ProcessError
 from retake.agent.report import LogReporter, Reporter
 from retake.agent.screen import Screen, monospace_font
 from retake.agent.skillcheck import check_skill
 from retake.agent.stage import Stage, TextWindowMode
-from retake.agent.state import AgentState, warning_text
-from retake.agent.types import RtmpCredentials, StreamStatus, StreamStopped
+from retake.agent.state import AgentState
+from retake.agent.types import StreamStopped
+from retake.agent.watchdog import Watchdog, redact
 
-_STREAM_KEY = re.compile(r"sk_[A-Za-z0-9_\-]+")
+
+@dataclass(frozen=True)
+class StopRequest:
+    """Why the run is stopping, and whether it still has to call ``stream/stop`` (not when the platform already
+    ended the session)."""
+
+    reason: str
+    call_stop: bool
 
 
 class GoLive:
@@ -73,31 +84,38 @@ class GoLive:
         self._on_credentials = on_credentials
         self.user_id = creds.userDbId
         self.agent_name = creds.agent_name
-        self.session_id: str | None = None
         self.stage: Stage | None = None
         self.screen: Screen | None = None
         self.work_dir: Path | None = None
         self.thumbnail_url: str | None = None
         self.chat: ChatDesk | None = None
-        self.encoder_restarts = 0
+        self.liveness = Liveness()
+        self.monitor = StatusMonitor(
+            client,
+            self.options,
+            self.liveness,
+            self.state,
+            notifier=self.notifier,
+            report=self.report,
+            watch_url=lambda: self.watch_url,
+            on_session_ended=self._ended_remotely,
+        )
+        self.watchdog = Watchdog(
+            client,
+            self.options,
+            self.liveness,
+            notifier=self.notifier,
+            report=self.report,
+            on_session_ended=self._ended_remotely,
+            request_stop=self.request_stop,
+        )
         self._temp_work_dir = False
         self._text_window: TextWindowMode = "none"
-        self._rtmp: RtmpCredentials | None = None
-        self._status: StreamStatus | None = None
         self._stop_event = asyncio.Event()
         self._stop_reason = "stopped"
         self._call_stop = True
         self._session_opened = False
-        self._stopping = False
-        self._recovering = False
-        self._failures_in_a_row = 0
-        self._last_live_at = 0.0
-        self._last_status_at = 0.0  # the last status answer: "not live" is only trusted while they arrive
         self._last_thumbnail_ok = False
-        self._viewers = ViewerTracker(self.options.viewer_milestones)
-        self._budget = RestartBudget(self.options.max_restarts, self.options.restart_window)
-        self._warned: set[str] = set()
-        self._display_reported: int | None = None
 
     # -- public controls -----------------------------------------------------------------------------------
 
@@ -112,6 +130,22 @@ class GoLive:
     @property
     def watch_url(self) -> str:
         return f"{self.client.base_url}/{self.agent_name}"
+
+    @property
+    def session_id(self) -> str | None:
+        return self.liveness.session_id
+
+    @property
+    def encoder_restarts(self) -> int:
+        return self.watchdog.restarts
+
+    @property
+    def stop_request(self) -> StopRequest | None:
+        """None while the run goes on; set by ``request_stop`` (a signal, the platform ending the session, the
+        watchdog giving up)."""
+        if not self._stop_event.is_set():
+            return None
+        return StopRequest(self._stop_reason, self._call_stop)
 
     def request_stop(self, reason: str = "stop requested", *, call_stop: bool = True) -> None:
         if not self._stop_event.is_set():
@@ -160,14 +194,14 @@ class GoLive:
 
     async def _main(self) -> None:
         self._prepare_work_dir()
-        await self._preflight()
+        await self.preflight()
         await self._open()
         assert self.chat is not None
         tasks = [
             asyncio.create_task(self.chat.run(), name="chat"),
             asyncio.create_task(self._thumbnail_loop(), name="thumbnails"),
-            asyncio.create_task(self._monitor_loop(), name="monitor"),
-            asyncio.create_task(self._watchdog_loop(), name="watchdog"),
+            asyncio.create_task(self.monitor.run(), name="monitor"),
+            asyncio.create_task(self.watchdog.run(), name="watchdog"),
         ]
         if self._text_window == "drawtext":
             tasks.append(asyncio.create_task(self._overlay_loop(), name="overlay"))
@@ -188,7 +222,10 @@ class GoLive:
             self.work_dir = Path(tempfile.mkdtemp(prefix="retake-golive-"))
             self._temp_work_dir = True
 
-    async def _preflight(self) -> None:
+    async def preflight(self) -> None:
+        """The checks before anything starts (``run()`` does them first): whose token this is, the skill version,
+        verification (``NotVerified`` unless ``allow_unverified``), unseen operator warnings, the tools; then the
+        screen and the stage are built in ``work_dir``, which must be set."""
         o = self.options
         with self.report.step("checking credentials"):
             status = await self.client.stream_status()
@@ -224,7 +261,7 @@ class GoLive:
                 )
             self.report.warn("not verified: streaming anyway (--allow-unverified); no token will be created")
         for warning in self.state.unseen_warnings(status.get("warnings") or []):
-            self._notify_warning(warning)
+            notify_warning(warning, self.report, self.notifier)
         self.state.save()
         self._choose_text_window()
         for tool in ("Xvfb", "ffmpeg", *(["xterm"] if self._text_window == "xterm" else [])):
@@ -248,6 +285,7 @@ class GoLive:
         self.stage = Stage(
             self.work_dir, self.screen, size=o.size, framerate=o.framerate, audio=o.audio, text_window=mode
         )
+        self.watchdog.attach(self.stage)
         if isinstance(self.handler, CommandHandler):
             self.handler.env.update(
                 RETAKE_STREAM_LOG=str(log_path), RETAKE_AGENT_NAME=self.agent_name, RETAKE_WATCH_URL=self.watch_url
@@ -256,11 +294,11 @@ class GoLive:
     async def _open(self) -> None:
         o = self.options
         with self.report.step("getting fresh RTMP credentials"):
-            self._rtmp = await self.client.rtmp()
+            await self.watchdog.fresh_key()
         with self.report.step("opening the stream session"):
             start = await self.client.stream_start()
         self._session_opened = True
-        self.session_id = start.get("session_id") or (await self.client.stream_status()).get("session_id")
+        self.liveness.session_id = start.get("session_id") or (await self.client.stream_status()).get("session_id")
         self._remember_token(start.get("token") or {})
         self.chat = ChatDesk(
             self.client,
@@ -271,7 +309,7 @@ class GoLive:
             notifier=self.notifier,
             report=self.report,
             show=self.screen_write,
-            context=self._context,
+            context=self.context,
         )
         await self.chat.prime()
         stage = self.stage
@@ -282,11 +320,11 @@ class GoLive:
         self.report.ok(f"display {stage.display} ({o.size}), text window: {self._text_window}")
         self.screen_write(f"{self.agent_name} is going live")
         with self.report.step("starting ffmpeg"):
-            stage.start_encoder(self._target())
+            self.watchdog.start_encoder()
         with self.report.step(f"waiting for the platform to see the stream (up to {o.live_timeout:.0f} s)"):
-            live = await self._wait_live(o.live_timeout)
+            live = await self.watchdog.wait_live(o.live_timeout)
         if not live:
-            tail = self._redact(stage.encoder.log_tail() if stage.encoder else "")
+            tail = redact(stage.encoder.log_tail() if stage.encoder else "")
             raise GoLiveError(f"not live after {o.live_timeout:.0f} s" + (f"; ffmpeg said:\n{tail}" if tail else ""))
         self.report.ok(f"live: {self.watch_url}")
         with self.report.step("uploading the first thumbnail"):
@@ -304,7 +342,8 @@ class GoLive:
         if o.opening_message:
             await self.say(o.opening_message)
             self.report.ok(f"said: {o.opening_message}")
-        viewers = self._status["viewers"] if self._status else 0
+        status = self.liveness.status
+        viewers = status["viewers"] if status else 0
         self.notifier.emit(
             "live",
             f"I'm live at {self.watch_url} Viewers: {viewers}. Share the link to grow the audience.",
@@ -321,25 +360,7 @@ class GoLive:
             if self._on_credentials is not None:
                 self._on_credentials(self.creds)
 
-    # -- processes -----------------------------------------------------------------------------------------
-
-    def _target(self) -> str:
-        assert self._rtmp is not None
-        return f"{self._rtmp['url'].rstrip('/')}/{self._rtmp['key']}"
-
-    async def _wait_live(self, limit: float) -> bool:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            encoder = self.stage.encoder if self.stage else None
-            if encoder is None or not encoder.alive():
-                return False
-            with contextlib.suppress(AgentError):
-                self._status = await self.client.stream_status()
-                if self._status["is_live"]:
-                    self._last_live_at = time.monotonic()
-                    return True
-            await asyncio.sleep(1.0)
-        return False
+    # -- thumbnails ------------------------------------------------------------------------------------
 
     async def _thumbnail(self) -> None:
         assert self.stage is not None
@@ -349,8 +370,9 @@ class GoLive:
 
     # -- loops ---------------------------------------------------------------------------------------------
 
-    def _context(self) -> dict[str, Any]:
-        status: dict[str, Any] = dict(self._status) if self._status else {}
+    def context(self) -> dict[str, Any]:
+        """Agent and stream facts handed to the handler with each chat event (``ChatDesk``'s ``context``)."""
+        status: dict[str, Any] = dict(self.liveness.status) if self.liveness.status else {}
         return {
             "agent": {"name": self.agent_name, "userDbId": self.user_id},
             "stream": {
@@ -367,7 +389,7 @@ class GoLive:
     async def _thumbnail_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.thumbnail_interval if self._last_thumbnail_ok else 30.0)
-            if self._recovering:
+            if self.liveness.recovering:
                 continue
             try:
                 await self._thumbnail()
@@ -381,143 +403,16 @@ class GoLive:
             await asyncio.sleep(0.5)
             self.screen.refresh_overlay()
 
-    async def _monitor_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.status_interval)
-            try:
-                if await self._monitor_once():
-                    return
-            except Exception as exc:  # a surprising answer must not take a live stream down
-                self._warn_once("monitor", f"status monitor: {exc!r}")
-
-    async def _monitor_once(self) -> bool:
-        """One status poll; True when the session ended and the runtime is stopping."""
-        try:
-            status = await self.client.stream_status()
-        except AgentError as exc:
-            self._warn_once("status", f"reading the stream status failed: {exc}")
-            return False
-        self._warned.discard("status")
-        self._status = status
-        self._last_status_at = time.monotonic()
-        if status["is_live"]:
-            self._last_live_at = time.monotonic()
-        fresh = self.state.unseen_warnings(status.get("warnings") or [])
-        for warning in fresh:
-            self._notify_warning(warning)
-        if fresh:
-            self.state.save()
-        if not self._recovering and "session_id" in status and status["session_id"] != self.session_id:
-            self._ended_remotely()
-            return True
-        for event in self._viewers.update(int(status["viewers"])):
-            message = event.message
-            if event.event == "viewers_falling":
-                message += f" Here's the link: {self.watch_url}"
-            self.notifier.emit(event.event, message, **event.data)
-        return False
-
-    def _notify_warning(self, warning: dict[str, Any]) -> None:
-        text = warning_text(warning)
-        self.report.error(text.upper() if warning.get("kind") == "shutdown" else text)
-        self.notifier.emit("shutdown_warning", text, urgent=True, warning=warning)
-
     def _ended_remotely(self) -> None:
         message = "the platform ended this stream session (stopped elsewhere or by the operator)"
         self.report.warn(message)
         self.notifier.emit("session_ended", message, urgent=True, session_id=self.session_id)
         self.request_stop(message, call_stop=False)
 
-    async def _watchdog_loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.options.watchdog_interval)
-            if self._stopping:
-                return
-            try:
-                await self._watch_once()
-            except Exception as exc:  # keep watching whatever went wrong in one round
-                self._warn_once("watchdog", f"watchdog: {exc!r}")
-
-    async def _watch_once(self) -> None:
-        stage = self.stage
-        if stage is None:
-            return
-        if stage.xvfb is not None and not stage.xvfb.alive():
-            code, pid = stage.xvfb.returncode, stage.xvfb.pid
-            if pid != self._display_reported:  # once per dead display, not once per failed restart
-                self._display_reported = pid
-                self.report.warn(f"Xvfb exited ({code}): restarting the display")
-                self.notifier.emit("display_crashed", f"The virtual display exited ({code}); restarting it.")
-            stage.stop_encoder()
-            try:
-                stage.start_display()
-                stage.start_window()
-            except ProcessError as exc:
-                self.report.error(str(exc))
-                return
-            await self._recover_encoder(f"the display restarted (Xvfb exited with {code})")
-            return
-        if stage.window is not None and not stage.window.alive():
-            self.report.warn(f"the text window exited ({stage.window.returncode}): restarting it")
-            with contextlib.suppress(ProcessError):
-                stage.start_window()
-        encoder = stage.encoder
-        if encoder is not None and not encoder.alive():
-            await self._recover_encoder(f"ffmpeg exited with code {encoder.returncode}")
-        elif encoder is not None and self._stalled(encoder.uptime()):
-            await self._recover_encoder("the ingest dropped the stream (not live while ffmpeg runs)")
-
-    def _stalled(self, encoder_uptime: float) -> bool:
-        """ffmpeg runs but the platform has said "not live" for ``stall_after`` seconds. An unreachable API is
-        not a stall: the encoder is only restarted on fresh answers."""
-        limit, now = self.options.stall_after, time.monotonic()
-        fresh = now - self._last_status_at < 2 * self.options.status_interval + 5
-        return encoder_uptime > limit and now - self._last_live_at > limit and fresh
-
-    async def _recover_encoder(self, reason: str) -> None:
-        self._recovering = True
-        try:
-            tail = self._redact(self.stage.stop_encoder() if self.stage else "")
-            # An encoder the platform disconnected because it ended the session (stop elsewhere, an operator's
-            # shutdown) must not be brought back: that would open a new session against the operator's will.
-            with contextlib.suppress(AgentError):
-                status = await self.client.stream_status()
-                if "session_id" in status and status["session_id"] != self.session_id:
-                    self._ended_remotely()
-                    return
-            self.encoder_restarts += 1
-            self.report.warn(f"encoder down: {reason}; restarting with a fresh key")
-            self.notifier.emit("encoder_crashed", f"Encoder down: {reason}. Restarting.", reason=reason, log=tail)
-            if not self._budget.allow(time.monotonic()):
-                message = f"the encoder failed {self._budget.recent()} times in a row; giving up"
-                self.notifier.emit("encoder_failed", message, urgent=True)
-                self.report.error(message)
-                self.request_stop(message)
-                return
-            if self._failures_in_a_row:
-                await asyncio.sleep(min(2.0**self._failures_in_a_row, 15.0))
-            # The skill's "Stream Crashes": fresh keys, stream/start (idempotent), restart ffmpeg.
-            self._rtmp = await self.client.rtmp()
-            await self.client.stream_start()
-            assert self.stage is not None
-            self.stage.start_encoder(self._target())
-            if await self._wait_live(self.options.live_timeout):
-                self._failures_in_a_row = 0
-                self.report.ok("encoder restarted: live again")
-                self.notifier.emit("encoder_recovered", "The stream is live again.", restarts=self.encoder_restarts)
-            else:
-                self._failures_in_a_row += 1
-                self.report.warn("restarted encoder is not live yet; the watchdog keeps trying")
-        except (AgentError, ProcessError) as exc:
-            self._failures_in_a_row += 1
-            self.report.warn(f"encoder recovery failed: {exc}")
-        finally:
-            self._recovering = False
-
     # -- shutdown ------------------------------------------------------------------------------------------
 
     async def _shutdown(self, failed: bool) -> GoLiveResult:
-        self._stopping = True
+        self.liveness.stopping = True
         stopped: StreamStopped | None = None
         if self._session_opened and self._call_stop:
             with self.report.step("stopping the stream"):
@@ -558,15 +453,3 @@ class GoLive:
             notices=list(self.notifier.sent),
             work_dir=work_dir,
         )
-
-    # -- helpers -------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _redact(text: str) -> str:
-        """Stream keys out of ffmpeg's messages before they reach a console or a notification."""
-        return _STREAM_KEY.sub("sk_***", text)
-
-    def _warn_once(self, topic: str, message: str) -> None:
-        if topic not in self._warned:
-            self._warned.add(topic)
-            self.report.warn(message)

@@ -9,12 +9,15 @@ broadcast through the event bus: pins on ``pinned`` to ``<streamer_id>/<session_
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from retake.chat.results import CommentJson, Deleted, DeletedAll, JailState, MutedUser, MutedUsers, PinState
 from retake.chat.service import comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
@@ -32,6 +35,15 @@ def parse_event_id(value: str) -> int:
 
 def pin_room(streamer_id: str, session_id: str) -> str:
     return f"{streamer_id}/{session_id}"
+
+
+class Where(TypedDict):
+    """Where a moderation broadcast applies, in both spellings of API.md (``streamId`` is the skill's)."""
+
+    streamer_id: str
+    streamId: str
+    session_id: str | None
+    timestamp: str | None
 
 
 def _require_owner(actor: Principal, streamer_id: str, what: str) -> None:
@@ -59,7 +71,7 @@ class ModerationService:
 
     # -- pins ----------------------------------------------------------------------------------------------
 
-    async def pin(self, actor: Principal, chat_event_id: str) -> dict[str, Any]:
+    async def pin(self, actor: Principal, chat_event_id: str) -> PinState:
         event_id = parse_event_id(chat_event_id)
         async with self._sessions() as db:
             event, sender = await self._message(db, event_id)
@@ -84,11 +96,13 @@ class ModerationService:
                 await db.commit()
             except IntegrityError as exc:  # a concurrent first pin of the same session won
                 raise Conflict("the pin changed meanwhile; try again", code="pin_conflict") from exc
-        body = self._pinned_body(event.streamer_id, event.session_id, event.id, comment_body(event, sender), now)
-        await self._events.publish(PlatformEvent("pinned", pin_room(event.streamer_id, event.session_id), body))
-        return body
+        state = _pin_state(event.streamer_id, event.session_id, event.id, comment_body(event, sender), now)
+        await self._events.publish(
+            PlatformEvent("pinned", pin_room(event.streamer_id, event.session_id), asdict(state))
+        )
+        return state
 
-    async def unpin(self, actor: Principal, chat_event_id: str) -> dict[str, Any]:
+    async def unpin(self, actor: Principal, chat_event_id: str) -> PinState:
         """Idempotent: unpinning a message that is not pinned answers ``pinned: false`` and broadcasts nothing."""
         event_id = parse_event_id(chat_event_id)
         async with self._sessions() as db:
@@ -96,11 +110,11 @@ class ModerationService:
             _require_owner(actor, event.streamer_id, "unpin messages")
             removed = await self._drop_pins(db, ChatPin.chat_event_id == event.id)
             await db.commit()
-        body = self._pinned_body(event.streamer_id, event.session_id, event.id, None, utcnow())
+        state = _pin_state(event.streamer_id, event.session_id, event.id, None, utcnow())
         await self._announce_unpins(removed)
-        return body
+        return state
 
-    async def pinned_of(self, session_id: str) -> dict[str, Any]:
+    async def pinned_of(self, session_id: str) -> PinState:
         """The session's pinned message (public: viewers joining late need it), or ``message: null``."""
         async with self._sessions() as db:
             session = await db.get(StreamSession, session_id)
@@ -115,13 +129,13 @@ class ModerationService:
                 )
             ).first()
         if row is None:
-            return self._pinned_body(session.user_id, session_id, None, None, None)
+            return _pin_state(session.user_id, session_id, None, None, None)
         pin, event, sender = row
-        return self._pinned_body(session.user_id, session_id, event.id, comment_body(event, sender), pin.pinned_at)
+        return _pin_state(session.user_id, session_id, event.id, comment_body(event, sender), pin.pinned_at)
 
     # -- deletion ------------------------------------------------------------------------------------------
 
-    async def delete_message(self, actor: Principal, chat_event_id: str) -> dict[str, Any]:
+    async def delete_message(self, actor: Principal, chat_event_id: str) -> Deleted:
         event_id = parse_event_id(chat_event_id)
         async with self._sessions() as db:
             event, _sender = await self._message(db, event_id)
@@ -138,14 +152,14 @@ class ModerationService:
                     "type": "delete",
                     "_id": event_key,
                     "chat_event_id": event_key,
-                    **self._where(event.streamer_id, event.session_id),
+                    **_where(event.streamer_id, event.session_id),
                 },
             )
         )
         await self._announce_unpins(removed)
-        return {"deleted": 1, "chat_event_id": event_key}
+        return Deleted(deleted=1, chat_event_id=event_key)
 
-    async def delete_all(self, actor: Principal, streamer_id: str | None, session_id: str | None) -> dict[str, Any]:
+    async def delete_all(self, actor: Principal, streamer_id: str | None, session_id: str | None) -> DeletedAll:
         """Every message of the owner's chat, or only those of one of the owner's sessions."""
         streamer_id = streamer_id or actor.id
         async with self._sessions() as db:
@@ -167,15 +181,15 @@ class ModerationService:
             await db.commit()
         await self._events.publish(
             PlatformEvent(
-                "message", streamer_id, {"type": "delete_all", "count": count, **self._where(streamer_id, session_id)}
+                "message", streamer_id, {"type": "delete_all", "count": count, **_where(streamer_id, session_id)}
             )
         )
         await self._announce_unpins(removed)
-        return {"deleted": count, "streamer_id": streamer_id, "session_id": session_id}
+        return DeletedAll(deleted=count, streamer_id=streamer_id, session_id=session_id)
 
     # -- jail ----------------------------------------------------------------------------------------------
 
-    async def jail(self, actor: Principal, session_id: str, user_id: str) -> dict[str, Any]:
+    async def jail(self, actor: Principal, session_id: str, user_id: str) -> JailState:
         """Mute ``user_id`` in the chat of the session's streamer (until unjailed). Idempotent."""
         async with self._sessions() as db:
             session, target = await self._owned_session_and_user(db, actor, session_id, user_id, "jail users")
@@ -201,7 +215,7 @@ class ModerationService:
                     created = False
         return await self._jail_outcome("jail", session, target, muted=True, announce=created)
 
-    async def unjail(self, actor: Principal, session_id: str, user_id: str) -> dict[str, Any]:
+    async def unjail(self, actor: Principal, session_id: str, user_id: str) -> JailState:
         async with self._sessions() as db:
             session, target = await self._owned_session_and_user(db, actor, session_id, user_id, "unjail users")
             result = await db.execute(
@@ -211,7 +225,7 @@ class ModerationService:
         removed = bool(getattr(result, "rowcount", 0))
         return await self._jail_outcome("unjail", session, target, muted=False, announce=removed)
 
-    async def muted_users(self, actor: Principal, session_id: str) -> dict[str, Any]:
+    async def muted_users(self, actor: Principal, session_id: str) -> MutedUsers:
         async with self._sessions() as db:
             session = await db.get(StreamSession, session_id)
             if session is None:
@@ -225,21 +239,21 @@ class ModerationService:
                     .order_by(ChatMute.id)
                 )
             ).all()
-        return {
-            "session_id": session.id,
-            "streamer_id": session.user_id,
-            "muted_users": [
-                {
-                    "user_id": user.id,
-                    "username": user.username,
-                    "avatar_url": user.avatar_url or "",
-                    "muted_at": iso(mute.created_at),
-                    "muted_by": mute.muted_by,
-                    "session_id": mute.session_id,
-                }
+        return MutedUsers(
+            session_id=session.id,
+            streamer_id=session.user_id,
+            muted_users=tuple(
+                MutedUser(
+                    user_id=user.id,
+                    username=user.username,
+                    avatar_url=user.avatar_url or "",
+                    muted_at=iso(mute.created_at),
+                    muted_by=mute.muted_by,
+                    session_id=mute.session_id,
+                )
                 for mute, user in rows
-            ],
-        }
+            ),
+        )
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -276,40 +290,41 @@ class ModerationService:
     async def _announce_unpins(self, pins: list[ChatPin]) -> None:
         now = utcnow()
         for pin in pins:
-            body = self._pinned_body(pin.streamer_id, pin.session_id, pin.chat_event_id, None, now)
-            await self._events.publish(PlatformEvent("pinned", pin_room(pin.streamer_id, pin.session_id), body))
+            state = _pin_state(pin.streamer_id, pin.session_id, pin.chat_event_id, None, now)
+            await self._events.publish(
+                PlatformEvent("pinned", pin_room(pin.streamer_id, pin.session_id), asdict(state))
+            )
 
     async def _jail_outcome(
         self, kind: str, session: StreamSession, target: User, *, muted: bool, announce: bool
-    ) -> dict[str, Any]:
-        body = {
-            "user_id": target.id,
-            "username": target.username,
-            "muted": muted,
-            **self._where(session.user_id, session.id),
-        }
+    ) -> JailState:
+        where = _where(session.user_id, session.id)
+        state = JailState(
+            user_id=target.id,
+            username=target.username,
+            muted=muted,
+            streamer_id=where["streamer_id"],
+            session_id=where["session_id"],
+            timestamp=where["timestamp"],
+        )
         if announce:  # repeating a jail/unjail changes nothing, so it is not broadcast again
-            await self._events.publish(PlatformEvent("message", session.user_id, {"type": kind, **body}))
-        return body
+            payload = {"type": kind, "user_id": target.id, "username": target.username, "muted": muted, **where}
+            await self._events.publish(PlatformEvent("message", session.user_id, payload))
+        return state
 
-    @staticmethod
-    def _where(streamer_id: str, session_id: str | None) -> dict[str, Any]:
-        return {
-            "streamer_id": streamer_id,
-            "streamId": streamer_id,
-            "session_id": session_id,
-            "timestamp": iso(utcnow()),
-        }
 
-    @staticmethod
-    def _pinned_body(
-        streamer_id: str, session_id: str | None, event_id: int | None, message: dict[str, Any] | None, at: Any
-    ) -> dict[str, Any]:
-        return {
-            "streamer_id": streamer_id,
-            "session_id": session_id,
-            "pinned": message is not None,
-            "chat_event_id": str(event_id) if event_id is not None else None,
-            "message": message,
-            "timestamp": iso(at) if at is not None else None,
-        }
+def _where(streamer_id: str, session_id: str | None) -> Where:
+    return {"streamer_id": streamer_id, "streamId": streamer_id, "session_id": session_id, "timestamp": iso(utcnow())}
+
+
+def _pin_state(
+    streamer_id: str, session_id: str | None, event_id: int | None, message: CommentJson | None, at: datetime | None
+) -> PinState:
+    return PinState(
+        streamer_id=streamer_id,
+        session_id=session_id,
+        pinned=message is not None,
+        chat_event_id=str(event_id) if event_id is not None else None,
+        message=message,
+        timestamp=iso(at) if at is not None else None,
+    )

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from retake.chat.results import OperatorNotice
 from retake.chat.service import comment_body
 from retake.errors import Conflict, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
@@ -87,7 +88,7 @@ class OperatorDesk:
 
     # -- what agents see -----------------------------------------------------------------------------------
 
-    async def warnings_for(self, agent_id: str) -> list[dict[str, Any]]:
+    async def warnings_for(self, agent_id: str) -> list[OperatorNotice]:
         """Newest first: every warning and shutdown the operator issued to this agent (the last 20)."""
         async with self._sessions() as db:
             actions = (
@@ -99,13 +100,9 @@ class OperatorDesk:
                 )
             ).all()
         return [
-            {
-                "id": str(a.id),
-                "kind": a.kind,
-                "reason": a.reason,
-                "session_id": a.session_id,
-                "created_at": iso(a.created_at),
-            }
+            OperatorNotice(
+                id=str(a.id), kind=a.kind, reason=a.reason, session_id=a.session_id, created_at=iso(a.created_at)
+            )
             for a in actions
         ]
 
@@ -236,4 +233,4 @@ class OperatorDesk:
             ).first()
         if row is not None:
             event, sender = row
-            await self._events.publish(PlatformEvent("message", event.streamer_id, comment_body(event, sender)))
+            await self._events.publish(PlatformEvent("message", event.streamer_id, dict(comment_body(event, sender))))

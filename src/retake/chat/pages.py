@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from retake.chat.page_cache import PageCache
+from retake.chat.results import ChatItemJson, CommentJson
 from retake.chat.service import comment_fields
 from retake.errors import NotFound
 from retake.store.tables import ChatEvent, User
@@ -123,7 +124,7 @@ class RenderedPage:
         return cls(body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"')
 
 
-def comment_item(row: Sequence[Any]) -> dict[str, Any]:
+def comment_item(row: Sequence[Any]) -> CommentJson:
     """One comment from a row of ``read_rows`` (``_COLUMNS``, the timestamp already in API.md's format)."""
     event_id, streamer_id, session_id, kind, text, timestamp, tip_data, trade_data = row[:8]
     sender_id, username, avatar_url, wallet_address = row[8:]
@@ -144,7 +145,7 @@ def comment_item(row: Sequence[Any]) -> dict[str, Any]:
     )
 
 
-def chat_item(row: Sequence[Any]) -> dict[str, Any]:
+def chat_item(row: Sequence[Any]) -> ChatItemJson:
     """The public ``/chat/`` item (schemas.ChatItem, in its field order)."""
     event_id, _streamer_id, _session_id, kind, text, timestamp, tip_data, trade_data, sender_id, username = row[:10]
     return {
@@ -161,8 +162,11 @@ def chat_item(row: Sequence[Any]) -> dict[str, Any]:
 
 def render(shape: Shape, rows: Sequence[Sequence[Any]], limit: int) -> RenderedPage:
     """``rows``: up to ``limit + 1`` rows newest first; the extra one only tells that there is a next page."""
-    make = comment_item if shape == "comments" else chat_item
-    items = [make(row) for row in rows[:limit]]
+    items: list[CommentJson] | list[ChatItemJson]
+    if shape == "comments":
+        items = [comment_item(row) for row in rows[:limit]]
+    else:
+        items = [chat_item(row) for row in rows[:limit]]
     next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
     return RenderedPage.of(to_json({shape: items, "next_cursor": next_cursor}))
 
@@ -173,7 +177,10 @@ async def read_rows(
     """Newest first, ``limit + 1`` rows of one streamer's or one session's chat (exactly one of the two ids);
     an unknown streamer is ``NotFound`` (checked only for an empty page)."""
     by: _By = "streamer_id" if streamer_id is not None else "session_id"
-    params: dict[str, Any] = {"key": streamer_id if streamer_id is not None else session_id, "rows": limit + 1}
+    params: dict[str, str | int | None] = {
+        "key": streamer_id if streamer_id is not None else session_id,
+        "rows": limit + 1,
+    }
     if before_id is not None:
         params["before_id"] = before_id
     sqlite = conn.dialect.name == "sqlite"

@@ -6,11 +6,37 @@ implementation, so API tests and command-line tools can build a ``ChatService`` 
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 TransactionKind = Literal["tip", "trade"]
+
+
+class TipData(TypedDict):
+    """``tip_data`` of a ``tip`` chat message, as stored with it (API.md Socket.IO); ``amount`` is in SOL."""
+
+    receiver_id: str
+    amount: float
+    lamports: str
+    amount_usd: float
+    tx_hash: str
+
+
+class TradeData(TypedDict):
+    """``trade_data`` of a ``trade`` chat message, as stored with it (API.md Socket.IO: ``{amount, type, tx_hash}``
+    and a few more)."""
+
+    amount: float
+    type: str
+    tx_hash: str
+    token_address: str
+    token_ticker: str
+    amount_tokens: float
+    amount_usd: float
+
+
+TransactionNote = TipData | TradeData
 
 
 class SendGate(Protocol):
@@ -33,7 +59,7 @@ class TransactionLedger(Protocol):
 
     async def confirm(
         self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
-    ) -> dict[str, Any] | None: ...
+    ) -> TransactionNote | None: ...
 
 
 class NoLedger:
@@ -41,5 +67,5 @@ class NoLedger:
 
     async def confirm(
         self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
-    ) -> dict[str, Any] | None:
+    ) -> TransactionNote | None:
         return None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger
+from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger, TransactionNote
+from retake.chat.results import CommentJson, PostedComment, Tipper
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.identity.principal import Principal
@@ -49,14 +51,14 @@ def comment_fields(
     kind: str,
     text: str,
     timestamp: str | None,
-    tip_data: Any,
-    trade_data: Any,
+    tip_data: Mapping[str, Any] | None,
+    trade_data: Mapping[str, Any] | None,
     sender_id: str,
     username: str,
     avatar_url: str | None,
     wallet_address: str | None,
     holdings: int | float = 0,
-) -> dict[str, Any]:
+) -> CommentJson:
     """Both field sets of API.md: the skill's (``_id``, ``author``) and the newer ``sender_*`` ones. One place
     for the shape of a comment, whether it comes from a stored ORM row (``comment_body``) or a page query
     (``chat.pages.comment_item``)."""
@@ -84,7 +86,7 @@ def comment_fields(
     }
 
 
-def comment_body(event: ChatEvent, sender: User | Principal) -> dict[str, Any]:
+def comment_body(event: ChatEvent, sender: User | Principal) -> CommentJson:
     """A just-stored comment, as REST answers and Socket.IO broadcasts it."""
     return comment_fields(
         event_id=event.id,
@@ -117,9 +119,10 @@ class ChatService:
         text: str,
         kind: str = "message",
         *,
-        tip_data: dict[str, Any] | None = None,
-        trade_data: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+        note: TransactionNote | None = None,
+    ) -> PostedComment:
+        """Store and broadcast one chat line. ``note`` is the confirmed ledger record a ``tip`` or ``trade`` line
+        announces, stored as its ``tip_data`` or ``trade_data``."""
         text = text.strip()
         if "\x00" in text:
             raise ValidationFailed("message must not contain NUL characters", code="invalid_message")
@@ -143,18 +146,18 @@ class ChatService:
                 sender_user_id=sender.id,
                 type=kind,
                 text=text,
-                tip_data=tip_data,
-                trade_data=trade_data,
+                tip_data=dict(note) if note is not None and kind == "tip" else None,
+                trade_data=dict(note) if note is not None and kind == "trade" else None,
                 created_at=utcnow(),
                 deleted=False,
             )
             db.add(event)
             await db.commit()
         body = comment_body(event, sender)
-        await self._events.publish(PlatformEvent("message", destination_user_id, body))
-        return body
+        await self._events.publish(PlatformEvent("message", destination_user_id, dict(body)))
+        return PostedComment(body["chat_event_id"], body["timestamp"], body)
 
-    async def top_tippers(self, streamer_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    async def top_tippers(self, streamer_id: str, limit: int = 10) -> list[Tipper]:
         """Senders ranked by the total of their ``tip`` events in this streamer's chat (amounts in SOL)."""
         async with self._sessions() as db:
             if await db.get(User, streamer_id) is None:
@@ -174,7 +177,7 @@ class ChatService:
             totals[sender.id] = (sender, total + value, count + 1)
         ranked = sorted(totals.values(), key=lambda t: (-t[1], -t[2], t[0].username))[:limit]
         return [
-            {"user_id": u.id, "username": u.username, "total_amount": total, "tip_count": count, "rank": i}
+            Tipper(user_id=u.id, username=u.username, total_amount=total, tip_count=count, rank=i)
             for i, (u, total, count) in enumerate(ranked, start=1)
         ]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,17 @@ from retake.store.types import iso, utcnow
 
 from .edge import looks_like_address
 from .records import Pricing, config_of, state_from_json, trade_record
+from .results import (
+    Counts,
+    Growth,
+    PoolView,
+    TokenActivity,
+    TokenStats,
+    TopToken,
+    TradesPage,
+    TrendingToken,
+    Windowed,
+)
 
 WINDOWS: Final = {
     "1h": timedelta(hours=1),
@@ -81,7 +92,7 @@ class Market:
 
     # -- per token --------------------------------------------------------------------------------------
 
-    async def token_stats(self, address: str) -> dict[str, Any]:
+    async def token_stats(self, address: str) -> TokenStats:
         now = utcnow()
         day_ago = now - WINDOWS["24h"]
         async with self._sessions() as db:
@@ -110,42 +121,46 @@ class Market:
         earnings_day = fees_by_token.get("quote", 0) + pricing.base_value(fees_by_token.get("base", 0), sqrt)
         market_cap = pricing.market_cap(sqrt)
         config = pricing.config
-        return {
-            "address": token.address,
-            "pool_address": token.pool_address,
-            "user_id": token.user_id,
-            "name": token.name,
-            "ticker": token.ticker,
-            "current_price": pricing.price_usd(sqrt),
-            "price_sol": pricing.price_sol(sqrt),
-            "market_cap": pricing.usd(market_cap),
-            "current_market_cap": pricing.usd(market_cap),
-            "market_cap_sol": pricing.sol(market_cap),
-            "all_time_high": pricing.price_usd(ath),
-            "all_time_high_sol": pricing.price_sol(ath),
-            "growth": {name: self._growth(token, ref) for name, ref in references.items()},
-            "volume": {"total": pricing.usd(volume_total), "24h": pricing.usd(volume_day)},
-            "volume_sol": {"total": pricing.sol(volume_total), "24h": pricing.sol(volume_day)},
-            "trade_count": {"total": count_total, "24h": count_day},
-            "earnings": {"total": pricing.usd(earnings_total), "24h": pricing.usd(earnings_day)},
-            "earnings_sol": {"total": pricing.sol(earnings_total), "24h": pricing.sol(earnings_day)},
-            "bonding_progress": pricing.progress(state.quote_reserve),
-            "graduated": token.completed,
-            "pool": {
-                "config": token.config_name,
-                "sqrt_price": str(sqrt),
-                "base_reserve": str(state.base_reserve),
-                "quote_reserve": str(state.quote_reserve),
-                "migration_quote_threshold": str(config.migration_quote_threshold),
-                "protocol_quote_fee": str(state.protocol_quote_fee),
-                "partner_quote_fee": str(state.partner_quote_fee),
-                "creator_quote_fee": str(state.creator_quote_fee),
-                "protocol_base_fee": str(state.protocol_base_fee),
-                "partner_base_fee": str(state.partner_base_fee),
-                "creator_base_fee": str(state.creator_base_fee),
-            },
-            "created_at": iso(token.created_at),
-        }
+        return TokenStats(
+            address=token.address,
+            pool_address=token.pool_address,
+            user_id=token.user_id,
+            name=token.name,
+            ticker=token.ticker,
+            current_price=pricing.price_usd(sqrt),
+            price_sol=pricing.price_sol(sqrt),
+            market_cap=pricing.usd(market_cap),
+            current_market_cap=pricing.usd(market_cap),
+            market_cap_sol=pricing.sol(market_cap),
+            all_time_high=pricing.price_usd(ath),
+            all_time_high_sol=pricing.price_sol(ath),
+            growth=Growth(
+                hour=self._growth(token, references["1h"]),
+                six_hours=self._growth(token, references["6h"]),
+                day=self._growth(token, references["24h"]),
+            ),
+            volume=Windowed(pricing.usd(volume_total), pricing.usd(volume_day)),
+            volume_sol=Windowed(pricing.sol(volume_total), pricing.sol(volume_day)),
+            trade_count=Counts(count_total, count_day),
+            earnings=Windowed(pricing.usd(earnings_total), pricing.usd(earnings_day)),
+            earnings_sol=Windowed(pricing.sol(earnings_total), pricing.sol(earnings_day)),
+            bonding_progress=pricing.progress(state.quote_reserve),
+            graduated=token.completed,
+            pool=PoolView(
+                config=token.config_name,
+                sqrt_price=str(sqrt),
+                base_reserve=str(state.base_reserve),
+                quote_reserve=str(state.quote_reserve),
+                migration_quote_threshold=str(config.migration_quote_threshold),
+                protocol_quote_fee=str(state.protocol_quote_fee),
+                partner_quote_fee=str(state.partner_quote_fee),
+                creator_quote_fee=str(state.creator_quote_fee),
+                protocol_base_fee=str(state.protocol_base_fee),
+                partner_base_fee=str(state.partner_base_fee),
+                creator_base_fee=str(state.creator_base_fee),
+            ),
+            created_at=iso(token.created_at),
+        )
 
     @staticmethod
     async def _volume(db: AsyncSession, address: str, since: datetime | None) -> tuple[int, int]:
@@ -159,7 +174,7 @@ class Market:
 
     # -- rankings ---------------------------------------------------------------------------------------
 
-    async def top_tokens(self, limit: int) -> list[dict[str, Any]]:
+    async def top_tokens(self, limit: int) -> list[TopToken]:
         async with self._sessions() as db:
             tokens = (
                 await db.scalars(
@@ -172,20 +187,20 @@ class Market:
         for rank, token in enumerate(tokens, start=1):
             pricing = self._pricing(token)
             out.append(
-                {
-                    "user_id": token.user_id,
-                    "name": token.name,
-                    "ticker": token.ticker,
-                    "address": token.address,
-                    "current_market_cap": pricing.usd(token.market_cap_lamports),
-                    "market_cap_sol": pricing.sol(token.market_cap_lamports),
-                    "graduated": token.completed,
-                    "rank": rank,
-                }
+                TopToken(
+                    user_id=token.user_id,
+                    name=token.name,
+                    ticker=token.ticker,
+                    address=token.address,
+                    current_market_cap=pricing.usd(token.market_cap_lamports),
+                    market_cap_sol=pricing.sol(token.market_cap_lamports),
+                    graduated=token.completed,
+                    rank=rank,
+                )
             )
         return out
 
-    async def trending(self, limit: int) -> list[dict[str, Any]]:
+    async def trending(self, limit: int) -> list[TrendingToken]:
         """Every token ranked by 24 h growth, then market cap (one pass over the token table; fine at the scale of
         one platform's agents, and a materialized ranking can replace it later without changing the contract)."""
         async with self._sessions() as db:
@@ -199,20 +214,20 @@ class Market:
         for growth_24h, token, username in ranked[:limit]:
             pricing = self._pricing(token)
             out.append(
-                {
-                    "user_id": token.user_id,
-                    "username": username,
-                    "ticker": token.ticker,
-                    "token_ticker": token.ticker,
-                    "address": token.address,
-                    "growth_24h": growth_24h,
-                    "market_cap": pricing.usd(token.market_cap_lamports),
-                    "market_cap_sol": pricing.sol(token.market_cap_lamports),
-                }
+                TrendingToken(
+                    user_id=token.user_id,
+                    username=username,
+                    ticker=token.ticker,
+                    token_ticker=token.ticker,
+                    address=token.address,
+                    growth_24h=growth_24h,
+                    market_cap=pricing.usd(token.market_cap_lamports),
+                    market_cap_sol=pricing.sol(token.market_cap_lamports),
+                )
             )
         return out
 
-    async def top_by_trades(self, window: str | None, limit: int, *, by: str) -> list[dict[str, Any]]:
+    async def top_by_trades(self, window: str | None, limit: int, *, by: str) -> list[TokenActivity]:
         """Tokens ranked by quote volume (``by="volume"``) or trade count (``by="count"``) within the window."""
         since = utcnow() - parse_window(window)
         volume = func.coalesce(func.sum(Trade.sol_amount), 0)
@@ -245,29 +260,29 @@ class Market:
             token, username = tokens[address]
             pricing = self._pricing(token)
             out.append(
-                {
-                    "rank": rank,
-                    "address": address,
-                    "token_address": address,
-                    "user_id": token.user_id,
-                    "username": username,
-                    "name": token.name,
-                    "ticker": token.ticker,
-                    "volume": pricing.usd(int(lamports)),
-                    "volume_sol": pricing.sol(int(lamports)),
-                    "volume_lamports": str(int(lamports)),
-                    "trade_count": int(trades),
-                    "buy_count": int(buy_count),
-                    "sell_count": int(trades) - int(buy_count),
-                    "market_cap": pricing.usd(token.market_cap_lamports),
-                    "market_cap_sol": pricing.sol(token.market_cap_lamports),
-                }
+                TokenActivity(
+                    rank=rank,
+                    address=address,
+                    token_address=address,
+                    user_id=token.user_id,
+                    username=username,
+                    name=token.name,
+                    ticker=token.ticker,
+                    volume=pricing.usd(int(lamports)),
+                    volume_sol=pricing.sol(int(lamports)),
+                    volume_lamports=str(int(lamports)),
+                    trade_count=int(trades),
+                    buy_count=int(buy_count),
+                    sell_count=int(trades) - int(buy_count),
+                    market_cap=pricing.usd(token.market_cap_lamports),
+                    market_cap_sol=pricing.sol(token.market_cap_lamports),
+                )
             )
         return out
 
     # -- feeds ------------------------------------------------------------------------------------------
 
-    async def recent_trades(self, token_address: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def recent_trades(self, token_address: str | None, limit: int, cursor: str | None) -> TradesPage:
         """Newest first; ``next_cursor`` is the id of the last trade shown (older trades have smaller ids)."""
         before = parse_trade_cursor(cursor)
         async with self._sessions() as db:
@@ -281,9 +296,8 @@ class Market:
             if before is not None:
                 query = query.where(Trade.id < before)
             rows = (await db.execute(query.order_by(Trade.id.desc()).limit(limit + 1))).all()
-        trades = [trade_record(trade, token, self._pricing(token)) for trade, token in rows[:limit]]
-        next_cursor = trades[-1]["id"] if len(rows) > limit else None
-        return {"trades": trades, "next_cursor": next_cursor}
+        trades = tuple(trade_record(trade, token, self._pricing(token)) for trade, token in rows[:limit])
+        return TradesPage(trades, trades[-1].id if len(rows) > limit else None)
 
     async def market_caps_usd(self, addresses: list[str]) -> dict[str, float]:
         """Market cap (USD) per token address, for ``/users/live/``."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypedDict
 
+from retake.chat.ports import TipData, TradeData
 from retake.store.tables import Tip, Token, Trade
 from retake.store.types import iso
 from retake.streams.ports import TokenInfo
@@ -19,6 +20,7 @@ from .configs import NAMED_CONFIGS
 from .edge import MODE_NAMES
 from .enums import FeeToken, Side
 from .model import PoolConfig, PoolState, SwapResult
+from .results import FeeSplit, Quote, TipRecord, TradeRecord
 from .stats import market_cap_lamports, price_fraction
 
 TOKEN_TYPE = "meteora-dbc"
@@ -120,98 +122,111 @@ def trade_volume(side: Side, result: SwapResult) -> int:
     return result.amount_out + (result.fees.total if result.fees.token is FeeToken.QUOTE else 0)
 
 
-def quote_body(result: SwapResult, pricing: Pricing) -> dict[str, Any]:
+def fee_split(total: int, trading: int, protocol: int, creator: int, partner: int, referral: int) -> FeeSplit:
+    return FeeSplit(str(total), str(trading), str(protocol), str(creator), str(partner), str(referral))
+
+
+def quote_of(result: SwapResult, pricing: Pricing) -> Quote:
     fees = result.fees
-    return {
-        "side": result.side.value,
-        "mode": MODE_NAMES[result.mode],
-        "amount_in": str(result.amount_in),
-        "amount_in_excluding_fee": str(result.amount_in_excluding_fee),
-        "amount_out": str(result.amount_out),
-        "amount_left": str(result.amount_left),
-        "fee": {
-            "total": str(fees.total),
-            "trading": str(fees.trading),
-            "protocol": str(fees.protocol),
-            "creator": str(fees.creator),
-            "partner": str(fees.partner),
-            "referral": str(fees.referral),
-        },
-        "fee_token": fees.token.value,
-        "next_sqrt_price": str(result.next_sqrt_price),
-        "price_sol_after": pricing.price_sol(result.next_sqrt_price),
-        "price_usd_after": pricing.price_usd(result.next_sqrt_price),
-        "completes_curve": result.completed,
-    }
+    return Quote(
+        side=result.side.value,
+        mode=MODE_NAMES[result.mode],
+        amount_in=str(result.amount_in),
+        amount_in_excluding_fee=str(result.amount_in_excluding_fee),
+        amount_out=str(result.amount_out),
+        amount_left=str(result.amount_left),
+        fee=fee_split(fees.total, fees.trading, fees.protocol, fees.creator, fees.partner, fees.referral),
+        fee_token=fees.token.value,
+        next_sqrt_price=str(result.next_sqrt_price),
+        price_sol_after=pricing.price_sol(result.next_sqrt_price),
+        price_usd_after=pricing.price_usd(result.next_sqrt_price),
+        completes_curve=result.completed,
+    )
 
 
-def trade_record(trade: Trade, token: Token, pricing: Pricing) -> dict[str, Any]:
-    """The trade as ``/trades/recent/``, the swap response and ``rawtrade`` show it. ``amount_sol`` is the §8
-    quote volume; ``amount_in``/``amount_out`` are what the trader's wallet paid and received."""
+def trade_record(trade: Trade, token: Token, pricing: Pricing) -> TradeRecord:
+    """The trade as ``/trades/recent/``, the swap response and ``rawtrade`` show it."""
     sqrt_after = int(trade.sqrt_price_after)
     pool = token.pool_address
+    return TradeRecord(
+        id=str(trade.id),
+        tx_hash=trade.tx_hash,
+        token_address=trade.token_address,
+        token_ticker=token.ticker,
+        token_name=token.name,
+        pool_address=pool,
+        user_id=trade.user_id,
+        trader_address=trade.trader_address,
+        buyer_address=trade.trader_address if trade.is_buy else pool,
+        seller_address=pool if trade.is_buy else trade.trader_address,
+        is_buy=trade.is_buy,
+        side="buy" if trade.is_buy else "sell",
+        mode=trade.mode,
+        amount_in=str(trade.amount_in),
+        amount_out=str(trade.amount_out),
+        amount_left=str(trade.amount_left),
+        sol_lamports=str(trade.sol_amount),
+        token_atoms=str(trade.token_amount),
+        amount_sol=pricing.sol(trade.sol_amount),
+        amount_tokens=pricing.tokens(trade.token_amount),
+        amount_in_usd=pricing.usd(trade.sol_amount),
+        fee=fee_split(
+            trade.fee_total,
+            trade.fee_trading,
+            trade.fee_protocol,
+            trade.fee_creator,
+            trade.fee_partner,
+            trade.fee_referral,
+        ),
+        fee_token=trade.fee_token,
+        sqrt_price_after=trade.sqrt_price_after,
+        price_sol=pricing.price_sol(sqrt_after),
+        price_usd=pricing.price_usd(sqrt_after),
+        market_cap_sol=pricing.sol(trade.market_cap_after),
+        market_cap_usd=pricing.usd(trade.market_cap_after),
+        quote_reserve_after=str(trade.quote_reserve_after),
+        bonding_progress=pricing.progress(trade.quote_reserve_after),
+        completed=trade.completed,
+        timestamp=iso(trade.created_at),
+    )
+
+
+class NewTrade(TypedDict):
+    """The ``newtrade`` Socket.IO event: the skill's camelCase fields plus a few more from the record. Built here
+    rather than in the Socket.IO layer because the event bus carries each event's payload as it is emitted."""
+
+    address: str
+    action: str
+    usdAmount: float
+    tokenTicker: str
+    solAmount: float
+    tokenAmount: float
+    txHash: str
+    trader: str
+    userId: str
+    priceSol: float
+    marketCapUsd: float
+    timestamp: str | None
+
+
+def newtrade_payload(record: TradeRecord) -> NewTrade:
     return {
-        "id": str(trade.id),
-        "tx_hash": trade.tx_hash,
-        "token_address": trade.token_address,
-        "token_ticker": token.ticker,
-        "token_name": token.name,
-        "pool_address": pool,
-        "user_id": trade.user_id,
-        "trader_address": trade.trader_address,
-        "buyer_address": trade.trader_address if trade.is_buy else pool,
-        "seller_address": pool if trade.is_buy else trade.trader_address,
-        "is_buy": trade.is_buy,
-        "side": "buy" if trade.is_buy else "sell",
-        "mode": trade.mode,
-        "amount_in": str(trade.amount_in),
-        "amount_out": str(trade.amount_out),
-        "amount_left": str(trade.amount_left),
-        "sol_lamports": str(trade.sol_amount),
-        "token_atoms": str(trade.token_amount),
-        "amount_sol": pricing.sol(trade.sol_amount),
-        "amount_tokens": pricing.tokens(trade.token_amount),
-        "amount_in_usd": pricing.usd(trade.sol_amount),
-        "fee": {
-            "total": str(trade.fee_total),
-            "trading": str(trade.fee_trading),
-            "protocol": str(trade.fee_protocol),
-            "creator": str(trade.fee_creator),
-            "partner": str(trade.fee_partner),
-            "referral": str(trade.fee_referral),
-        },
-        "fee_token": trade.fee_token,
-        "sqrt_price_after": trade.sqrt_price_after,
-        "price_sol": pricing.price_sol(sqrt_after),
-        "price_usd": pricing.price_usd(sqrt_after),
-        "market_cap_sol": pricing.sol(trade.market_cap_after),
-        "market_cap_usd": pricing.usd(trade.market_cap_after),
-        "quote_reserve_after": str(trade.quote_reserve_after),
-        "bonding_progress": pricing.progress(trade.quote_reserve_after),
-        "completed": trade.completed,
-        "timestamp": iso(trade.created_at),
+        "address": record.token_address,
+        "action": record.side,
+        "usdAmount": record.amount_in_usd,
+        "tokenTicker": record.token_ticker,
+        "solAmount": record.amount_sol,
+        "tokenAmount": record.amount_tokens,
+        "txHash": record.tx_hash,
+        "trader": record.trader_address,
+        "userId": record.user_id,
+        "priceSol": record.price_sol,
+        "marketCapUsd": record.market_cap_usd,
+        "timestamp": record.timestamp,
     }
 
 
-def newtrade_payload(record: dict[str, Any]) -> dict[str, Any]:
-    """The ``newtrade`` event: the skill's camelCase fields plus a few more from the record."""
-    return {
-        "address": record["token_address"],
-        "action": record["side"],
-        "usdAmount": record["amount_in_usd"],
-        "tokenTicker": record["token_ticker"],
-        "solAmount": record["amount_sol"],
-        "tokenAmount": record["amount_tokens"],
-        "txHash": record["tx_hash"],
-        "trader": record["trader_address"],
-        "userId": record["user_id"],
-        "priceSol": record["price_sol"],
-        "marketCapUsd": record["market_cap_usd"],
-        "timestamp": record["timestamp"],
-    }
-
-
-def trade_data(trade: Trade, token: Token, pricing: Pricing) -> dict[str, Any]:
+def trade_data(trade: Trade, token: Token, pricing: Pricing) -> TradeData:
     """``trade_data`` of a ``trade`` chat message (API.md Socket.IO: ``{amount, type, tx_hash?}``)."""
     return {
         "amount": pricing.sol(trade.sol_amount),
@@ -224,7 +239,7 @@ def trade_data(trade: Trade, token: Token, pricing: Pricing) -> dict[str, Any]:
     }
 
 
-def tip_data(tip: Tip, pricing: Pricing) -> dict[str, Any]:
+def tip_data(tip: Tip, pricing: Pricing) -> TipData:
     """``tip_data`` of a ``tip`` chat message; ``amount`` is in SOL, which ``/chat/top-tippers`` sums."""
     return {
         "receiver_id": tip.receiver_user_id,
@@ -235,16 +250,16 @@ def tip_data(tip: Tip, pricing: Pricing) -> dict[str, Any]:
     }
 
 
-def tip_record(tip: Tip, sender_username: str, pricing: Pricing) -> dict[str, Any]:
-    return {
-        "id": str(tip.id),
-        "tx_hash": tip.tx_hash,
-        "sender_id": tip.sender_user_id,
-        "sender_username": sender_username,
-        "receiver_id": tip.receiver_user_id,
-        "lamports": str(tip.lamports),
-        "amount_sol": pricing.sol(tip.lamports),
-        "amount_usd": pricing.usd(tip.lamports),
-        "chat_event_id": str(tip.chat_event_id) if tip.chat_event_id is not None else None,
-        "timestamp": iso(tip.created_at),
-    }
+def tip_record(tip: Tip, sender_username: str, pricing: Pricing) -> TipRecord:
+    return TipRecord(
+        id=str(tip.id),
+        tx_hash=tip.tx_hash,
+        sender_id=tip.sender_user_id,
+        sender_username=sender_username,
+        receiver_id=tip.receiver_user_id,
+        lamports=str(tip.lamports),
+        amount_sol=pricing.sol(tip.lamports),
+        amount_usd=pricing.usd(tip.lamports),
+        chat_event_id=str(tip.chat_event_id) if tip.chat_event_id is not None else None,
+        timestamp=iso(tip.created_at),
+    )

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.chat.ports import SendGate, TransactionKind
+from retake.chat.ports import SendGate, TradeData, TransactionKind
 from retake.chat.service import MAX_TEXT, comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
@@ -42,12 +44,12 @@ from .edge import (
 )
 from .enums import Side, SwapMode
 from .market import Market
-from .model import new_pool
+from .model import SwapResult, new_pool
 from .records import (
     Pricing,
     config_of,
     newtrade_payload,
-    quote_body,
+    quote_of,
     state_from_json,
     state_to_json,
     tip_data,
@@ -57,6 +59,7 @@ from .records import (
     trade_record,
     trade_volume,
 )
+from .results import Holding, Quote, TipRecord, TradeRecord, WalletView
 from .rows import LedgerRows
 from .swap import quote_swap
 
@@ -152,7 +155,7 @@ class LedgerService(LedgerRows):
 
     # -- quotes and swaps ----------------------------------------------------------------------------------
 
-    async def quote(self, address: str, side: str, amount: object, mode: str) -> dict[str, Any]:
+    async def quote(self, address: str, side: str, amount: object, mode: str) -> Quote:
         side_, mode_ = parse_side(side), parse_mode(mode)
         amount_ = parse_amount(amount, "amount")
         async with self._sessions() as db:
@@ -160,7 +163,7 @@ class LedgerService(LedgerRows):
         state = state_from_json(token.state)
         with ledger_errors():
             result = quote_swap(config_of(token), state, side_, amount_, mode_, _clock(state.activation_point))
-        return quote_body(result, self.pricing(token))
+        return quote_of(result, self.pricing(token))
 
     async def swap(
         self,
@@ -172,7 +175,7 @@ class LedgerService(LedgerRows):
         mode: str,
         min_out: object = None,
         max_in: object = None,
-    ) -> dict[str, Any]:
+    ) -> TradeRecord:
         """Execute a trade for ``user``. ``min_out`` bounds the output (any mode), ``max_in`` the input."""
         side_, mode_ = parse_side(side), parse_mode(mode)
         amount_ = parse_amount(amount, "amount")
@@ -181,7 +184,6 @@ class LedgerService(LedgerRows):
         buy = side_ is Side.BUY
         async with self._pool_queue(address), self._write() as db:
             token = await self._token(db, address, lock=True)
-            config = config_of(token)
             state = state_from_json(token.state)
             wallet = await self._lock_wallet(db, user)
             holding = await self._lock_holding(db, user.id, address)
@@ -191,14 +193,10 @@ class LedgerService(LedgerRows):
                 raise insufficient_balance(what, amount_, spendable)
             limit = max_in_ if mode_ is SwapMode.EXACT_OUT else min_out_
             with ledger_errors():
-                result = quote_swap(config, state, side_, amount_, mode_, _clock(state.activation_point), limit=limit)
-            if min_out_ is not None and result.amount_out < min_out_:
-                raise _slippage(f"output {result.amount_out} below the minimum {min_out_}")
-            if max_in_ is not None and result.amount_in > max_in_:
-                raise _slippage(f"input {result.amount_in} above the maximum {max_in_}")
-            if result.amount_out == 0:
-                # The engine quotes a tiny exact-in whose input is all fee as 0 out; never charge for nothing.
-                raise ValidationFailed("amount too small: the whole input would go to fees", code="amount_too_small")
+                result = quote_swap(
+                    config_of(token), state, side_, amount_, mode_, _clock(state.activation_point), limit=limit
+                )
+            _check_fill(result, min_out_, max_in_)
             if result.amount_in > spendable:
                 raise insufficient_balance(what, result.amount_in, spendable)
             if buy:
@@ -209,57 +207,23 @@ class LedgerService(LedgerRows):
                 wallet.lamports += result.amount_out
             if wallet.lamports > I64_MAX:
                 raise ValidationFailed("the wallet cannot hold that much SOL", code="balance_overflow")
-            new_state = result.new_state
             now = utcnow()
-            pricing = Pricing(config, self._sol_price_usd)
-            token.state = state_to_json(new_state)
-            token.sqrt_price = str(new_state.sqrt_price)
-            token.ath_sqrt_price = str(max(int(token.ath_sqrt_price), new_state.sqrt_price))
-            token.market_cap_lamports = pricing.market_cap(new_state.sqrt_price)
-            if result.completed:
-                # Graduation (§6): from now on quote_swap refuses the pool with PoolCompleted.
-                token.completed = True
-                token.completed_at = now
-            fees = result.fees
-            trade = Trade(
-                tx_hash=new_signature(),
-                token_address=address,
-                user_id=user.id,
-                trader_address=self._address_of(user, wallet),
-                is_buy=buy,
-                mode=MODE_NAMES[mode_],
-                amount_in=result.amount_in,
-                amount_out=result.amount_out,
-                amount_left=result.amount_left,
-                sol_amount=trade_volume(side_, result),
-                token_amount=result.amount_out if buy else result.amount_in,
-                fee_total=fees.total,
-                fee_trading=fees.trading,
-                fee_protocol=fees.protocol,
-                fee_creator=fees.creator,
-                fee_partner=fees.partner,
-                fee_referral=fees.referral,
-                fee_token=fees.token.value,
-                sqrt_price_after=str(new_state.sqrt_price),
-                market_cap_after=token.market_cap_lamports,
-                quote_reserve_after=new_state.quote_reserve,
-                completed=result.completed,
-                announced=False,
-                created_at=now,
-            )
+            pricing = self.pricing(token)
+            _apply_to_pool(token, result, pricing, now)
+            trade = _trade_row(result, token, user.id, self._address_of(user, wallet), now)
             db.add(trade)
             await db.flush()
             await db.commit()
         record = trade_record(trade, token, pricing)
-        await self._events.publish(PlatformEvent("rawtrade", "trades", record))
-        payload = newtrade_payload(record)
+        await self._events.publish(PlatformEvent("rawtrade", "trades", asdict(record)))
+        payload = dict(newtrade_payload(record))
         for room in ("trades", f"trades_{address}"):
             await self._events.publish(PlatformEvent("newtrade", room, payload))
         return record
 
     # -- wallets, airdrops, tips ---------------------------------------------------------------------------
 
-    async def wallet(self, user: Principal) -> dict[str, Any]:
+    async def wallet(self, user: Principal) -> WalletView:
         async with self._sessions() as db:
             wallet = await db.get(Wallet, user.id)
         if wallet is None:
@@ -281,27 +245,27 @@ class LedgerService(LedgerRows):
             token_pricing = self.pricing(token)
             value = token_pricing.base_value(holding.atoms, int(token.sqrt_price))
             tokens.append(
-                {
-                    "address": token.address,
-                    "ticker": token.ticker,
-                    "name": token.name,
-                    "amount": str(holding.atoms),
-                    "amount_tokens": token_pricing.tokens(holding.atoms),
-                    "value_sol": token_pricing.sol(value),
-                    "value_usd": token_pricing.usd(value),
-                }
+                Holding(
+                    address=token.address,
+                    ticker=token.ticker,
+                    name=token.name,
+                    amount=str(holding.atoms),
+                    amount_tokens=token_pricing.tokens(holding.atoms),
+                    value_sol=token_pricing.sol(value),
+                    value_usd=token_pricing.usd(value),
+                )
             )
-        return {
-            "user_id": user.id,
-            "wallet_address": self._address_of(user, wallet),
-            "custodial": not user.wallet_address,
-            "sol": str(wallet.lamports),
-            "sol_amount": pricing.sol(wallet.lamports),
-            "sol_usd": pricing.usd(wallet.lamports),
-            "tokens": tokens,
-        }
+        return WalletView(
+            user_id=user.id,
+            wallet_address=self._address_of(user, wallet),
+            custodial=not user.wallet_address,
+            sol=str(wallet.lamports),
+            sol_amount=pricing.sol(wallet.lamports),
+            sol_usd=pricing.usd(wallet.lamports),
+            tokens=tuple(tokens),
+        )
 
-    async def airdrop(self, user: Principal, lamports: object) -> dict[str, Any]:
+    async def airdrop(self, user: Principal, lamports: object) -> WalletView:
         if not self._airdrop:
             raise Forbidden(
                 "airdrops are disabled on this server (RETAKE_ENABLE_AIRDROP=1 or `retake serve --enable-airdrop`)",
@@ -316,9 +280,7 @@ class LedgerService(LedgerRows):
             await db.commit()
         return await self.wallet(user)
 
-    async def tip(
-        self, sender: Principal, receiver_id: str, lamports: object, message: str | None = None
-    ) -> dict[str, Any]:
+    async def tip(self, sender: Principal, receiver_id: str, lamports: object, message: str | None = None) -> TipRecord:
         """Move SOL to ``receiver_id`` and post the ``tip`` chat message, in one transaction."""
         amount = parse_amount(lamports, "lamports", maximum=I64_MAX)
         if receiver_id == sender.id:
@@ -363,7 +325,7 @@ class LedgerService(LedgerRows):
                 sender_user_id=sender.id,
                 type="tip",
                 text=note,
-                tip_data=tip_data(tip, pricing),
+                tip_data=dict(tip_data(tip, pricing)),
                 created_at=now,
                 deleted=False,
             )
@@ -372,15 +334,13 @@ class LedgerService(LedgerRows):
             tip.chat_event_id = event.id
             await db.commit()
         record = tip_record(tip, sender.username, pricing)
-        await self._events.publish(PlatformEvent("message", receiver_id, comment_body(event, sender)))
-        await self._events.publish(PlatformEvent("tip_received", f"live_{receiver_id}", record))
+        await self._events.publish(PlatformEvent("message", receiver_id, dict(comment_body(event, sender))))
+        await self._events.publish(PlatformEvent("tip_received", f"live_{receiver_id}", asdict(record)))
         return record
 
     # -- chat announcements (chat.ports.TransactionLedger) ----------------------------------------------
 
-    async def confirm(
-        self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
-    ) -> dict[str, Any] | None:
+    async def confirm(self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str) -> TradeData | None:
         """A trader may announce each of their own trades once, in the chat of the token's streamer. Tips are
         announced by ``tip`` itself, so a tip hash is never confirmed a second time."""
         if kind != "trade" or not looks_like_signature(tx_hash):
@@ -422,3 +382,58 @@ def _clock(activation_point: int) -> int:
 
 def _slippage(message: str) -> Conflict:
     return Conflict(message, code="slippage_exceeded")
+
+
+def _check_fill(result: SwapResult, min_out: int | None, max_in: int | None) -> None:
+    """The trader's bounds, and never a charge for nothing."""
+    if min_out is not None and result.amount_out < min_out:
+        raise _slippage(f"output {result.amount_out} below the minimum {min_out}")
+    if max_in is not None and result.amount_in > max_in:
+        raise _slippage(f"input {result.amount_in} above the maximum {max_in}")
+    if result.amount_out == 0:
+        # The engine quotes a tiny exact-in whose input is all fee as 0 out; never charge for nothing.
+        raise ValidationFailed("amount too small: the whole input would go to fees", code="amount_too_small")
+
+
+def _apply_to_pool(token: Token, result: SwapResult, pricing: Pricing, now: datetime) -> None:
+    """Write the quote's complete next pool state, and the columns derived from it, onto the locked token row."""
+    new_state = result.new_state
+    token.state = state_to_json(new_state)
+    token.sqrt_price = str(new_state.sqrt_price)
+    token.ath_sqrt_price = str(max(int(token.ath_sqrt_price), new_state.sqrt_price))
+    token.market_cap_lamports = pricing.market_cap(new_state.sqrt_price)
+    if result.completed:
+        # Graduation (§6): from now on quote_swap refuses the pool with PoolCompleted.
+        token.completed = True
+        token.completed_at = now
+
+
+def _trade_row(result: SwapResult, token: Token, user_id: str, trader_address: str, now: datetime) -> Trade:
+    buy = result.side is Side.BUY
+    fees = result.fees
+    return Trade(
+        tx_hash=new_signature(),
+        token_address=token.address,
+        user_id=user_id,
+        trader_address=trader_address,
+        is_buy=buy,
+        mode=MODE_NAMES[result.mode],
+        amount_in=result.amount_in,
+        amount_out=result.amount_out,
+        amount_left=result.amount_left,
+        sol_amount=trade_volume(result.side, result),
+        token_amount=result.amount_out if buy else result.amount_in,
+        fee_total=fees.total,
+        fee_trading=fees.trading,
+        fee_protocol=fees.protocol,
+        fee_creator=fees.creator,
+        fee_partner=fees.partner,
+        fee_referral=fees.referral,
+        fee_token=fees.token.value,
+        sqrt_price_after=str(result.new_state.sqrt_price),
+        market_cap_after=token.market_cap_lamports,
+        quote_reserve_after=result.new_state.quote_reserve,
+        completed=result.completed,
+        announced=False,
+        created_at=now,
+    )

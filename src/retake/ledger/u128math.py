@@ -48,16 +48,6 @@ def mul_div(x: int, y: int, denominator: int, rounding: Rounding) -> int:
     return div_rounding(x * y, denominator, rounding)
 
 
-def mul_shr(x: int, y: int, offset: int) -> int:
-    """``(x * y) >> offset``, the Q64.64 product truncated toward zero."""
-    return (x * y) >> offset
-
-
-def shl_div(x: int, y: int, offset: int, rounding: Rounding) -> int:
-    """``(x << offset) / y`` with the requested rounding."""
-    return div_rounding(x << offset, y, rounding)
-
-
 def sqrt_u256(value: int) -> int:
     """Floor square root (``utils_math.rs`` sqrt_u256; §7.1(c) 6: 0,1,1,1,2 for 0..4)."""
     if value < 0:

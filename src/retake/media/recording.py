@@ -165,10 +165,6 @@ class HlsRecorder:
     def duration(self) -> float:
         return sum(e.duration for e in self._entries)
 
-    @property
-    def segment_count(self) -> int:
-        return len(self._entries)
-
     def on_init(self, name: str, data: bytes) -> None:
         self._write(self.directory / name, data)
 

@@ -63,9 +63,6 @@ class LiveRegistry:
     def live_stream_ids(self) -> set[str]:
         return {s.stream_id for s in self._by_session.values() if s.publishing}
 
-    def session_for_stream(self, stream_id: str) -> str | None:
-        return self._session_of_stream.get(stream_id)
-
     def uptime_seconds(self, session_id: str) -> int:
         live = self._by_session.get(session_id)
         if live is None or not live.publishing:

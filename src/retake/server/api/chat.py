@@ -10,7 +10,7 @@ from retake.chat.pages import RenderedPage
 from retake.chat.service import parse_cursor, parse_limit
 from retake.errors import ValidationFailed
 from retake.server.api.deps import AgentDep, PlatformDep
-from retake.server.api.schemas import ERRORS, ChatPage, ChatSendIn, ChatSendOut, CommentsOut, TopTippers
+from retake.server.api.schemas import ERRORS, ChatPage, ChatSendIn, ChatSendOut, CommentsOut, Tipper, TopTippers
 
 router = APIRouter(tags=["chat"], responses=ERRORS)
 
@@ -40,13 +40,10 @@ def page_response(request: Request, page: RenderedPage, cache_control: str) -> R
     response_model=ChatSendOut,
     responses={403: {"model": ERRORS[400]["model"], "description": "muted in this chat"}},
 )
-async def send(body: ChatSendIn, who: AgentDep, platform: PlatformDep) -> dict[str, str]:
-    comment = await platform.chat.send(who.user, body.destination_user_id, body.message)
-    return {
-        "message_id": comment["_id"],
-        "chat_event_id": comment["chat_event_id"],
-        "sent_at": comment["timestamp"],
-    }
+async def send(body: ChatSendIn, who: AgentDep, platform: PlatformDep) -> dict[str, str | None]:
+    posted = await platform.chat.send(who.user, body.destination_user_id, body.message)
+    # ``message_id`` is the skill's name for the id (a comment's ``_id``).
+    return {"message_id": posted.chat_event_id, "chat_event_id": posted.chat_event_id, "sent_at": posted.timestamp}
 
 
 # Both pages are answered as pre-built JSON (``chat/pages.py``); ``response_model`` still documents them in
@@ -100,5 +97,6 @@ async def public_chat(
 
 
 @router.get("/api/v1/chat/top-tippers", response_model=TopTippers)
-async def top_tippers(platform: PlatformDep, streamer_id: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
-    return {"tippers": await platform.chat.top_tippers(streamer_id)}
+async def top_tippers(platform: PlatformDep, streamer_id: Annotated[str, Query(max_length=64)]) -> TopTippers:
+    tippers = await platform.chat.top_tippers(streamer_id)
+    return TopTippers(tippers=[Tipper.model_validate(t, from_attributes=True) for t in tippers])

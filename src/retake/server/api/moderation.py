@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
+from retake.chat.results import Deleted, DeletedAll, JailState, MutedUsers, PinState
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.schemas import ERRORS, Comment, ErrorBody, Lenient
 
@@ -61,6 +62,19 @@ class JailOut(BaseModel):
     session_id: str | None
     timestamp: str | None
 
+    @classmethod
+    def of(cls, state: JailState) -> JailOut:
+        """``streamId`` is the skill's name for ``streamer_id``; API.md shows both."""
+        return cls(
+            user_id=state.user_id,
+            username=state.username,
+            muted=state.muted,
+            streamer_id=state.streamer_id,
+            streamId=state.streamer_id,
+            session_id=state.session_id,
+            timestamp=state.timestamp,
+        )
+
 
 class MutedUser(BaseModel):
     user_id: str
@@ -78,48 +92,48 @@ class MutedUsersOut(BaseModel):
 
 
 @router.post("/chat/{chat_event_id}/pin", response_model=PinnedOut)
-async def pin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
+async def pin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> PinState:
     """Pin a message of your chat sent during a session; it replaces the session's earlier pin."""
     return await platform.moderation.pin(who, chat_event_id)
 
 
 @router.delete("/chat/{chat_event_id}/pin", response_model=PinnedOut)
-async def unpin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
+async def unpin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> PinState:
     """Unpin; answers ``pinned: false`` whether or not the message was pinned."""
     return await platform.moderation.unpin(who, chat_event_id)
 
 
 @router.delete("/chat/{chat_event_id}", response_model=DeletedOut)
-async def delete_message(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
+async def delete_message(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> Deleted:
     """Delete one message of your chat; broadcast as ``message`` with ``type: "delete"``."""
     return await platform.moderation.delete_message(who, chat_event_id)
 
 
 @router.post("/chat/delete-all", response_model=DeletedAllOut)
-async def delete_all(who: UserDep, platform: PlatformDep, body: DeleteAllIn | None = None) -> dict[str, Any]:
+async def delete_all(who: UserDep, platform: PlatformDep, body: DeleteAllIn | None = None) -> DeletedAll:
     """Delete every message of your chat (or of one of your sessions); broadcast as ``type: "delete_all"``."""
     body = body or DeleteAllIn()
     return await platform.moderation.delete_all(who, body.streamer_id, body.session_id)
 
 
 @router.post("/sessions/{session_id}/jail", response_model=JailOut)
-async def jail(session_id: SessionPath, body: JailIn, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
+async def jail(session_id: SessionPath, body: JailIn, who: UserDep, platform: PlatformDep) -> JailOut:
     """Mute a user in your chat until unjailed (across sessions); their messages are refused with 403 ``muted``."""
-    return await platform.moderation.jail(who, session_id, body.user_id)
+    return JailOut.of(await platform.moderation.jail(who, session_id, body.user_id))
 
 
 @router.post("/sessions/{session_id}/unjail", response_model=JailOut)
-async def unjail(session_id: SessionPath, body: JailIn, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
-    return await platform.moderation.unjail(who, session_id, body.user_id)
+async def unjail(session_id: SessionPath, body: JailIn, who: UserDep, platform: PlatformDep) -> JailOut:
+    return JailOut.of(await platform.moderation.unjail(who, session_id, body.user_id))
 
 
 @router.get("/sessions/{session_id}/muted-users", response_model=MutedUsersOut)
-async def muted_users(session_id: SessionPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
+async def muted_users(session_id: SessionPath, who: UserDep, platform: PlatformDep) -> MutedUsers:
     """Who is muted in the chat of this session's streamer (owner only)."""
     return await platform.moderation.muted_users(who, session_id)
 
 
 @router.get("/sessions/{session_id}/pinned", response_model=PinnedOut)
-async def pinned(session_id: SessionPath, platform: PlatformDep) -> dict[str, Any]:
+async def pinned(session_id: SessionPath, platform: PlatformDep) -> PinState:
     """The session's pinned message, for viewers who join after it was pinned (public)."""
     return await platform.moderation.pinned_of(session_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from retake.ledger import results
 from retake.ledger.service import LedgerService
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.ledger_schemas import (
@@ -36,19 +37,19 @@ LimitQuery = Annotated[int, Query(ge=1, le=100, description="at most 100")]
 
 
 @router.get("/top/", response_model=list[TopToken])
-async def top(ledger: LedgerDep, limit: LimitQuery = 50) -> list[dict[str, Any]]:
+async def top(ledger: LedgerDep, limit: LimitQuery = 50) -> list[results.TopToken]:
     """Tokens by market cap (USD), largest first."""
     return await ledger.market.top_tokens(limit)
 
 
 @router.get("/trending/", response_model=list[TrendingToken])
-async def trending(ledger: LedgerDep, limit: LimitQuery = 50) -> list[dict[str, Any]]:
+async def trending(ledger: LedgerDep, limit: LimitQuery = 50) -> list[results.TrendingToken]:
     """Tokens by 24 h price growth (``growth_24h`` 0.25 = +25 %), fastest first."""
     return await ledger.market.trending(limit)
 
 
 @router.get("/{address}/stats", response_model=TokenStats)
-async def stats(ledger: LedgerDep, address: AddressPath) -> dict[str, Any]:
+async def stats(ledger: LedgerDep, address: AddressPath) -> results.TokenStats:
     """Price, market cap, all-time high, growth, volume and creator earnings (token-curve.md §8)."""
     return await ledger.market.token_stats(address)
 
@@ -60,7 +61,7 @@ async def quote(
     side: Side,
     amount: Annotated[str, Query(max_length=40, json_schema_extra={"pattern": DIGITS})],
     mode: Mode = "exact_in",
-) -> dict[str, Any]:
+) -> results.Quote:
     """What a swap would do now. ``amount`` is lamports (buy) or token atoms (sell): the input for ``exact_in`` and
     ``partial_fill``, the wanted output for ``exact_out``. 409 ``insufficient_liquidity`` when the curve cannot fill
     it, ``pool_completed`` after graduation."""
@@ -68,7 +69,7 @@ async def quote(
 
 
 @router.post("/{address}/swap", response_model=TradeOut)
-async def swap(body: SwapIn, user: UserDep, ledger: LedgerDep, address: AddressPath) -> dict[str, Any]:
+async def swap(body: SwapIn, user: UserDep, ledger: LedgerDep, address: AddressPath) -> results.TradeRecord:
     """Trade against the pool from your wallet; the answer is the trade record. 400 ``invalid_amount`` or
     ``insufficient_balance``; 409 ``slippage_exceeded`` (``min_out``/``max_in``), ``insufficient_liquidity`` or
     ``pool_completed``."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from retake.ledger import results
 from retake.server.api.ledger_schemas import LEDGER_ERRORS, TokenActivity, TradesPage
 from retake.server.api.tokens import LedgerDep, LimitQuery
 
@@ -16,7 +17,7 @@ WindowQuery = Annotated[Literal["1h", "6h", "24h", "7d"], Query(description="def
 
 
 @router.get("/recent/", response_model=TradesPage)
-async def recent(ledger: LedgerDep, limit: LimitQuery = 50, cursor: CursorQuery = None) -> dict[str, Any]:
+async def recent(ledger: LedgerDep, limit: LimitQuery = 50, cursor: CursorQuery = None) -> results.TradesPage:
     """Latest trades platform-wide, newest first."""
     return await ledger.market.recent_trades(None, limit, cursor)
 
@@ -27,17 +28,21 @@ async def recent_for_token(
     token_address: Annotated[str, Path(max_length=64)],
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> dict[str, Any]:
+) -> results.TradesPage:
     return await ledger.market.recent_trades(token_address, limit, cursor)
 
 
 @router.get("/top-volume/", response_model=list[TokenActivity])
-async def top_volume(ledger: LedgerDep, limit: LimitQuery = 50, window: WindowQuery = "24h") -> list[dict[str, Any]]:
+async def top_volume(
+    ledger: LedgerDep, limit: LimitQuery = 50, window: WindowQuery = "24h"
+) -> list[results.TokenActivity]:
     """Tokens by traded SOL within the window (USD in ``volume``)."""
     return await ledger.market.top_by_trades(window, limit, by="volume")
 
 
 @router.get("/top-count/", response_model=list[TokenActivity])
-async def top_count(ledger: LedgerDep, limit: LimitQuery = 50, window: WindowQuery = "24h") -> list[dict[str, Any]]:
+async def top_count(
+    ledger: LedgerDep, limit: LimitQuery = 50, window: WindowQuery = "24h"
+) -> list[results.TokenActivity]:
     """Tokens by number of trades within the window."""
     return await ledger.market.top_by_trades(window, limit, by="count")

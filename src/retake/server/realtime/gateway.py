@@ -235,7 +235,7 @@ class Realtime:
         if incoming.sender_user_id and incoming.sender_user_id != sender.id:
             raise Forbidden("sender_user_id does not match sender_token", code="sender_mismatch")
         text = incoming.text if incoming.text.strip() or incoming.type == "message" else f"sent a {incoming.type}"
-        tip_data = trade_data = None
+        note = None
         if incoming.type in ("tip", "trade"):
             # Only a real ledger record may be announced: a client cannot make up a tip or a trade in chat.
             # The ledger marks a record announced when it confirms it, so what would refuse the message anyway
@@ -245,22 +245,14 @@ class Realtime:
             async with platform.sessions() as db:
                 await platform.chat.gate.check_send(db, incoming.streamer_id, sender.id)
             tx_hash = incoming.tx_hash
-            confirmed = None
             if tx_hash:
-                confirmed = await platform.chat.transactions.confirm(
-                    incoming.type, tx_hash, sender.id, incoming.streamer_id
-                )
-            if confirmed is None:
+                note = await platform.chat.transactions.confirm(incoming.type, tx_hash, sender.id, incoming.streamer_id)
+            if note is None:
                 raise NotFound(
                     f"no {incoming.type} with this tx_hash by this sender on the ledger", code="unknown_transaction"
                 )
-            if incoming.type == "tip":
-                tip_data = confirmed
-            else:
-                trade_data = confirmed
-        return await platform.chat.send(
-            sender, incoming.streamer_id, text, incoming.type, tip_data=tip_data, trade_data=trade_data
-        )
+        posted = await platform.chat.send(sender, incoming.streamer_id, text, incoming.type, note=note)
+        return dict(posted.comment)  # the acknowledgement is the comment as it was broadcast
 
     async def _refuse(self, sid: str, exc: RetakeError) -> dict[str, Any]:
         body = error_body(exc)

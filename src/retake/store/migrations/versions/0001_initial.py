@@ -16,6 +16,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Tables are created in foreign-key order: each group only references the groups before it.
+    _create_accounts()
+    _create_stream_sessions()
+    _create_chat_events()
+    _create_follows()
+
+
+def _create_accounts() -> None:
+    """Users, the agents behind some of them, and the agents' RTMP keys."""
     op.create_table(
         "users",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -58,6 +67,10 @@ def upgrade() -> None:
         sa.Column("publishing", sa.Boolean, nullable=False),
     )
     op.create_index("ix_rtmp_keys_agent_id", "rtmp_keys", ["agent_id"])
+
+
+def _create_stream_sessions() -> None:
+    """One row per stream session, open or ended."""
     op.create_table(
         "stream_sessions",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -78,6 +91,10 @@ def upgrade() -> None:
     op.create_index("ix_stream_sessions_status", "stream_sessions", ["status"])
     op.create_index("ix_stream_sessions_ended_at", "stream_sessions", ["ended_at"])
     op.create_index("ix_stream_sessions_user_status", "stream_sessions", ["user_id", "status"])
+
+
+def _create_chat_events() -> None:
+    """Chat messages, tips and trades shown in a streamer's chat."""
     op.create_table(
         "chat_events",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
@@ -93,6 +110,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_chat_events_session_id", "chat_events", ["session_id"])
     op.create_index("ix_chat_events_streamer_id_id", "chat_events", ["streamer_id", "id"])
+
+
+def _create_follows() -> None:
+    """Who follows whom."""
     op.create_table(
         "follows",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),

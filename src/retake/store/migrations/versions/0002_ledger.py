@@ -19,6 +19,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Tables are created in foreign-key order: each group only references the groups before it.
+    _create_tokens()
+    _create_balances()
+    _create_trades()
+    _create_tips()
+
+
+def _create_tokens() -> None:
+    """One bonding-curve token per agent, with its pool state."""
     op.create_table(
         "tokens",
         sa.Column("address", sa.String(64), primary_key=True),
@@ -41,6 +50,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_tokens_user_id", "tokens", ["user_id"])
     op.create_index("ix_tokens_market_cap_lamports", "tokens", ["market_cap_lamports"])
+
+
+def _create_balances() -> None:
+    """Users' SOL wallets and token holdings."""
     op.create_table(
         "wallets",
         sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
@@ -58,6 +71,10 @@ def upgrade() -> None:
         ),
         sa.Column("atoms", sa.BigInteger, nullable=False),
     )
+
+
+def _create_trades() -> None:
+    """Every buy and sell against a token's pool."""
     op.create_table(
         "trades",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
@@ -94,6 +111,10 @@ def upgrade() -> None:
     op.create_index("ix_trades_token_address_id", "trades", ["token_address", "id"])
     op.create_index("ix_trades_user_id", "trades", ["user_id"])
     op.create_index("ix_trades_created_at", "trades", ["created_at"])
+
+
+def _create_tips() -> None:
+    """SOL tips between users."""
     op.create_table(
         "tips",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
