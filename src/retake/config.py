@@ -9,10 +9,15 @@ from __future__ import annotations
 import re
 import ssl
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The named curve configs of ``ledger.configs.NAMED_CONFIGS`` (tests/ledger/test_config_names.py keeps the two
+# equal): config imports nothing of the project, so the names are restated here for validation.
+TOKEN_CONFIG_NAMES: Final = ("A", "B", "C", "D")
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|seconds|minute|minutes|hour|hours)\s*$")
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
@@ -28,6 +33,20 @@ def parse_rate(text: str) -> tuple[int, float]:
     if int(count) < 1 or window < 1:
         raise ValueError(f"rate {text!r} must allow at least one event per window")
     return int(count), float(window)
+
+
+def parse_gc_threshold(text: str) -> tuple[int, ...] | None:
+    """``"50000,20,100"`` → ``(50000, 20, 100)``; ``"default"`` → ``None`` (leave the interpreter's values)."""
+    value = text.strip().lower()
+    if value in {"", "default"}:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"gc_threshold must be 'default' or 1-3 whole numbers like 50000,20,100, not {text!r}")
+    numbers = tuple(int(p) for p in parts)
+    if numbers[0] == 0:
+        raise ValueError("gc_threshold's first value must be > 0 (0 would switch the collector off)")
+    return numbers
 
 
 class Settings(BaseSettings):
@@ -131,18 +150,14 @@ class Settings(BaseSettings):
     @field_validator("gc_threshold")
     @classmethod
     def _valid_gc_threshold(cls, value: str) -> str:
-        from retake.server.gc_tuning import parse_threshold
-
-        parse_threshold(value)
+        parse_gc_threshold(value)
         return value
 
     @field_validator("token_config")
     @classmethod
     def _known_token_config(cls, value: str) -> str:
-        from retake.ledger.configs import NAMED_CONFIGS
-
-        if value.upper() not in NAMED_CONFIGS:
-            raise ValueError(f"token_config must be one of {', '.join(sorted(NAMED_CONFIGS))}")
+        if value.upper() not in TOKEN_CONFIG_NAMES:
+            raise ValueError(f"token_config must be one of {', '.join(sorted(TOKEN_CONFIG_NAMES))}")
         return value.upper()
 
     @field_validator("register_rate", "chat_rate")

@@ -108,7 +108,12 @@ async def _user(client: httpx.AsyncClient, user_id: str) -> User:
 def _ledger(client: httpx.AsyncClient, **options: Any) -> LedgerService:
     platform = platform_of(client)
     return LedgerService(
-        platform.sessions, platform.events, dialect=platform.engine.dialect.name, enable_airdrop=True, **options
+        platform.sessions,
+        platform.events,
+        dialect=platform.engine.dialect.name,
+        enable_airdrop=True,
+        chat_gate=platform.moderation,
+        **options,
     )
 
 

@@ -9,22 +9,26 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from retake.accounts.agents import AgentService
 from retake.accounts.directory import Directory
 from retake.accounts.profile import ProfileService
+from retake.chat.moderation import ModerationService
 from retake.events import EventBus, PlatformEvent
 from retake.identity.principal import Principal
 from retake.identity.tweets import OEmbedTweetVerifier
 from retake.ledger.service import LedgerService
+from retake.live import LiveRegistry
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.store.tables import User
 from retake.store.types import utcnow
 from retake.streams.lifecycle import StreamService
-from retake.streams.live import LiveRegistry
+from retake.streams.media_bridge import Playback
 from retake.streams.owner import OwnerSessions
+from retake.streams.ports import Publishers
 from tests.support import VALID_WALLET
 
 HANDLE = "retakedottv"
@@ -44,6 +48,8 @@ class Services:
     owned: OwnerSessions
     ledger: LedgerService
     heard: list[PlatformEvent] = field(default_factory=list)
+    # (user id, changed columns) of every stored profile change, as ProfileService reports them to caches
+    changed: list[tuple[str, frozenset[str]]] = field(default_factory=list)
 
     async def register(self, name: str, **fields: str) -> str:
         """Register an agent; its access token."""
@@ -70,32 +76,50 @@ class Services:
 
 
 @asynccontextmanager
-async def services(database_url: str, oembed_url: str, *, auth_cache_seconds: float = 0.0) -> AsyncIterator[Services]:
+async def services(
+    database_url: str, oembed_url: str, recordings: Path, *, auth_cache_seconds: float = 0.0
+) -> AsyncIterator[Services]:
     engine = create_engine(database_url)
     await migrate(engine)
     sessions = session_factory(engine)
     events, live = EventBus(), LiveRegistry()
+    heard: list[PlatformEvent] = []
+    changed: list[tuple[str, frozenset[str]]] = []
+
+    async def hear(event: PlatformEvent) -> None:
+        heard.append(event)
+
+    async def user_changed(user_id: str, columns: frozenset[str]) -> None:
+        changed.append((user_id, columns))
+
+    events.subscribe(hear)
     agents = AgentService(sessions, OEmbedTweetVerifier(oembed_url), HANDLE, auth_cache_seconds=auth_cache_seconds)
-    streams = StreamService(sessions, agents, live, events, reconnect_grace_seconds=0.05, node_url=PUBLIC_URL)
-    ledger = LedgerService(sessions, events, dialect=engine.dialect.name)
-    streams.tokens = ledger
+    ledger = LedgerService(sessions, events, dialect=engine.dialect.name, chat_gate=ModerationService(sessions, events))
+    streams = StreamService(
+        sessions,
+        agents,
+        live,
+        events,
+        publishers=Publishers(),  # no ingest attached: there is never an RTMP connection to close
+        tokens=ledger,
+        media=Playback(recordings),
+        reconnect_grace_seconds=0.05,
+        node_url=PUBLIC_URL,
+    )
     built = Services(
         engine=engine,
         sessions=sessions,
         events=events,
         live=live,
         agents=agents,
-        directory=Directory(sessions, live, PUBLIC_URL),
-        profiles=ProfileService(sessions, live, events),
+        directory=Directory(sessions, live, PUBLIC_URL, market_caps=ledger.market.market_caps_usd),
+        profiles=ProfileService(sessions, live, events, user_changed=[user_changed]),
         streams=streams,
         owned=OwnerSessions(sessions, streams, live),
         ledger=ledger,
+        heard=heard,
+        changed=changed,
     )
-
-    async def hear(event: PlatformEvent) -> None:
-        built.heard.append(event)
-
-    events.subscribe(hear)
     try:
         yield built
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,8 @@ from tests.unit.services import HANDLE, Services, services
 
 
 @pytest.fixture
-async def svc(database_url: str, oembed: FakeOEmbed) -> AsyncIterator[Services]:
-    async with services(database_url, oembed.url, auth_cache_seconds=60.0) as built:
+async def svc(database_url: str, oembed: FakeOEmbed, tmp_path: Path) -> AsyncIterator[Services]:
+    async with services(database_url, oembed.url, tmp_path / "recordings", auth_cache_seconds=60.0) as built:
         yield built
 
 
@@ -147,12 +148,6 @@ async def test_directory_answers_typed_cards_and_profiles(svc: Services) -> None
 
 async def test_profile_edits_answer_the_new_profile(svc: Services) -> None:
     who = await svc.agents.authenticate(await svc.register("juliet"))
-    changed: list[tuple[str, frozenset[str]]] = []
-
-    async def listener(user_id: str, columns: frozenset[str]) -> None:
-        changed.append((user_id, columns))
-
-    svc.profiles.user_changed.append(listener)
     me = await svc.profiles.me(who.user_id)
     assert isinstance(me, OwnProfile) and me.is_agent and me.kind == "agent" and me.bio == ""
     assert (await svc.profiles.set_bio(who.user_id, "hello")).bio == "hello"
@@ -161,13 +156,13 @@ async def test_profile_edits_answer_the_new_profile(svc: Services) -> None:
     assert renamed.username == "Juliet2"
     banner = await svc.profiles.set_banner(who.user_id, "https://example.com/b.png", "https://example.com")
     assert (banner.banner_url, banner.banner_link) == ("https://example.com/b.png", "https://example.com")
-    assert [columns for _user, columns in changed] == [
+    assert [columns for _user, columns in svc.changed] == [
         {"bio"},
         {"token_name"},
         {"username", "username_key"},
         {"banner_link", "banner_url"},
     ], "each stored change tells this node's caches which columns changed"
-    assert all(user_id == who.user_id for user_id, _columns in changed)
+    assert all(user_id == who.user_id for user_id, _columns in svc.changed)
     with pytest.raises(ValidationFailed) as long_bio:
         await svc.profiles.set_bio(who.user_id, "x" * 501)
     assert long_bio.value.code == "invalid_bio"

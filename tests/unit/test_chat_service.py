@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.chat.moderation import ModerationService
 from retake.chat.operator import SYSTEM_USERNAME, OperatorDesk
+from retake.chat.ports import TransactionKind
 from retake.chat.results import JailState, PinState, PostedComment, Tipper
 from retake.chat.service import ChatService, pseudo_fid
 from retake.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -46,6 +47,13 @@ class Chat:
         return [e for e in self.events if e.name == name]
 
 
+class NoTransactions:
+    """The ledger is not under test here: every tip/trade announcement is refused, as for an unknown tx_hash."""
+
+    async def confirm(self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str) -> None:
+        return None
+
+
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Chat]:
     engine = create_engine(database_url)
@@ -58,9 +66,9 @@ async def store(database_url: str) -> AsyncIterator[Chat]:
         events.append(event)
 
     bus.subscribe(record)
-    chat = ChatService(sessions, bus, RateLimiter("3/minute"))
     moderation = ModerationService(sessions, bus)
-    chat.gate = moderation  # as the platform wires it: muted senders are refused on every path
+    # As the platform assembles it: muted senders are refused on every path.
+    chat = ChatService(sessions, bus, RateLimiter("3/minute"), gate=moderation, transactions=NoTransactions())
     stopper = RecordingStopper()
     yield Chat(sessions, events, chat, moderation, OperatorDesk(sessions, bus, stopper), stopper)
     await engine.dispose()

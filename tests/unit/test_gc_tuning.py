@@ -1,4 +1,4 @@
-"""RETAKE_GC_THRESHOLD / RETAKE_GC_FREEZE (server/gc_tuning.py)."""
+"""RETAKE_GC_THRESHOLD / RETAKE_GC_FREEZE (config.py parses, server/gc_tuning.py applies)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from retake.config import Settings
+from retake.config import Settings, parse_gc_threshold
 from retake.server import gc_tuning
 
 
@@ -26,13 +26,13 @@ def restore_gc() -> Iterator[None]:
     [("50000,20,100", (50000, 20, 100)), ("1000", (1000,)), (" 700, 10 ", (700, 10)), ("default", None), ("", None)],
 )
 def test_thresholds_are_read(text: str, expected: tuple[int, ...] | None) -> None:
-    assert gc_tuning.parse_threshold(text) == expected
+    assert parse_gc_threshold(text) == expected
 
 
 @pytest.mark.parametrize("text", ["0,10,10", "a,b", "1,2,3,4", "-5", "50000;20"])
 def test_bad_thresholds_are_refused_at_start(text: str) -> None:
     with pytest.raises(ValueError, match="gc_threshold"):
-        gc_tuning.parse_threshold(text)
+        parse_gc_threshold(text)
     with pytest.raises(ValidationError, match="gc_threshold"):
         Settings(data_dir=Path("/nonexistent"), gc_threshold=text)
 

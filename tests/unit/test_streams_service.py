@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,8 @@ from tests.unit.services import Services, services
 
 
 @pytest.fixture
-async def svc(database_url: str, oembed: FakeOEmbed) -> AsyncIterator[Services]:
-    async with services(database_url, oembed.url) as built:
+async def svc(database_url: str, oembed: FakeOEmbed, tmp_path: Path) -> AsyncIterator[Services]:
+    async with services(database_url, oembed.url, tmp_path / "recordings") as built:
         yield built
 
 

@@ -10,9 +10,9 @@ from retake.identity import tokens
 from retake.identity.tweets import parse_tweet_url, tweet_text_from_oembed_html
 from retake.identity.validation import check_name, check_ticker, check_wallet
 from retake.images import reencode
+from retake.live import LiveRegistry
 from retake.ratelimit import RateLimiter
 from retake.store.types import iso
-from retake.streams.live import LiveRegistry
 
 
 class Clock:

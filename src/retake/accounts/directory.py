@@ -20,9 +20,9 @@ from retake.accounts.results import (
     UserCard,
 )
 from retake.errors import NotFound, ValidationFailed
+from retake.live import LiveRegistry
 from retake.store.tables import Agent, Follow, StreamSession, User
 from retake.store.types import utcnow
-from retake.streams.live import LiveRegistry
 
 
 def _escape_like(text: str) -> str:
@@ -43,12 +43,19 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 class Directory:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], live: LiveRegistry, public_url: str):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        live: LiveRegistry,
+        public_url: str,
+        *,
+        market_caps: Callable[[list[str]], Awaitable[dict[str, float]]],
+    ) -> None:
         self._sessions = sessions
         self._live = live
         self._public_url = public_url
-        # Token address -> market cap (USD); the ledger plugs in here (server/platform.py). None: all zero.
-        self.market_caps: Callable[[list[str]], Awaitable[dict[str, float]]] | None = None
+        # Token address -> market cap (USD), from the ledger: /users/live/ shows real market caps.
+        self.market_caps = market_caps
 
     def playback(self, user_id: str) -> Playback:
         return Playback(
@@ -118,7 +125,7 @@ class Directory:
     async def live_users(self) -> list[LiveUser]:
         rows = await self._live_rows()
         addresses = [a.token_address for _s, _u, a in rows if a is not None and a.token_address]
-        caps = await self.market_caps(addresses) if self.market_caps is not None and addresses else {}
+        caps = await self.market_caps(addresses) if addresses else {}
         return [
             LiveUser(
                 user_id=user.id,

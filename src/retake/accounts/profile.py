@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,9 +16,9 @@ from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.identity.principal import Principal
 from retake.identity.validation import NAME_RE, check_http_url, check_name, check_text
+from retake.live import LiveRegistry
 from retake.store.tables import Agent, Follow, User
 from retake.store.types import iso, utcnow
-from retake.streams.live import LiveRegistry
 
 MAX_BIO = 500
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -34,14 +34,21 @@ def _check_token_name(value: str) -> str:
 
 
 class ProfileService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], live: LiveRegistry, events: EventBus) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        live: LiveRegistry,
+        events: EventBus,
+        *,
+        user_changed: Sequence[Callable[[str, frozenset[str]], Awaitable[None]]],
+    ) -> None:
         self._sessions = sessions
         self._live = live
         self._events = events
         # Called with the user id and the changed columns after a profile change is stored: this node's caches
         # that hold user rows or names (authentication, rendered comment pages) drop them. Not an event-bus
         # event: those are broadcast on Socket.IO.
-        self.user_changed: list[Callable[[str, frozenset[str]], Awaitable[None]]] = []
+        self.user_changed = tuple(user_changed)
 
     async def _changed(self, user_id: str, columns: frozenset[str]) -> None:
         for listener in self.user_changed:

@@ -1,7 +1,8 @@
 """Small interfaces the chat service calls out through: the moderation gate and the ledger's transaction lookup.
 
-They follow ``streams/ports.py``: the service holds a do-nothing default, and the platform plugs in the real
-implementation, so API tests and command-line tools can build a ``ChatService`` without the other parts.
+They follow ``streams/ports.py``: the service names what it needs, the platform assembly passes the real
+implementation to its constructor (``server/platform.py``), and chat imports nothing of moderation's users or the
+ledger.
 """
 
 from __future__ import annotations
@@ -47,11 +48,6 @@ class SendGate(Protocol):
     async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None: ...
 
 
-class OpenGate:
-    async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None:
-        return None
-
-
 class TransactionLedger(Protocol):
     """Implemented by the ledger: confirm that ``tx_hash`` is a tip or trade record made by ``sender_id``
     (for a tip: received by ``streamer_id``) that has not been announced in chat yet, and return the
@@ -60,12 +56,3 @@ class TransactionLedger(Protocol):
     async def confirm(
         self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
     ) -> TransactionNote | None: ...
-
-
-class NoLedger:
-    """Until the ledger is attached there is no record to confirm, so every tip/trade announcement is refused."""
-
-    async def confirm(
-        self, kind: TransactionKind, tx_hash: str, sender_id: str, streamer_id: str
-    ) -> TransactionNote | None:
-        return None

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.chat.ports import NoLedger, OpenGate, SendGate, TransactionLedger, TransactionNote
+from retake.chat.ports import SendGate, TransactionLedger, TransactionNote
 from retake.chat.results import CommentJson, PostedComment, Tipper
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
@@ -105,12 +105,20 @@ def comment_body(event: ChatEvent, sender: User | Principal) -> CommentJson:
 
 
 class ChatService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventBus, limiter: RateLimiter):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventBus,
+        limiter: RateLimiter,
+        *,
+        gate: SendGate,
+        transactions: TransactionLedger,
+    ) -> None:
         self._sessions = sessions
         self._events = events
         self._limiter = limiter
-        self.gate: SendGate = OpenGate()  # moderation plugs in here: muted senders are refused on every path
-        self.transactions: TransactionLedger = NoLedger()  # the ledger confirms tip/trade announcements
+        self.gate = gate  # moderation: muted senders are refused on every path (REST and Socket.IO)
+        self.transactions = transactions  # the ledger confirms tip/trade announcements
 
     async def send(
         self,

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from retake.chat.ports import TipData, TradeData
 from retake.store.tables import Tip, Token, Trade
 from retake.store.types import iso
-from retake.streams.ports import TokenInfo
+from retake.token_info import TokenInfo
 
 from .configs import NAMED_CONFIGS
 from .edge import MODE_NAMES

@@ -27,7 +27,7 @@ from retake.events import EventBus, PlatformEvent
 from retake.identity.principal import Principal
 from retake.store.tables import Agent, ChatEvent, StreamSession, Tip, Token, TokenBalance, Trade, User, Wallet
 from retake.store.types import utcnow
-from retake.streams.ports import TokenInfo
+from retake.token_info import TokenInfo
 
 from .configs import DEFAULT_CONFIG, NAMED_CONFIGS
 from .edge import (
@@ -82,6 +82,7 @@ class LedgerService(LedgerRows):
         config_name: str = "A",
         sol_price_usd: float = 150.0,
         enable_airdrop: bool = False,
+        chat_gate: SendGate,
     ) -> None:
         if config_name not in NAMED_CONFIGS:
             raise ValueError(f"unknown token config {config_name!r}")
@@ -92,8 +93,8 @@ class LedgerService(LedgerRows):
         self._airdrop = enable_airdrop
         self._launch_lock = asyncio.Lock()
         self.market = Market(sessions, sol_price_usd)
-        # Moderation's gate (chat/ports.py), plugged in by the platform: a user muted in a chat cannot tip there.
-        self.chat_gate: SendGate | None = None
+        # Moderation's gate (chat/ports.py): a user muted in a chat cannot tip there.
+        self.chat_gate = chat_gate
 
     def pricing(self, token: Token | None = None) -> Pricing:
         return Pricing(config_of(token) if token is not None else DEFAULT_CONFIG, self._sol_price_usd)
@@ -293,8 +294,7 @@ class LedgerService(LedgerRows):
             receiver = await db.get(User, receiver_id) if receiver_id.isprintable() else None
             if receiver is None:
                 raise NotFound(f"no user with id '{receiver_id}'", code="receiver_not_found")
-            if self.chat_gate is not None:
-                await self.chat_gate.check_send(db, receiver_id, sender.id)
+            await self.chat_gate.check_send(db, receiver_id, sender.id)
             # Wallet rows in user-id order: two opposite tips never lock in a cycle (PostgreSQL).
             parties: tuple[User | Principal, ...] = (sender, receiver)
             locked = {u.id: await self._lock_wallet(db, u) for u in sorted(parties, key=lambda u: u.id)}

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from prometheus_client import Gauge
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -49,36 +48,35 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> FastAPI:
+    """The web edge. The realtime gateway is built here, not in the lifespan, because it must be mounted before
+    the app serves; the lifespan builds the platform (``Platform.start``) and attaches the gateway to it."""
     metrics = Metrics()
     realtime = Realtime(settings)
     metrics.registry.register(FanoutCollector(realtime.manager.stats))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = await Platform.start(settings, verifier=verifier)
-        platform.extras["gauge_live"] = Gauge(
-            "retake_live_streams", "streams with media flowing on this node", registry=metrics.registry
-        )
-        app.state.platform = platform
-        if settings.rtmp_enabled:
-            await platform.start_ingest()
-        await realtime.start(platform)
-        operator_watch = await platform.operator.start_watching(settings.operator_poll_seconds)
-        ended_elsewhere_watch = asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere())
-        checkpoints = wal_checkpoints.start(platform.engine)
-        demo = await start_demo(platform) if settings.demo else None
-        try:
+        """Starting and stopping, in one place: each part starts after what it uses, and the exit stack stops
+        them in the reverse order (also when a later start fails)."""
+        async with contextlib.AsyncExitStack() as running:
+            platform = await Platform.start(settings, verifier=verifier)
+            running.push_async_callback(platform.close)
+            app.state.platform = platform
+            if platform.rtmp is not None:  # listen for RTMP(S) publishers
+                await platform.rtmp.start()
+                running.push_async_callback(platform.rtmp.stop)
+                log.info("RTMP ingest listening on port %d", platform.rtmp.port)
+            if platform.previews is not None:
+                platform.previews.start()
+                running.push_async_callback(platform.previews.stop)
+            await realtime.start(platform)
+            running.push_async_callback(realtime.close)
+            running.push_async_callback(_cancel, await platform.operator.start_watching(settings.operator_poll_seconds))
+            running.push_async_callback(_cancel, asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere()))
+            running.push_async_callback(wal_checkpoints.stop, wal_checkpoints.start(platform.engine))
+            if settings.demo:
+                running.push_async_callback((await start_demo(platform)).close)
             yield
-        finally:
-            if demo is not None:
-                await demo.close()
-            await wal_checkpoints.stop(checkpoints)
-            for task in (operator_watch, ended_elsewhere_watch):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await realtime.close()
-            await platform.close()
 
     app = FastAPI(
         title="retake",
@@ -116,6 +114,12 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _document_errors_as_served(app: FastAPI) -> None:

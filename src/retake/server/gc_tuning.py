@@ -14,26 +14,14 @@ from __future__ import annotations
 import gc
 import logging
 
+from retake.config import parse_gc_threshold
+
 log = logging.getLogger(__name__)
-
-
-def parse_threshold(text: str) -> tuple[int, ...] | None:
-    """``"50000,20,100"`` → ``(50000, 20, 100)``; ``"default"`` → ``None`` (leave the interpreter's values)."""
-    value = text.strip().lower()
-    if value in {"", "default"}:
-        return None
-    parts = [p.strip() for p in value.split(",")]
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        raise ValueError(f"gc_threshold must be 'default' or 1-3 whole numbers like 50000,20,100, not {text!r}")
-    numbers = tuple(int(p) for p in parts)
-    if numbers[0] == 0:
-        raise ValueError("gc_threshold's first value must be > 0 (0 would switch the collector off)")
-    return numbers
 
 
 def apply(threshold: str, *, freeze: bool) -> None:
     """Called once, after the app is built and before it serves."""
-    numbers = parse_threshold(threshold)
+    numbers = parse_gc_threshold(threshold)
     if numbers is not None:
         gc.set_threshold(*numbers)
     if freeze:

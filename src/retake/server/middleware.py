@@ -98,6 +98,10 @@ class Metrics:
             "HTTP requests in progress, as the in-flight limit counts them",
             registry=self.registry,
         )
+        # Set from the live registry when /metrics is scraped (server/site.py).
+        self.live_streams = Gauge(
+            "retake_live_streams", "streams with media flowing on this node", registry=self.registry
+        )
 
 
 class MetricsMiddleware:

@@ -1,16 +1,23 @@
-"""Everything one node runs, built from Settings in the lifespan (never at import)."""
+"""Everything one node runs, assembled from Settings in the lifespan (never at import).
+
+``Platform.start`` is the one place the services are built, top to bottom in dependency order: store → identity →
+accounts → ledger → chat → streams → media/ingest. Each service receives its collaborators in its constructor, so
+a collaborator that is forgotten is a ``TypeError`` at start, not a silent do-nothing default. The realtime
+gateway and the web app come next (``server/app.py``: they are mounted before the lifespan runs, then attached to
+this platform there); starting and stopping what runs in the background is the lifespan's, in one place.
+"""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from retake.accounts.agents import AgentService
 from retake.accounts.directory import Directory
 from retake.accounts.profile import ProfileService
+from retake.accounts.users import UserAuthenticator
 from retake.chat.moderation import ModerationService
 from retake.chat.operator import OperatorDesk
 from retake.chat.page_cache import LocalVersions, PageCache, PageVersions, RedisVersions
@@ -19,152 +26,166 @@ from retake.chat.service import ChatService
 from retake.config import Settings
 from retake.events import EventBus
 from retake.identity.tweets import TweetVerifier, build_verifier
-from retake.identity.users import UserAuthenticator
 from retake.identity.viewers import IdentityService
 from retake.images import ImageStore
 from retake.ingest import RtmpServer
 from retake.ledger.service import LedgerService
+from retake.live import LiveRegistry
 from retake.ratelimit import RateLimiter
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.streams.lifecycle import StreamService
-from retake.streams.live import LiveRegistry
-from retake.streams.media_bridge import MediaBridge
+from retake.streams.media_bridge import MediaBridge, Playback
 from retake.streams.owner import OwnerSessions
+from retake.streams.ports import Publishers
 from retake.streams.previews import PreviewService
 
-log = logging.getLogger(__name__)
 
-
-@dataclass
+@dataclass(frozen=True)
 class Platform:
     settings: Settings
+    # store, and the node-local state every layer reads
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     events: EventBus
     live: LiveRegistry
-    agents: AgentService
-    streams: StreamService
-    chat: ChatService
-    directory: Directory
     images: ImageStore
-    register_limiter: RateLimiter
-    users: UserAuthenticator
-    moderation: ModerationService
-    operator: OperatorDesk
+    # identity and accounts
     identity: IdentityService
+    agents: AgentService
+    users: UserAuthenticator
+    register_limiter: RateLimiter
     profiles: ProfileService
-    owned_sessions: OwnerSessions
+    directory: Directory
+    # ledger and chat
+    moderation: ModerationService
+    ledger: LedgerService
+    chat: ChatService
     chat_pages: ChatPages
-    media: MediaBridge | None = None
-    rtmp: RtmpServer | None = None
-    previews: PreviewService | None = None
-    ledger: LedgerService | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # streams, media and ingest
+    streams: StreamService
+    owned_sessions: OwnerSessions
+    operator: OperatorDesk
+    media: Playback
+    rtmp: RtmpServer | None  # None: this node takes no RTMP publishers (rtmp_enabled=False)
+    previews: PreviewService | None  # None: no ingest, or preview_interval_seconds=0
 
     @classmethod
     async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            settings.effective_database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout_seconds,
-        )
+        """Build the node's services; nothing listens or runs in the background yet (the lifespan starts that)."""
+        # -- store
+        engine = _engine(settings)
         await migrate(engine)
         sessions = session_factory(engine)
         events = EventBus()
         live = LiveRegistry()
-        verifier = verifier or build_verifier(
-            settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds
-        )
+        images = ImageStore(settings.data_dir / "media", settings.public_url)
+        page_cache = _page_cache(settings, events)
+        # -- identity
+        identity = IdentityService.from_settings(settings, sessions)
+        tweets = verifier or _tweet_verifier(settings)
+        # -- accounts
         agents = AgentService(
-            sessions, verifier, settings.platform_handle, auth_cache_seconds=settings.auth_cache_seconds
+            sessions, tweets, settings.platform_handle, auth_cache_seconds=settings.auth_cache_seconds
         )
-        streams = StreamService(
-            sessions,
-            agents,
-            live,
-            events,
-            reconnect_grace_seconds=settings.reconnect_grace_seconds,
-            node_url=settings.public_url,
-        )
-        await streams.forget_stale_media_nodes()
-        platform = cls(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            events=events,
-            live=live,
-            agents=agents,
-            streams=streams,
-            chat=ChatService(sessions, events, RateLimiter(settings.chat_rate)),
-            directory=Directory(sessions, live, settings.public_url),
-            images=ImageStore(settings.data_dir / "media", settings.public_url),
-            register_limiter=RateLimiter(settings.register_rate),
-            users=UserAuthenticator(sessions, agents),
-            moderation=ModerationService(sessions, events),
-            operator=OperatorDesk(sessions, events, streams),
-            identity=IdentityService.from_settings(settings, sessions),
-            profiles=ProfileService(sessions, live, events),
-            owned_sessions=OwnerSessions(sessions, streams, live),
-            chat_pages=ChatPages(engine, _page_cache(settings, events)),
-        )
-        platform.chat.gate = platform.moderation  # muted senders are refused on REST and Socket.IO alike
-        platform.media = MediaBridge(streams, settings.data_dir / "recordings")
-        streams.media = platform.media
-        platform.users.jwt = platform.identity  # platform and external JWTs, wherever UserDep is used
-
-        async def user_changed(user_id: str, columns: frozenset[str]) -> None:
-            agents.forget(user_id=user_id)
-            if platform.chat_pages.cache is not None and columns & SENDER_COLUMNS:
-                await platform.chat_pages.cache.invalidate_all()  # the user may have written in any chat
-
-        platform.profiles.user_changed.append(user_changed)
-        # The ledger launches a verified agent's token on its first stream, confirms tip/trade chat announcements
-        # and gives /users/live/ real market caps.
-        platform.ledger = LedgerService(
+        users = UserAuthenticator(sessions, agents, jwt=identity)  # agent access tokens, platform/external JWTs
+        profiles = ProfileService(sessions, live, events, user_changed=[_forget_user(agents, page_cache)])
+        # -- ledger: moderation (chat's gate) comes first, since a user muted in a chat may not tip there either
+        moderation = ModerationService(sessions, events)
+        ledger = LedgerService(
             sessions,
             events,
             dialect=engine.dialect.name,
             config_name=settings.token_config,
             sol_price_usd=settings.sol_price_usd,
             enable_airdrop=settings.enable_airdrop,
+            chat_gate=moderation,
         )
-        platform.ledger.chat_gate = platform.moderation
-        streams.tokens = platform.ledger
-        platform.chat.transactions = platform.ledger
-        platform.directory.market_caps = platform.ledger.market.market_caps_usd
-        return platform
-
-    async def start_ingest(self) -> None:
-        """Listen for RTMP(S) publishers; ``stream/stop`` and operator shutdowns close them through it."""
-        assert self.media is not None
-        self.rtmp = RtmpServer(
-            self.media,
-            self.settings.rtmp_bind or self.settings.host,
-            self.settings.rtmp_port,
-            ssl_context=self.settings.tls_context(),
+        directory = Directory(sessions, live, settings.public_url, market_caps=ledger.market.market_caps_usd)
+        # -- chat: muted senders are refused and tip/trade announcements confirmed, on REST and Socket.IO alike
+        chat = ChatService(sessions, events, RateLimiter(settings.chat_rate), gate=moderation, transactions=ledger)
+        # -- streams: launches a token on a first stream (ledger), ends playback and RTMP connections of a session
+        media = Playback(settings.data_dir / "recordings")
+        publishers = Publishers()
+        streams = StreamService(
+            sessions,
+            agents,
+            live,
+            events,
+            publishers=publishers,
+            tokens=ledger,
+            media=media,
+            reconnect_grace_seconds=settings.reconnect_grace_seconds,
+            node_url=settings.public_url,
         )
-        await self.rtmp.start()
-        self.streams.publishers = self.rtmp
-        log.info("RTMP ingest listening on port %d", self.rtmp.port)
-        if self.settings.preview_interval_seconds > 0:  # keyframe previews for sessions without a thumbnail
-            self.previews = PreviewService(
-                self.sessions, self.images, self.media.playing, interval_seconds=self.settings.preview_interval_seconds
-            )
-            self.previews.start()
+        await streams.forget_stale_media_nodes()
+        # -- media / ingest: RTMP reports publishes to streams, streams close publishers: the cycle Publishers closes
+        rtmp = _rtmp_server(settings, MediaBridge(streams, media)) if settings.rtmp_enabled else None
+        if rtmp is not None:
+            publishers.attach(rtmp)
+        previews = _previews(settings, sessions, images, media) if rtmp is not None else None
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            events=events,
+            live=live,
+            images=images,
+            identity=identity,
+            agents=agents,
+            users=users,
+            register_limiter=RateLimiter(settings.register_rate),
+            profiles=profiles,
+            directory=directory,
+            moderation=moderation,
+            ledger=ledger,
+            chat=chat,
+            chat_pages=ChatPages(engine, page_cache),
+            streams=streams,
+            owned_sessions=OwnerSessions(sessions, streams, live),
+            operator=OperatorDesk(sessions, events, streams),
+            media=media,
+            rtmp=rtmp,
+            previews=previews,
+        )
 
     async def close(self) -> None:
-        if self.previews is not None:
-            await self.previews.stop()
-        if self.rtmp is not None:
-            await self.rtmp.stop()
-        if self.media is not None:
-            self.media.close_all()
+        """Release what ``start`` built. The lifespan stops the running parts (ingest, previews, realtime) first."""
+        self.media.close_all()
         await self.streams.close()
         if self.chat_pages.cache is not None:
             await self.chat_pages.cache.versions.close()
         await self.engine.dispose()
+
+
+def _engine(settings: Settings) -> AsyncEngine:
+    """In the data folder, made first (the SQLite file, keys, media and recordings live there)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_engine(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+
+
+def _tweet_verifier(settings: Settings) -> TweetVerifier:
+    return build_verifier(settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds)
+
+
+def _previews(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], images: ImageStore, media: Playback
+) -> PreviewService | None:
+    """Keyframe previews for sessions without a thumbnail; ``preview_interval_seconds=0`` turns them off."""
+    if settings.preview_interval_seconds <= 0:
+        return None
+    return PreviewService(sessions, images, media.playing, interval_seconds=settings.preview_interval_seconds)
+
+
+def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:
+    """Built here, listening only once the lifespan starts it."""
+    return RtmpServer(
+        hooks, settings.rtmp_bind or settings.host, settings.rtmp_port, ssl_context=settings.tls_context()
+    )
 
 
 def _page_cache(settings: Settings, events: EventBus) -> PageCache | None:
@@ -179,3 +200,16 @@ def _page_cache(settings: Settings, events: EventBus) -> PageCache | None:
     )
     events.subscribe(cache.on_event)  # before the Socket.IO relay subscribes: dropped before anyone hears
     return cache
+
+
+def _forget_user(
+    agents: AgentService, page_cache: PageCache | None
+) -> Callable[[str, frozenset[str]], Awaitable[None]]:
+    """After a profile change: this node's caches of the user's row and of pages showing the name drop them."""
+
+    async def user_changed(user_id: str, columns: frozenset[str]) -> None:
+        agents.forget(user_id=user_id)
+        if page_cache is not None and columns & SENDER_COLUMNS:
+            await page_cache.invalidate_all()  # the user may have written in any chat
+
+    return user_changed

@@ -49,7 +49,7 @@ class ElsewhereRedirect(Exception):
 
 
 async def _live_stream(platform: Platform, stream_id: str, request: Request) -> LiveStream:
-    stream = platform.media.live_stream(stream_id) if platform.media else None
+    stream = platform.media.live_stream(stream_id)
     if stream is not None and not stream.closed:
         return stream
     node = await platform.streams.media_node_of(stream_id)
@@ -109,7 +109,7 @@ async def flv(stream_id: str, request: Request, platform: PlatformDep) -> Stream
 @router.websocket("/live/{stream_id}.flv")
 async def flv_websocket(websocket: WebSocket, stream_id: str) -> None:
     platform: Platform = websocket.app.state.platform
-    stream = platform.media.live_stream(stream_id) if platform.media else None
+    stream = platform.media.live_stream(stream_id)
     if stream is None or stream.closed:
         # WebSockets cannot be redirected: tell the player where the stream is (it may reconnect there).
         node = await platform.streams.media_node_of(stream_id)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from retake import __version__
 from retake.server.api.deps import PlatformDep
 from retake.server.api.schemas import Health
+from retake.server.middleware import Metrics
 from retake.skill import render_skill_md, skill_json
 
 router = APIRouter(tags=["site"])
@@ -36,8 +37,9 @@ async def health(platform: PlatformDep) -> Any:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request, platform: PlatformDep) -> Response:
-    platform.extras["gauge_live"].set(len(platform.live.live_stream_ids()))
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.app.state.metrics
+    metrics.live_streams.set(len(platform.live.live_stream_ids()))
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(

@@ -19,18 +19,11 @@ from retake.accounts.agents import AgentService, AuthedAgent
 from retake.errors import Conflict
 from retake.events import EventBus, PlatformEvent
 from retake.identity.principal import Principal
+from retake.live import LiveRegistry
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
-from retake.streams.live import LiveRegistry
-from retake.streams.ports import (
-    MediaControl,
-    NoMedia,
-    NoPublishers,
-    NoTokens,
-    PublisherControl,
-    TokenInfo,
-    TokenLauncher,
-)
+from retake.streams.ports import MediaControl, PublisherControl, TokenLauncher
+from retake.token_info import TokenInfo
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +71,9 @@ class StreamService:
         live: LiveRegistry,
         events: EventBus,
         *,
+        publishers: PublisherControl,
+        tokens: TokenLauncher,
+        media: MediaControl,
         reconnect_grace_seconds: float = 60.0,
         node_url: str = "",
     ) -> None:
@@ -87,9 +83,9 @@ class StreamService:
         self.live = live
         self._events = events
         self._grace = reconnect_grace_seconds
-        self.publishers: PublisherControl = NoPublishers()
-        self.tokens: TokenLauncher = NoTokens()
-        self.media: MediaControl = NoMedia()
+        self.publishers = publishers  # ends a session's RTMP connection (stop, operator shutdown)
+        self.tokens = tokens  # the ledger: launches a verified agent's token on its first stream
+        self.media = media  # this node's playback: closed, and the recording kept, when a session ends
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._start_locks: dict[str, asyncio.Lock] = {}
 

@@ -1,10 +1,10 @@
 """Connects the RTMP ingest to the media layer and the session lifecycle.
 
-ingest ──on_publish(key)──▶ StreamService.authorize_publish ──▶ LiveStream (FLV fan-out + LL-HLS + recorder)
+ingest ──on_publish(key)──▶ StreamService.authorize_publish ──▶ Playback: LiveStream (FLV fan-out + LL-HLS + recorder)
        ──on_media────────▶ LiveStream.publish; the first media of a publish marks the session live
        ──on_media_nowait─▶ LiveStream.publish for the rest, synchronously (no coroutine per message)
        ──on_unpublish────▶ StreamService.publisher_left (grace period; viewers stay connected)
-StreamService ends a session ──▶ ``session_ended`` closes the LiveStream and returns the recording path.
+StreamService ends a session ──▶ ``Playback.session_ended`` closes the LiveStream and returns the recording path.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class SessionGrant(PublishGrant):
 
 
 @dataclass
-class _Playback:
+class Playing:
     session_id: str
     stream: LiveStream
     recorder: HlsRecorder
@@ -42,16 +42,11 @@ class _Playback:
 
 
 class MediaBridge:
-    """Implements ``retake.ingest.IngestHooks`` and ``retake.streams.ports.MediaControl``."""
+    """Implements ``retake.ingest.IngestHooks``: the lifecycle authorizes each publish, ``Playback`` plays it."""
 
-    def __init__(self, streams: StreamService, recordings_dir: Path) -> None:
+    def __init__(self, streams: StreamService, playback: Playback) -> None:
         self._streams = streams
-        self._recordings_dir = recordings_dir
-        self.registry = StreamRegistry()
-        self._playback: dict[str, _Playback] = {}  # stream_id -> what is playing now
-        self._files = FileWriter()  # recordings are written off the event loop
-
-    # -- IngestHooks ---------------------------------------------------------------------------------------
+        self._playback = playback
 
     async def on_publish(self, app: str, key: str) -> PublishGrant | None:
         if app != INGEST_APP:
@@ -59,48 +54,33 @@ class MediaBridge:
         target = await self._streams.authorize_publish(key)
         if target is None:
             return None
-        playback = self._playback.get(target.stream_id)
-        if playback is not None and playback.session_id != target.session_id:
-            self._close(target.stream_id)  # an old session's leftovers must not mix into the new one
-            playback = None
-        if playback is None:
-            directory = self._recordings_dir / target.session_id
-            recorder = HlsRecorder(directory, writer=self._files)
-            packager = HlsPackager()
-            packager.add_listener(recorder)
-            stream = self.registry.open(target.stream_id)
-            if stream.hls is None:
-                stream.hls = packager
-                stream.add_sink(packager)
-            playback = _Playback(target.session_id, stream, recorder)
-            self._playback[target.stream_id] = playback
-        playback.stream.begin_publish()
+        self._playback.begin(target.stream_id, target.session_id)
         return SessionGrant(stream_id=target.stream_id, session_id=target.session_id, target=target)
 
     async def on_media(self, grant: PublishGrant, message: IngestMessage) -> None:
-        playback = self._playback.get(grant.stream_id)
-        if playback is None or playback.session_id != grant.session_id:
+        playing = self._playback.of(grant)
+        if playing is None:
             return  # the session ended under this publisher; the ingest is closing it
         try:
-            playback.stream.publish(MediaMessage(message.kind, message.timestamp_ms, message.payload))
+            playing.stream.publish(MediaMessage(message.kind, message.timestamp_ms, message.payload))
         except MediaError:
             log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
             raise
-        if id(grant) not in playback.media_seen and message.kind in ("audio", "video"):
-            playback.media_seen.add(id(grant))
+        if id(grant) not in playing.media_seen and message.kind in ("audio", "video"):
+            playing.media_seen.add(id(grant))
             assert isinstance(grant, SessionGrant)
             await self._streams.media_flowing(grant.target)
 
     def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool:
         """The ingest's direct path (``retake.ingest.hooks.MediaNowait``): every media message but the first
         of a publish, synchronously from the socket's read callback, without an ingest message object."""
-        playback = self._playback.get(grant.stream_id)
-        if playback is None or playback.session_id != grant.session_id:
+        playing = self._playback.of(grant)
+        if playing is None:
             return True  # dropped, as on_media drops it
-        if id(grant) not in playback.media_seen:
+        if id(grant) not in playing.media_seen:
             return False  # the first media marks the session live, which awaits the store: on_media does it
         try:
-            playback.stream.publish(MediaMessage(kind, timestamp_ms, payload))
+            playing.stream.publish(MediaMessage(kind, timestamp_ms, payload))
         except MediaError:
             log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
             raise
@@ -108,10 +88,53 @@ class MediaBridge:
 
     async def on_unpublish(self, grant: PublishGrant, reason: str) -> None:
         assert isinstance(grant, SessionGrant)
+        self._playback.publisher_left(grant)
+        await self._streams.publisher_left(grant.target, reason)
+
+
+class Playback:
+    """What plays on this node: per stream, its LiveStream (FLV fan-out + LL-HLS) and recorder.
+
+    Implements ``retake.streams.ports.MediaControl``. Separate from the ingest side (``MediaBridge``) so the
+    lifecycle can be given it in its constructor: it needs nothing of the lifecycle.
+    """
+
+    def __init__(self, recordings_dir: Path) -> None:
+        self._recordings_dir = recordings_dir
+        self.registry = StreamRegistry()
+        self._playback: dict[str, Playing] = {}  # stream_id -> what is playing now
+        self._files = FileWriter()  # recordings are written off the event loop
+
+    def begin(self, stream_id: str, session_id: str) -> None:
+        """A publish of ``session_id`` was granted: play it, continuing that session's stream after a reconnect."""
+        playback = self._playback.get(stream_id)
+        if playback is not None and playback.session_id != session_id:
+            self._close(stream_id)  # an old session's leftovers must not mix into the new one
+            playback = None
+        if playback is None:
+            directory = self._recordings_dir / session_id
+            recorder = HlsRecorder(directory, writer=self._files)
+            packager = HlsPackager()
+            packager.add_listener(recorder)
+            stream = self.registry.open(stream_id)
+            if stream.hls is None:
+                stream.hls = packager
+                stream.add_sink(packager)
+            playback = Playing(session_id, stream, recorder)
+            self._playback[stream_id] = playback
+        playback.stream.begin_publish()
+
+    def of(self, grant: PublishGrant) -> Playing | None:
+        """The playback a grant publishes into; ``None`` once its session ended."""
+        playback = self._playback.get(grant.stream_id)
+        if playback is None or playback.session_id != grant.session_id:
+            return None
+        return playback
+
+    def publisher_left(self, grant: PublishGrant) -> None:
         playback = self._playback.get(grant.stream_id)
         if playback is not None:
             playback.media_seen.discard(id(grant))
-        await self._streams.publisher_left(grant.target, reason)
 
     # -- MediaControl --------------------------------------------------------------------------------------
 

@@ -19,10 +19,10 @@ from retake.accounts.agents import AuthedAgent
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.identity.principal import Principal
 from retake.identity.validation import check_http_url, check_text
+from retake.live import LiveRegistry
 from retake.store.tables import Agent, StreamSession
 from retake.store.types import utcnow
 from retake.streams.lifecycle import StreamService
-from retake.streams.live import LiveRegistry
 
 MAX_TITLE = 200
 MAX_CATEGORY = 64

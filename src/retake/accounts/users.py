@@ -1,5 +1,6 @@
 """Who is this bearer? Agent access tokens (``rtk_…``) act as the agent's user; platform and external JWTs
-are checked by a ``JwtVerifier`` (plugged in by the identity layer). One entry point for REST and Socket.IO."""
+are checked by a ``JwtVerifier`` (the identity layer's ``IdentityService``). One entry point for REST and
+Socket.IO. In ``accounts`` because it needs the agents' access tokens; identity needs nothing of accounts."""
 
 from __future__ import annotations
 
@@ -21,18 +22,16 @@ class JwtVerifier(Protocol):
 
 
 class UserAuthenticator:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], agents: AgentService) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], agents: AgentService, *, jwt: JwtVerifier) -> None:
         self._sessions = sessions
         self._agents = agents
-        self.jwt: JwtVerifier | None = None
+        self.jwt = jwt  # platform and external JWTs, wherever UserDep is used
 
     async def authenticate(self, bearer: str | None) -> Principal:
         if not bearer:
             raise Unauthorized("missing token: send Authorization: Bearer <jwt or access_token>", code="missing_token")
         if bearer.startswith(tokens.ACCESS_TOKEN_PREFIX):
             return (await self._agents.authenticate(bearer)).user
-        if self.jwt is None:
-            raise Unauthorized("invalid token", code="invalid_token")
         user_id = await self.jwt.user_id_for(bearer)
         async with self._sessions() as db:
             user = await db.get(User, user_id)

@@ -2,6 +2,9 @@
 
 ``is_live`` = session open in the store AND media flowing here. Viewer counts are distinct viewer ids seen
 in the last 30 s (FLV connections, HLS playlist requests and watch-page presence all "touch").
+
+A leaf module: the stream lifecycle writes it, and the accounts directory and profiles read it (``isLive``,
+viewer counts) without importing ``streams``.
 """
 
 from __future__ import annotations
