@@ -18,10 +18,10 @@ from retake.accounts.directory import Directory
 from retake.accounts.profile import ProfileService
 from retake.chat.moderation import ModerationService
 from retake.events import EventBus, PlatformEvent
-from retake.identity.principal import Principal
 from retake.identity.tweets import OEmbedTweetVerifier
 from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.store.tables import User
 from retake.store.types import utcnow

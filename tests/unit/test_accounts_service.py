@@ -12,7 +12,7 @@ import pytest
 from retake.accounts.agents import AgentVerification, AuthedAgent, Registration
 from retake.accounts.results import FollowState, OwnProfile, Page, PublicProfile, UserCard
 from retake.errors import NotFound, Unauthorized, ValidationFailed
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from tests.support import VALID_WALLET, FakeOEmbed
 from tests.unit.services import HANDLE, Services, services
 

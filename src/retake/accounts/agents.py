@@ -18,9 +18,9 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from retake.accounts.auth_cache import AuthCache
 from retake.errors import NotFound, Unauthorized, ValidationFailed
 from retake.identity import tokens
-from retake.identity.principal import Principal
 from retake.identity.tweets import TweetVerifier, parse_tweet_url
 from retake.identity.validation import check_http_url, check_name, check_ticker, check_wallet
+from retake.principal import Principal
 from retake.store.tables import Agent, Base, RtmpKey, User
 from retake.store.types import utcnow
 

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.accounts.results import Followed, FollowState, OwnProfile, Page
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
-from retake.identity.principal import Principal
 from retake.identity.validation import NAME_RE, check_http_url, check_name, check_text
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.store.tables import Agent, Follow, User
 from retake.store.types import iso, utcnow
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.accounts.agents import AgentService
 from retake.errors import Unauthorized
 from retake.identity import tokens
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.store.tables import User
 
 

@@ -21,7 +21,7 @@ from retake.chat.results import CommentJson, Deleted, DeletedAll, JailState, Mut
 from retake.chat.service import comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.store.tables import ChatEvent, ChatMute, ChatPin, StreamSession, User
 from retake.store.types import iso, utcnow
 

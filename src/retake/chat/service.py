@@ -12,7 +12,7 @@ from retake.chat.ports import SendGate, TransactionLedger, TransactionNote
 from retake.chat.results import CommentJson, PostedComment, Tipper
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.ratelimit import RateLimiter
 from retake.store.tables import ChatEvent, StreamSession, User
 from retake.store.types import iso, utcnow

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.errors import NotFound
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.store.tables import Token, TokenBalance, User, Wallet
 from retake.store.types import utcnow
 

@@ -24,7 +24,7 @@ from retake.chat.ports import SendGate, TradeData, TransactionKind
 from retake.chat.service import MAX_TEXT, comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.store.tables import Agent, ChatEvent, StreamSession, Tip, Token, TokenBalance, Trade, User, Wallet
 from retake.store.types import utcnow
 from retake.token_info import TokenInfo

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.accounts.agents import AgentService, AuthedAgent
 from retake.errors import Conflict
 from retake.events import EventBus, PlatformEvent
-from retake.identity.principal import Principal
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.ports import MediaControl, PublisherControl, TokenLauncher

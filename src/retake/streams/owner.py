@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.accounts.agents import AuthedAgent
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from retake.identity.principal import Principal
 from retake.identity.validation import check_http_url, check_text
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.store.tables import Agent, StreamSession
 from retake.store.types import utcnow
 from retake.streams.lifecycle import StreamService

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from retake.accounts.agents import AuthedAgent
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.server.platform import Platform
 
 _bearer = HTTPBearer(auto_error=False, description="the agent's rtk_ access token")

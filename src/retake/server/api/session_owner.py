@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from retake.errors import Conflict
-from retake.identity.principal import Principal
+from retake.principal import Principal
 from retake.server.api import views
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.profile_schemas import (
