@@ -141,6 +141,37 @@ class Settings(BaseSettings):
     gc_threshold: str = Field(default="50000,20,100", description="gc.set_threshold values, or 'default'")
     gc_freeze: bool = Field(default=True, description="gc.freeze() once the app is built")
 
+    # RTMP admission (ingest/admission.py): connections open at once, in all and from one address. When the
+    # node is full, an idle connection that has not been authorized is closed to make room for a new one.
+    rtmp_max_connections: int = Field(default=256, ge=1, description="RTMP connections open at once")
+    rtmp_max_connections_per_ip: int = Field(default=8, ge=1, description="RTMP connections from one address")
+
+    # HTTP admission (server/admission.py, server/http_protocol.py): a client gets this long to send a request's
+    # line and headers, and as long again plus one second per `min_body_rate` bytes for its body; slower requests
+    # are answered 408 and their connection closed, so slow senders cannot keep a slot.
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    min_body_rate: int = Field(default=8 * 1024, ge=1, description="bytes per second a request body must keep up")
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, description="request line and headers, in bytes")
+    max_headers: int = Field(default=100, ge=8)
+    # Idle keep-alive connections are closed after this long without a new request.
+    keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # At most this many HTTP requests of one client address in progress (the same requests the global
+    # max_inflight_requests counts); more are answered 429 with Retry-After. Loopback peers are exempt (this
+    # machine: a local proxy or load generator stands for many clients). 0 = no per-address limit.
+    max_inflight_per_ip: int = Field(default=64, ge=0)
+    # Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto
+    # are believed; from any other peer those headers are ignored. Empty = none.
+    trusted_proxies: str = ""
+    # JSON request bodies nested deeper than this are answered 400 `invalid_json` before any parser sees them.
+    max_json_depth: int = Field(default=64, ge=2, le=500)
+    # Socket.IO: an Engine.IO session that has not joined a namespace (CONNECT) this long after opening is closed.
+    socket_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Uploaded images are decoded and re-encoded in this many worker threads, off the event loop; at most
+    # image_queue uploads wait for a worker, more are answered 503 `overloaded`. Larger images are refused 413.
+    image_workers: int = Field(default=2, ge=1, le=64)
+    image_queue: int = Field(default=8, ge=0)
+    max_image_pixels: int = Field(default=16_000_000, ge=1)
+
     @field_validator("socket_event_rate")
     @classmethod
     def _valid_socket_rate(cls, value: str) -> str:

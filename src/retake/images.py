@@ -1,5 +1,6 @@
 """Uploaded images (thumbnails, avatars, banners): decoded and re-encoded by Pillow so that no metadata and
-no trailing bytes of the upload ever reach a viewer."""
+no trailing bytes of the upload ever reach a viewer. The work runs in a bounded worker pool
+(``server/workers.py``), never on the event loop; the pixel count is checked from the header, before decoding."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from retake.errors import PayloadTooLarge, UnsupportedMedia
 
-MAX_PIXELS = 40_000_000  # 8K x 5K; larger claims are refused before decoding
+MAX_PIXELS = 16_000_000  # Settings.max_image_pixels' default; larger claims are refused before decoding
 KEEP_PER_OWNER = 20  # enough that recent sessions keep their thumbnails; older ones fall back to avatars
 
 
@@ -23,30 +24,27 @@ class StoredImage:
     url: str
 
 
-def reencode(data: bytes, max_bytes: int) -> tuple[bytes, str]:
-    """Return (clean bytes, extension). 413 past ``max_bytes``; 415 unless the bytes are a JPEG or PNG."""
+def reencode(data: bytes, max_bytes: int, max_pixels: int = MAX_PIXELS) -> tuple[bytes, str]:
+    """Return (clean bytes, extension). 413 past ``max_bytes`` or ``max_pixels`` (decompression bombs
+    included); 415 unless the bytes are a JPEG or PNG. CPU-heavy: call it through a worker pool."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"image is larger than {max_bytes // (1024 * 1024)} MB", code="image_too_large")
     if not data:
         raise UnsupportedMedia("image is empty; send a JPEG or PNG", code="unsupported_image")
+    too_many = PayloadTooLarge(f"image has more than {max_pixels} pixels", code="image_too_large")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as img:
                 width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise PayloadTooLarge("image has too many pixels", code="image_too_large")
+                if width * height > max_pixels:
+                    raise too_many
                 fmt = img.format
                 img.load()
                 clean = img.copy()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise too_many from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMedia("image must be a JPEG or PNG", code="unsupported_image") from exc
     out = io.BytesIO()
     if fmt == "JPEG":

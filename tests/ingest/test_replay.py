@@ -32,13 +32,17 @@ def replay(pieces: Iterable[bytes]) -> tuple[list[tuple[str, int, bytes]], list[
     others: list[object] = []
     for piece in pieces:
         conn.receive_data(piece)
-        while (event := conn.next_event()) is not None:
-            if isinstance(event, MediaReceived):
-                media.append((event.kind, event.timestamp, event.payload))
-            else:
-                others.append(event)
-                if isinstance(event, PublishRequested):
-                    conn.accept_publish()
+        while True:
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, MediaReceived):
+                    media.append((event.kind, event.timestamp, event.payload))
+                else:
+                    others.append(event)
+                    if isinstance(event, PublishRequested):
+                        conn.accept_publish()
+            if not conn.input_pending:  # the work budget ran out with input left (as at chunk size 1)
+                break
+            conn.continue_parsing()
     return media, others
 
 

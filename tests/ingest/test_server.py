@@ -310,14 +310,16 @@ async def test_stop_during_on_publish_still_unpublishes_the_grant(make_server: S
     assert "NetStream.Publish.Start" not in status_codes(publisher.messages)
 
 
-async def test_connection_limit(make_server: ServerFactory) -> None:
+async def test_connection_limit_sheds_idle_strangers_never_publishers(make_server: ServerFactory) -> None:
     server = await make_server(FakeHooks(), max_connections=1)
-    first = await Publisher.open(server.port)
+    idle = await Publisher.open(server.port)
     await asyncio.sleep(0.05)
-    second = await Publisher.open(server.port)
-    assert await second.closed_by_server()
-    assert await first.publish("good") == "NetStream.Publish.Start"
-    await first.close()
+    publisher = await Publisher.open(server.port)
+    assert await idle.closed_by_server()  # full: the idle stranger made room for the newcomer
+    assert await publisher.publish("good") == "NetStream.Publish.Start"
+    third = await Publisher.open(server.port)
+    assert await third.closed_by_server()  # an authorized publisher is never shed
+    await publisher.close()
 
 
 async def test_stream_key_never_logged(make_server: ServerFactory, caplog: pytest.LogCaptureFixture) -> None:

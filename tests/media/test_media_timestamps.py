@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from retake.media.messages import MediaMessage
 from retake.media.timestamps import TimestampRepair, is_config_payload
 
@@ -80,3 +82,51 @@ def test_config_packets_take_current_time() -> None:
 def test_negative_start_is_shifted_to_zero() -> None:
     repair = TimestampRepair()
     assert run(repair, [video(-50, key=True), audio(-40), video(-17)]) == [0, 10, 33]
+
+
+def _span(out: list[int]) -> int:
+    return max(out) - min(out)
+
+
+def test_start_past_2_31_is_rebased_and_continuous() -> None:
+    start = (1 << 31) + 12_345
+    repair = TimestampRepair()
+    out = run(repair, [video(start + 33 * i, key=i == 0) for i in range(100)])
+    assert out == [33 * i for i in range(100)]
+    assert repair.discontinuities == 0
+
+
+def test_wrap_at_2_32_is_a_small_step() -> None:
+    start = (1 << 32) - 1000  # wraps after one second
+    repair = TimestampRepair()
+    messages = []
+    for i in range(90):  # 3 s of 30 fps video with audio
+        messages.append(video((start + 33 * i) & 0xFFFFFFFF, key=i % 30 == 0))
+        messages.append(audio((start + 33 * i + 5) & 0xFFFFFFFF))
+    out = run(repair, messages)
+    assert repair.discontinuities == 0
+    video_out = out[0::2]
+    assert video_out == [33 * i for i in range(90)]
+    assert all(b - a == 33 for a, b in itertools.pairwise(video_out))
+
+
+def test_wrap_of_a_timeline_already_at_0_continues() -> None:
+    repair = TimestampRepair()
+    first = run(repair, [video(0, key=True), video(33)])
+    assert first == [0, 33]
+    repair._raw = (1 << 32) - 10  # as if 49.7 days had passed
+    repair._unwrapped = (1 << 32) - 10
+    repair._last = {"video": (1 << 32) - 10}
+    assert run(repair, [video(23)]) == [(1 << 32) + 23]
+
+
+def test_500_ms_jitter_does_not_stretch_the_timeline() -> None:
+    # 60 s at 30 fps, each frame displaced by ±500 ms around its true time (deterministic pattern)
+    offsets = [500, -500, 250, -250, 0, 400, -400]
+    messages = [video(1000 + 33 * i + offsets[i % len(offsets)], key=i % 30 == 0) for i in range(1800)]
+    repair = TimestampRepair()
+    out = run(repair, messages)
+    true_span = 33 * 1799
+    assert _span(out) <= true_span + 1000, f"{_span(out)} ms of output for {true_span} ms of input"
+    assert repair.discontinuities == 0
+    assert all(b > a for a, b in itertools.pairwise(out))

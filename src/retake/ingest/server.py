@@ -11,25 +11,31 @@ handled it and every event after it, so events keep their order and a slow hook 
 encoder. Timeouts are one lazily re-armed timer per connection rather than a timeout context per read.
 
 Every failure of one connection (bad bytes, timeouts, resets, a hook raising) ends that connection only.
-Stream keys are never logged: log lines carry the connection id, the peer, the app (query removed) and, once
-granted, the session and stream ids.
+Before its publish is authorized a connection may make the server hold little (``RtmpConfig.preauth_max_bytes``)
+and parsing yields to the loop every ``RtmpConfig.parse_budget`` chunks; admission (:mod:`.admission`)
+bounds connections per address, sheds idle unauthenticated ones when the server is full, and throttles wrong
+keys. Stream keys are never logged, not even in part: log lines carry the connection id, the peer, the app
+only when it is one of ``known_apps`` and, once granted, the session and stream ids; refusals are
+rate-limited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import cast
 
+from retake.ingest.admission import Admission, AdmissionLimits, LogLimiter
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.hooks import IngestHooks, MediaKind, MediaMessage, PublishGrant
-from retake.ingest.rtmp.connection import ConnState, RtmpConfig, RtmpConnection
+from retake.ingest.hooks import IngestHooks, MediaMessage, PublishGrant
+from retake.ingest.input_path import HookFailed, InputPath, MediaNowaitHook
+from retake.ingest.peer import Client, RtmpProtocol
+from retake.ingest.rtmp.connection import RtmpConfig, RtmpConnection
 from retake.ingest.rtmp.events import (
     Connected,
     Event,
@@ -43,95 +49,19 @@ log = logging.getLogger("retake.ingest")
 
 _LINGER_SECONDS = 1.0
 
-MediaNowaitHook = Callable[[PublishGrant, MediaKind, int, bytes], bool]
+
+# Lines that a flood repeats: at most a few per window each (LogLimiter).
+_LIMITED_EVENTS = frozenset({"connection refused", "publish refused", "protocol error", "timed out", "shed"})
 
 
-class _HookFailed(Exception):
-    """on_media raised: the connection is closed with reason "error"."""
-
-
-@dataclass(eq=False)
-class _Client:
-    id: int
-    peer: str
-    transport: asyncio.Transport
-    conn: RtmpConnection
-    setup_deadline: float
-    lost: asyncio.Future[None]  # resolved by connection_lost
-    task: asyncio.Task[None] | None = None
-    grant: PublishGrant | None = None
-    close_reason: str | None = None  # an UnpublishReason, or "takeover" (never passed to on_unpublish)
-    fields: dict[str, object] = field(default_factory=dict)
-    # Shared by the transport callbacks and the task.
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    busy: bool = False  # the task owns the events now; reading is paused until it is done
-    held: Event | None = None  # the event the direct path handed to the task
-    backlog: list[bytes] = field(default_factory=list)  # bytes delivered while busy (TLS may still deliver)
-    failure: BaseException | None = None  # ends the connection: protocol error, timeout, hook failure
-    eof: bool = False  # the peer closed its side, or the connection is gone
-    lingering: bool = False
-    last_data: float = 0.0  # loop time of the last bytes received (or of the task giving reading back)
-    timer: asyncio.TimerHandle | None = None
-    write_ready: asyncio.Future[None] | None = None  # set while the transport asks us to stop writing
-
-
-class _RtmpProtocol(asyncio.Protocol):
-    """Transport callbacks of one connection, forwarded to the server."""
-
-    __slots__ = ("_client", "_server")
-
-    def __init__(self, server: RtmpServer) -> None:
-        self._server = server
-        self._client: _Client | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport (uvloop's does not subclass asyncio.Transport, so no isinstance check).
-        self._client = self._server._connection_made(cast(asyncio.Transport, transport))
-
-    def data_received(self, data: bytes) -> None:
-        if self._client is not None:
-            self._server._data_received(self._client, data)
-
-    def eof_received(self) -> bool:
-        if self._client is not None:
-            self._client.eof = True
-            self._client.wake.set()
-        return False  # let the transport close: nothing more goes to a publisher that hung up
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        client = self._client
-        if client is None:
-            return
-        client.eof = True
-        if not client.lost.done():
-            client.lost.set_result(None)
-        if client.write_ready is not None and not client.write_ready.done():
-            client.write_ready.set_result(None)
-        client.write_ready = None
-        if client.timer is not None:
-            client.timer.cancel()
-            client.timer = None
-        client.wake.set()
-
-    def pause_writing(self) -> None:
-        client = self._client
-        if client is not None and client.write_ready is None:
-            client.write_ready = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        client = self._client
-        if client is not None and client.write_ready is not None:
-            if not client.write_ready.done():
-                client.write_ready.set_result(None)
-            client.write_ready = None
-
-
-class RtmpServer:
+class RtmpServer(InputPath):
     """RTMP(S) ingest listener.
 
     ``read_timeout``: a connection that sends nothing for that long is dropped (publishers send media
     continuously). ``setup_timeout``: a connection must be publishing within that long of connecting (or
     of ending a publish); ffmpeg waits forever for a reply, so half-open sessions are reaped by it.
+    ``max_connections`` is the global cap, ``admission`` the per-address limits; ``known_apps`` are the app
+    names that may appear in log lines (anything else could be a key pasted into the server URL).
     """
 
     def __init__(
@@ -146,6 +76,9 @@ class RtmpServer:
         write_timeout: float = 10.0,
         close_timeout: float = 5.0,
         max_connections: int = 256,
+        max_connections_per_ip: int | None = None,
+        admission: AdmissionLimits | None = None,
+        known_apps: frozenset[str] = frozenset({"live"}),
         config: RtmpConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -161,12 +94,19 @@ class RtmpServer:
         self.max_connections = max_connections
         self._config = config or RtmpConfig()
         self._clock = clock
+        limits = admission or AdmissionLimits()
+        if max_connections_per_ip is not None:
+            limits = dataclasses.replace(limits, max_per_ip=max_connections_per_ip)
+        self.admission = Admission(limits, clock)
+        self._log_limiter = LogLimiter(clock)
+        self._known_apps = known_apps
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
-        self._clients: dict[int, _Client] = {}
-        self._publishers: dict[str, _Client] = {}  # session_id -> the connection publishing it
+        self._clients: dict[int, Client] = {}
+        self._publishers: dict[str, Client] = {}  # session_id -> the connection publishing it
         self._ids = itertools.count(1)
         self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()  # every connection's, shed ones included
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -188,7 +128,7 @@ class RtmpServer:
         self._closing = False
         self._loop = asyncio.get_running_loop()
         self._server = await self._loop.create_server(
-            lambda: _RtmpProtocol(self),
+            lambda: RtmpProtocol(self),
             self._host,
             self._port,
             ssl=self._ssl,
@@ -206,6 +146,8 @@ class RtmpServer:
         for client in clients:
             self._request_close(client, "shutdown")
         await asyncio.gather(*(self._wait_done(client) for client in clients))
+        if self._tasks:  # connections already leaving (shed, closing) finish too
+            await asyncio.wait(set(self._tasks), timeout=self.close_timeout)
         if server is not None:
             await server.wait_closed()
         self._log(logging.INFO, "stopped", None)
@@ -226,18 +168,21 @@ class RtmpServer:
 
     # -- transport callbacks ------------------------------------------------------------------------------
 
-    def _connection_made(self, transport: asyncio.Transport) -> _Client | None:
+    def _connection_made(self, transport: asyncio.Transport) -> Client | None:
         peername = transport.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
-        if self._closing or len(self._clients) >= self.max_connections:
-            self._log(logging.WARNING, "connection refused", None, peer=peer, open=len(self._clients))
+        ip = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        peer = f"{ip}:{peername[1]}" if isinstance(peername, tuple) else ip
+        refusal = self._refusal(ip)
+        if refusal is not None:
+            self._log(logging.WARNING, "connection refused", None, peer=peer, reason=refusal, open=len(self._clients))
             transport.abort()
             return None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        client = _Client(
+        client = Client(
             id=next(self._ids),
             peer=peer,
+            ip=ip,
             transport=transport,
             conn=RtmpConnection(clock=self._clock, config=self._config),
             setup_deadline=now + self.setup_timeout,
@@ -245,112 +190,54 @@ class RtmpServer:
             last_data=now,
         )
         self._clients[client.id] = client
+        self.admission.opened(ip)
         client.task = loop.create_task(self._run(client), name=f"rtmp-connection-{client.id}")
+        self._tasks.add(client.task)
+        client.task.add_done_callback(self._tasks.discard)
         self._arm_timer(client)
         self._log(logging.DEBUG, "connection opened", client)
         return client
 
-    def _data_received(self, client: _Client, data: bytes) -> None:
-        if client.lingering or client.failure is not None or client.close_reason is not None:
-            return  # nothing more is parsed; the task is ending the connection
-        if client.busy:
-            client.backlog.append(data)
-            return
-        assert self._loop is not None
-        client.last_data = self._loop.time()
-        try:
-            client.conn.receive_data(data)
-            self._dispatch(client)
-        except Exception as exc:
-            # Bad bytes (RtmpProtocolError) or a bug: the task ends this connection, and only this one, with
-            # the reason it would have had when it read the bytes itself (an exception escaping a transport
-            # callback would make the loop close the transport as a mere disconnect).
-            self._fail(client, exc)
+    def _refusal(self, ip: str) -> str | None:
+        """Why a new connection from ``ip`` is turned away, or ``None`` to take it (shedding one if full)."""
+        if self._closing:
+            return "closing"
+        if self.admission.blocked(ip):
+            return "key_failures"
+        if self.admission.full(ip):
+            return "per_ip_limit"
+        if len(self._clients) >= self.max_connections:
+            victim = self._shed_candidate()
+            if victim is None:
+                return "server_full"
+            # Full: a stranger that has not even asked to publish makes room for whoever comes now, so idle
+            # sockets cannot keep an encoder out. Its slot is freed at once (its task finishes it later).
+            self._log(logging.INFO, "shed", victim)
+            self._release_slot(victim)
+            self._request_close(victim, "shed")
+            victim.transport.abort()
+        return None
 
-    def _dispatch(self, client: _Client) -> None:
-        """The direct path: hand each media message of the accepted publish to ``on_media_nowait``; the first
-        event it cannot take goes to the task, together with everything queued behind it."""
-        conn = client.conn
-        grant = client.grant
-        nowait = self._media_nowait
-        while (event := conn.next_event()) is not None:
-            if grant is not None and nowait is not None and type(event) is MediaReceived:
-                try:
-                    if nowait(grant, event.kind, event.timestamp, event.payload):
-                        if client.close_reason is not None:
-                            return  # the hook closed us (close_publisher): the rest is dropped
-                        continue
-                except Exception:
-                    log.exception("rtmp on_media failed on connection %d", client.id)
-                    self._fail(client, _HookFailed())
-                    return
-            client.held = event
-            self._hand_over(client)
-            return
-        data = conn.data_to_send()  # acknowledgements, ping answers
-        if data:
-            client.transport.write(data)
-            if client.write_ready is not None:
-                self._hand_over(client)  # the peer does not read: the task waits, with write_timeout
+    def _shed_candidate(self) -> Client | None:
+        """The unauthenticated connection (no publish decided or pending) of the address holding most
+        connections, the one idle longest among them."""
+        best: Client | None = None
+        best_key: tuple[int, float] = (0, 0.0)
+        for client in self._clients.values():
+            if client.grant is not None or client.conn.authorized or client.busy or client.close_reason is not None:
+                continue
+            key = (-self.admission.connections_of(client.ip), client.last_data)
+            if best is None or key < best_key:
+                best, best_key = client, key
+        return best
 
-    def _hand_over(self, client: _Client) -> None:
-        client.busy = True
-        if not client.transport.is_closing():
-            client.transport.pause_reading()
-        client.wake.set()
-
-    def _fail(self, client: _Client, exc: BaseException) -> None:
-        if client.failure is None:
-            client.failure = exc
-        if not client.transport.is_closing():
-            client.transport.pause_reading()
-        client.wake.set()
-
-    def _resume(self, client: _Client) -> None:
-        """The task is done with the events: feed what arrived meanwhile, then read again."""
-        assert self._loop is not None
-        client.busy = False
-        client.last_data = self._loop.time()
-        while client.backlog and not client.busy and client.failure is None:
-            self._data_received(client, client.backlog.pop(0))
-        if not client.busy and client.failure is None and not client.transport.is_closing():
-            client.transport.resume_reading()
-
-    # -- timeouts -----------------------------------------------------------------------------------------
-
-    def _deadline(self, client: _Client) -> float:
-        deadline = client.last_data + self.read_timeout
-        if client.conn.state is not ConnState.PUBLISHING:
-            deadline = min(deadline, client.setup_deadline)
-        return deadline
-
-    def _arm_timer(self, client: _Client) -> None:
-        assert self._loop is not None
-        if client.timer is not None:
-            client.timer.cancel()
-        client.timer = self._loop.call_at(self._deadline(client), self._on_timer, client)
-
-    def _on_timer(self, client: _Client) -> None:
-        # One timer per connection, re-armed when it fires early, instead of a timeout context per read.
-        assert self._loop is not None
-        client.timer = None
-        if client.eof or client.failure is not None or client.close_reason is not None:
-            return
-        now = self._loop.time()
-        if client.busy or client.lingering:
-            # The task is working (a hook, a drain, the linger): only time spent waiting for bytes counts,
-            # and reading restarts the clock when the task gives it back.
-            client.timer = self._loop.call_at(now + self.read_timeout, self._on_timer, client)
-            return
-        deadline = self._deadline(client)
-        if now >= deadline:
-            self._fail(client, TimeoutError())
-            return
-        client.timer = self._loop.call_at(deadline, self._on_timer, client)
+    def _release_slot(self, client: Client) -> None:
+        if self._clients.pop(client.id, None) is not None:
+            self.admission.closed(client.ip)
 
     # -- per connection task ------------------------------------------------------------------------------
 
-    async def _run(self, client: _Client) -> None:
+    async def _run(self, client: Client) -> None:
         reason: str = "disconnect"
         try:
             await self._serve(client)
@@ -360,7 +247,7 @@ class RtmpServer:
         except TimeoutError:
             reason = "timeout"
             self._log(logging.INFO, "timed out", client)
-        except _HookFailed:
+        except HookFailed:
             reason = "error"
         except (ConnectionError, OSError) as exc:
             reason = "disconnect"
@@ -374,7 +261,7 @@ class RtmpServer:
             log.exception("rtmp connection %d failed unexpectedly", client.id)
         await self._finish(client, client.close_reason or reason)
 
-    async def _serve(self, client: _Client) -> None:
+    async def _serve(self, client: Client) -> None:
         while True:
             await client.wake.wait()
             client.wake.clear()
@@ -399,12 +286,12 @@ class RtmpServer:
             if client.eof:
                 return
 
-    async def _handle_events(self, client: _Client) -> None:
+    async def _handle_events(self, client: Client) -> None:
         conn = client.conn
         while client.close_reason is None and (event := conn.next_event()) is not None:
             await self._handle_event(client, event)
 
-    async def _handle_event(self, client: _Client, event: Event) -> None:
+    async def _handle_event(self, client: Client, event: Event) -> None:
         if client.close_reason is not None:
             return
         if isinstance(event, MediaReceived):
@@ -414,7 +301,7 @@ class RtmpServer:
                     await self._hooks.on_media(client.grant, message)
                 except Exception as exc:
                     log.exception("rtmp on_media failed on connection %d", client.id)
-                    raise _HookFailed from exc
+                    raise HookFailed from exc
         elif isinstance(event, PublishRequested):
             await self._authorize(client, event)
         elif isinstance(event, PublishEnded):
@@ -424,26 +311,21 @@ class RtmpServer:
             client.setup_deadline = self._loop.time() + self.setup_timeout
             self._arm_timer(client)
         elif isinstance(event, Connected):
-            # Only the first path segment: a user who pastes "rtmp://host/live/<key>" as the server
-            # URL puts the key into the app name.
-            client.fields["app"] = event.app.split("/", 1)[0][:32]
+            # A user who pastes "rtmp://host/<key>" or "rtmp://host/live/<key>" as the server URL puts the key
+            # into the app name: only names we know are logged, anything else as "other".
+            client.fields["app"] = event.app if event.app in self._known_apps else "other"
             self._log(logging.INFO, "connected", client, flash_ver=event.flash_ver[:64])
         elif isinstance(event, HandshakeCompleted):
             self._log(logging.DEBUG, "handshake done", client, digest=event.client_digest)
 
-    async def _authorize(self, client: _Client, event: PublishRequested) -> None:
-        try:
-            grant = await self._hooks.on_publish(event.app, event.key)
-        except Exception:
-            log.exception("rtmp on_publish failed on connection %d", client.id)
-            grant = None
+    async def _authorize(self, client: Client, event: PublishRequested) -> None:
+        grant = await self._check_key(client, event)
         if client.close_reason is not None:
             # Closed (stop(), close_publisher) while the hook ran: never answered, but a granted publish
             # still gets its on_unpublish so the hook's bookkeeping is undone.
             client.grant = grant
             return
         if grant is None:
-            self._log(logging.INFO, "publish refused", client)
             client.conn.reject_publish()
             return
         previous = self._publishers.get(grant.session_id)
@@ -460,7 +342,28 @@ class RtmpServer:
         self._log(logging.INFO, "publish accepted", client, publish_type=event.publish_type)
         client.conn.accept_publish()
 
-    async def _end_grant(self, client: _Client, reason: str) -> None:
+    async def _check_key(self, client: Client, event: PublishRequested) -> PublishGrant | None:
+        """The hook's answer, after the address's back-off; refused unasked while the address is blocked."""
+        delay = self.admission.key_attempt(client.ip)
+        if delay is None:
+            self._log(logging.INFO, "publish refused", client, reason="key_failures")
+            return None
+        if delay > 0:
+            await asyncio.sleep(delay)
+            if client.close_reason is not None or client.eof:
+                return None
+        try:
+            grant = await self._hooks.on_publish(event.app, event.key)
+        except Exception:
+            log.exception("rtmp on_publish failed on connection %d", client.id)
+            return None
+        if grant is None:
+            self._log(logging.INFO, "publish refused", client, reason="key")
+        else:
+            self.admission.key_accepted(client.ip)
+        return grant
+
+    async def _end_grant(self, client: Client, reason: str) -> None:
         grant, client.grant = client.grant, None
         if grant is None:
             return
@@ -472,7 +375,7 @@ class RtmpServer:
         except Exception:
             log.exception("rtmp on_unpublish failed on connection %d", client.id)
 
-    async def _flush(self, client: _Client) -> None:
+    async def _flush(self, client: Client) -> None:
         data = client.conn.data_to_send()
         if data and not client.transport.is_closing():
             client.transport.write(data)
@@ -483,7 +386,7 @@ class RtmpServer:
             if client.eof and client.close_reason is None:
                 raise ConnectionResetError("connection lost while writing")
 
-    async def _linger(self, client: _Client) -> None:
+    async def _linger(self, client: Client) -> None:
         """After a refusal: let the client read the error status before the socket goes, and do not reset
         it by closing with unread input (which makes the kernel send RST)."""
         client.lingering = True
@@ -499,14 +402,20 @@ class RtmpServer:
                     client.wake.clear()
                     await client.wake.wait()
 
-    async def _finish(self, client: _Client, reason: str) -> None:
+    async def _finish(self, client: Client, reason: str) -> None:
         try:
             await self._end_grant(client, reason)
         finally:
-            self._clients.pop(client.id, None)
+            self._release_slot(client)
             if client.timer is not None:
                 client.timer.cancel()
                 client.timer = None
+            # Nothing of what the peer sent outlives the connection, and nothing points back at the client
+            # (an exception's traceback holds the frames that hold it): memory goes back at once, not at the
+            # next full collection of the (tuned) cyclic GC.
+            client.failure = None
+            client.held = None
+            client.backlog.clear()
             client.conn.close()
             client.transport.close()
             try:
@@ -518,14 +427,14 @@ class RtmpServer:
                 pass
             self._log(logging.DEBUG, "connection closed", client, reason=reason)
 
-    def _request_close(self, client: _Client, reason: str) -> None:
+    def _request_close(self, client: Client, reason: str) -> None:
         if client.close_reason is None:
             client.close_reason = reason
         # The task ends the connection as soon as it waits again; a hook in progress finishes first.
         client.transport.close()
         client.wake.set()
 
-    async def _wait_done(self, client: _Client) -> None:
+    async def _wait_done(self, client: Client) -> None:
         task = client.task
         if task is None or task.done() or task is asyncio.current_task():
             return
@@ -534,9 +443,15 @@ class RtmpServer:
             task.cancel()
             await asyncio.wait({task}, timeout=self.close_timeout)
 
-    def _log(self, level: int, event: str, client: _Client | None, **fields: object) -> None:
+    def _log(self, level: int, event: str, client: Client | None, **fields: object) -> None:
         if not log.isEnabledFor(level):
             return
+        if event in _LIMITED_EVENTS:
+            dropped = self._log_limiter.allow(event)
+            if dropped is None:
+                return
+            if dropped:
+                fields["suppressed"] = dropped  # lines of this kind left out since the previous one
         data: dict[str, object] = {}
         if client is not None:
             data.update(conn=client.id, peer=client.peer, **client.fields)

@@ -10,7 +10,11 @@ aligned (rebasing each track separately shifts A/V: eerimoq/moblin#516).
   offset so output time continues just after the latest output of either track;
 - :meth:`TimestampRepair.mark_discontinuity` forces that re-anchor for the next media message (publisher
   take-over), because a restart close to the old position could otherwise pass as jitter;
-- sequence headers and script data take the current output time and never move the clock.
+- sequence headers and script data take the current output time and never move the clock;
+- RTMP timestamps are 32-bit and wrap (every 49.7 days, or soon after a publisher that starts near 2^32): a
+  media timestamp is taken as the nearest value, mod 2^32, to the previous one, so a wrap is a small step;
+- a timeline that starts far from 0 (at or past 2^30 ms, where 2^31 overflows signed 32-bit fields
+  downstream) is rebased to start at 0.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from dataclasses import dataclass, field, replace
 from .messages import MediaMessage
 
 _DEFAULT_STEP_MS = {"audio": 23, "video": 33}
+_WRAP = 1 << 32
+_HALF_WRAP = 1 << 31
+_REBASE_FROM = 1 << 30
 
 
 def is_config_payload(message: MediaMessage) -> bool:
@@ -50,18 +57,35 @@ def _with_cts_shift(payload: bytes, shift: int) -> bytes:
 class TimestampRepair:
     """Per-stream repair state; feed every message in arrival order through :meth:`repair`."""
 
-    max_backward_ms: int = 500
+    # Backward steps up to this are jitter and clamped; beyond it the encoder restarted its clock. Wide enough
+    # for ±500 ms (a step of -1 s): re-anchoring on jitter moved the timeline forward each time and stretched
+    # the recording (issue 12).
+    max_backward_ms: int = 3000
     max_forward_gap_ms: int = 10_000
     discontinuities: int = 0
     _offset: int | None = None
     _last: dict[str, int] = field(default_factory=dict)
     _step: dict[str, int] = field(default_factory=dict)
     _reanchor: bool = False
+    _raw: int | None = None  # the previous media timestamp as received (mod 2^32)
+    _unwrapped: int = 0  # ... and unwrapped
+
+    def _unwrap(self, ts: int) -> int:
+        if not 0 <= ts < _WRAP:
+            return ts  # not a 32-bit RTMP value (negative starts are shifted below)
+        if self._raw is None:
+            self._raw, self._unwrapped = ts, ts
+            return ts
+        delta = (ts - self._raw + _HALF_WRAP) % _WRAP - _HALF_WRAP
+        self._raw = ts
+        self._unwrapped += delta
+        return self._unwrapped
 
     def mark_discontinuity(self) -> None:
         """The next media message starts a new timeline (e.g. a new publisher took over the stream)."""
         if self._offset is not None:
             self._reanchor = True
+            self._raw = None  # the new timeline is unrelated to the old one: no unwrapping across them
 
     @property
     def current_ms(self) -> int:
@@ -71,11 +95,12 @@ class TimestampRepair:
     def repair(self, message: MediaMessage) -> MediaMessage:
         ts = message.timestamp_ms
         if is_config_payload(message):
-            out = self.current_ms if self._offset is not None else max(ts, 0)
+            out = self.current_ms if self._offset is not None else (0 if ts >= _REBASE_FROM else max(ts, 0))
             return message if out == ts else replace(message, timestamp_ms=out)
         kind = message.kind
+        ts = self._unwrap(ts)
         if self._offset is None:
-            self._offset = -ts if ts < 0 else 0
+            self._offset = -ts if ts < 0 or ts >= _REBASE_FROM else 0
         candidate = ts + self._offset
         last = self._last.get(kind)
         floor = -1 if last is None else last  # output time never goes below 0
@@ -98,6 +123,6 @@ class TimestampRepair:
         elif last is not None and candidate - last <= 1000:
             self._step[kind] = candidate - last
         self._last[kind] = candidate
-        if candidate == ts and payload is message.payload:
+        if candidate == message.timestamp_ms and payload is message.payload:
             return message
         return MediaMessage(kind=kind, timestamp_ms=candidate, payload=payload)

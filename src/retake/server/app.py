@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from retake import __version__
 from retake.config import Settings
 from retake.identity.tweets import TweetVerifier
+from retake.server.admission import RequestAdmission
 from retake.server.api import (
     agents,
     auth,
@@ -31,9 +32,10 @@ from retake.server.api import (
     users,
     wallet,
 )
+from retake.server.client_address import ClientAddressMiddleware
 from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
-from retake.server.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from retake.server.middleware import Metrics, MetricsMiddleware
 from retake.server.overload import InflightLimitMiddleware
 from retake.server.platform import Platform
 from retake.server.playback import install_redirects
@@ -109,10 +111,16 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     _document_errors_as_served(app)
     # Innermost of the three, so a shed request is still counted (503) by the metrics and size-checked first.
     app.add_middleware(
-        InflightLimitMiddleware, limit=settings.max_inflight_requests, shed=metrics.shed, in_flight=metrics.in_flight
+        InflightLimitMiddleware,
+        limit=settings.max_inflight_requests,
+        shed=metrics.shed,
+        in_flight=metrics.in_flight,
+        per_ip=settings.max_inflight_per_ip,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the limits: a request counts only once its whole body is in (server/admission.py).
+    app.add_middleware(RequestAdmission, settings=settings)
+    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)  # first: every layer sees it
     return app
 
 

@@ -184,7 +184,12 @@ def _previews(
 def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:
     """Built here, listening only once the lifespan starts it."""
     return RtmpServer(
-        hooks, settings.rtmp_bind or settings.host, settings.rtmp_port, ssl_context=settings.tls_context()
+        hooks,
+        settings.rtmp_bind or settings.host,
+        settings.rtmp_port,
+        ssl_context=settings.tls_context(),
+        max_connections=settings.rtmp_max_connections,
+        max_connections_per_ip=settings.rtmp_max_connections_per_ip,
     )
 
 

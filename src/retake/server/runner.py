@@ -14,7 +14,7 @@ from rich.panel import Panel
 
 from retake import __version__
 from retake.config import Settings
-from retake.server import gc_tuning
+from retake.server import gc_tuning, http_protocol, log_redaction
 from retake.server.app import create_app
 from retake.server.realtime import Realtime
 from retake.server.realtime.frames import FrameWriterProtocol
@@ -68,20 +68,30 @@ def banner(settings: Settings) -> Panel:
     )
 
 
-def run(settings: Settings, console: Console) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    console.print(banner(settings))
-    config = uvicorn.Config(
-        app,
+def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+    """The HTTP protocol with request-head deadline and header limits (server/http_protocol.py); proxy headers
+    are resolved by the app itself, only from RETAKE_TRUSTED_PROXIES (server/client_address.py)."""
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        proxy_headers=True,
+        proxy_headers=False,
+        http=http_protocol.configure(settings.request_timeout_seconds, settings.max_header_bytes, settings.max_headers),
+        timeout_keep_alive=settings.keep_alive_seconds,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_graceful_shutdown=10,
         ws=FrameWriterProtocol,
         ws_per_message_deflate=settings.ws_per_message_deflate,
     )
+
+
+def run(settings: Settings, console: Console) -> None:
+    log_redaction.install()  # before anything logs: no query-string secret in any line, the access log included
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    console.print(banner(settings))
+    config = uvicorn_config(app, settings)
     gc_tuning.apply(settings.gc_threshold, freeze=settings.gc_freeze)
     try:
         import uvloop  # shipped with uvicorn[standard]; a much shorter delay tail under many streams

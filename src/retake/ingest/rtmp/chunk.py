@@ -22,6 +22,7 @@ TIMESTAMP_MASK: Final = 0xFFFFFFFF
 _EXTENDED: Final = 0xFFFFFF  # 24-bit timestamp field value announcing a 4-byte extended timestamp [§5.3.1.3]
 _MESSAGE_HEADER_SIZE: Final = (11, 7, 3, 0)  # by fmt [RTMP §5.3.1.2]
 _COMPACT_THRESHOLD: Final = 64 * 1024
+_UNLIMITED: Final = 1 << 62
 
 MSG_SET_CHUNK_SIZE: Final = 1
 MSG_ABORT: Final = 2
@@ -92,7 +93,13 @@ class ChunkReader:
     Applies Set Chunk Size and Abort itself (they change how the following chunks are read), and still
     returns them so the caller can see them. Limits: ``max_message_size`` per message (checked against the
     header's claim before anything is buffered), ``max_chunk_streams`` distinct csids, and
-    ``max_buffered`` bytes across all partial messages.
+    ``max_buffered`` bytes across all partial messages; the owner may change them between calls (a
+    connection raises them once its publish is authorized).
+
+    ``budget`` bounds the work of the calls that follow: every chunk costs 1 and the owner may charge more
+    for what it does with a message (:meth:`spend`). Once it is spent, ``next_message()`` returns ``None``
+    with the rest of the input left unparsed (``exhausted`` is then true) until the owner refills it; so
+    chunk size 1, where every byte or two is a chunk, cannot keep one caller busy for long.
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class ChunkReader:
         self._continuation = -1
         self._chunk_left = 0
         self._buffered = 0
+        self.budget = _UNLIMITED
         # Diagnostics: chunks seen per header type, and type-3 chunks that repeated an extended timestamp.
         self.header_counts = [0, 0, 0, 0]
         self.extended_type3_chunks = 0
@@ -136,6 +144,22 @@ class ChunkReader:
     def buffered_bytes(self) -> int:
         """Bytes held: unparsed input plus partial messages."""
         return len(self._buf) - self._pos + self._buffered
+
+    @property
+    def exhausted(self) -> bool:
+        """The work budget is spent while input may be left to parse."""
+        return self.budget <= 0
+
+    def spend(self, units: int) -> None:
+        self.budget -= units
+
+    def release(self) -> None:
+        """Drop every buffer (the connection is gone): nothing it received outlives it."""
+        self._buf = b""
+        self._pos = 0
+        self._streams.clear()
+        self._current = None
+        self._buffered = 0
 
     @property
     def unparsed_bytes(self) -> int:
@@ -161,6 +185,8 @@ class ChunkReader:
     def next_raw(self) -> RawMessage | None:
         """:meth:`next_message` as a plain tuple (type id, message stream id, timestamp, payload, csid)."""
         while True:
+            if self.budget <= 0:
+                break
             if self._current is None and not self._read_chunk_header():
                 break
             message = self._read_payload()
@@ -216,60 +242,17 @@ class ChunkReader:
                 raise RtmpProtocolError(f"chunk stream {csid} starts with a type-{fmt} header")
             if len(self._streams) >= self.max_chunk_streams:
                 raise RtmpProtocolError("too many chunk streams")
-
         if fmt < 3:
-            type_id = length = 0
-            if fmt <= 1:
-                ts_high, ts_low, length_high, length_low, type_id = _FMT01.unpack_from(buf, p)
-                length = (length_high << 16) | length_low
-            else:
-                ts_high, ts_low = _FMT2.unpack_from(buf, p)
-            ts_value = (ts_high << 16) | ts_low
-            extended = ts_value == _EXTENDED
-            if extended:
-                if end < header_end + 4:
-                    return False
-                ts_value = _U32.unpack_from(buf, header_end)[0]
-                header_end += 4
-            if stream is None:
-                stream = self._streams[csid] = _InStream()
-            if fmt == 2:
-                length = stream.length
-            if stream.active:
-                # A full header in the middle of a message: tolerated as long as it does not change the
-                # message it continues (SRS behaves the same); the message keeps its first timestamp.
-                if length != stream.length:
-                    raise RtmpProtocolError("message length changed in the middle of a message")
-            else:
-                if fmt == 0:
-                    stream.timestamp = ts_value
-                    stream.stream_id = _U32LE.unpack_from(buf, p + 7)[0]
-                else:
-                    # fmt 1/2 carry a delta, extended or not (ossrs/srs#4356) [RTMP §5.3.1.2.2-3].
-                    stream.timestamp = (stream.timestamp + ts_value) & TIMESTAMP_MASK
-                stream.delta = ts_value
-                if fmt <= 1:
-                    stream.length = length
-                    stream.type_id = type_id
-                self._start_message(stream)
-            stream.extended = extended
-            stream.extended_value = ts_value
+            read = self._full_header(fmt, csid, stream, p, header_end)
         else:
             assert stream is not None
-            if stream.extended:
-                # The extended timestamp repeats on type-3 chunks [RTMP §5.3.1.3], but librtmp (OBS before
-                # obs-studio#10097) left it out. Peek, and consume only a matching value (as SRS does).
-                if end < header_end + 4:
-                    return False
-                if _U32.unpack_from(buf, header_end)[0] == stream.extended_value:
-                    header_end += 4
-                    self.extended_type3_chunks += 1
-            if not stream.active:
-                # A type-3 chunk that begins a message repeats the previous delta [RTMP §5.3.1.2.4].
-                stream.timestamp = (stream.timestamp + stream.delta) & TIMESTAMP_MASK
-                self._start_message(stream)
+            read = self._type3_header(stream, header_end)
+        if read is None:
+            return False
+        stream, header_end = read
 
         self.header_counts[fmt] += 1
+        self.budget -= 1
         self._pos = header_end
         self._current = stream
         self._current_csid = csid
@@ -278,6 +261,64 @@ class ChunkReader:
         left = stream.length - stream.received
         self._chunk_left = left if left < self._chunk_size else self._chunk_size
         return True
+
+    def _full_header(
+        self, fmt: int, csid: int, stream: _InStream | None, p: int, header_end: int
+    ) -> tuple[_InStream, int] | None:
+        """A type 0, 1 or 2 message header at ``p``; ``None`` until its extended timestamp arrived."""
+        buf = self._buf
+        type_id = length = 0
+        if fmt <= 1:
+            ts_high, ts_low, length_high, length_low, type_id = _FMT01.unpack_from(buf, p)
+            length = (length_high << 16) | length_low
+        else:
+            ts_high, ts_low = _FMT2.unpack_from(buf, p)
+        ts_value = (ts_high << 16) | ts_low
+        extended = ts_value == _EXTENDED
+        if extended:
+            if len(buf) < header_end + 4:
+                return None
+            ts_value = _U32.unpack_from(buf, header_end)[0]
+            header_end += 4
+        if stream is None:
+            stream = self._streams[csid] = _InStream()
+        if fmt == 2:
+            length = stream.length
+        if stream.active:
+            # A full header in the middle of a message: tolerated as long as it does not change the
+            # message it continues (SRS behaves the same); the message keeps its first timestamp.
+            if length != stream.length:
+                raise RtmpProtocolError("message length changed in the middle of a message")
+        else:
+            if fmt == 0:
+                stream.timestamp = ts_value
+                stream.stream_id = _U32LE.unpack_from(buf, p + 7)[0]
+            else:
+                # fmt 1/2 carry a delta, extended or not (ossrs/srs#4356) [RTMP §5.3.1.2.2-3].
+                stream.timestamp = (stream.timestamp + ts_value) & TIMESTAMP_MASK
+            stream.delta = ts_value
+            if fmt <= 1:
+                stream.length = length
+                stream.type_id = type_id
+            self._start_message(stream)
+        stream.extended = extended
+        stream.extended_value = ts_value
+        return stream, header_end
+
+    def _type3_header(self, stream: _InStream, header_end: int) -> tuple[_InStream, int] | None:
+        if stream.extended:
+            # The extended timestamp repeats on type-3 chunks [RTMP §5.3.1.3], but librtmp (OBS before
+            # obs-studio#10097) left it out. Peek, and consume only a matching value (as SRS does).
+            if len(self._buf) < header_end + 4:
+                return None
+            if _U32.unpack_from(self._buf, header_end)[0] == stream.extended_value:
+                header_end += 4
+                self.extended_type3_chunks += 1
+        if not stream.active:
+            # A type-3 chunk that begins a message repeats the previous delta [RTMP §5.3.1.2.4].
+            stream.timestamp = (stream.timestamp + stream.delta) & TIMESTAMP_MASK
+            self._start_message(stream)
+        return stream, header_end
 
     def _start_message(self, stream: _InStream) -> None:
         if stream.length > self.max_message_size:
@@ -321,8 +362,9 @@ class ChunkReader:
             # spans several chunks): a 1-byte basic header with nothing to parse, taken here without a round
             # through _read_chunk_header. Anything else (another csid, an extended timestamp to peek at) goes
             # the general way.
-            if pos < end and buf[pos] == self._continuation and not stream.extended:
+            if pos < end and buf[pos] == self._continuation and not stream.extended and self.budget > 0:
                 pos += 1
+                self.budget -= 1
                 self.header_counts[3] += 1
                 left = stream.length - stream.received
                 chunk_left = left if left < self._chunk_size else self._chunk_size

@@ -63,6 +63,14 @@ class RtmpConfig:
     max_chunk_streams: int = 64
     max_buffered: int = 16 * 1024 * 1024  # all partial messages together
     max_paused_input: int = 1024 * 1024  # unparsed bytes held while a publish decision is pending
+    # Until a publish is accepted the peer is a stranger: each message, all partial messages together and the
+    # input held while its key is checked stay under this (a connect command is a few hundred bytes), so
+    # unauthenticated connections cannot make the server hold megabytes each.
+    preauth_max_bytes: int = 64 * 1024
+    # Work done per receive_data()/continue_parsing() call before it returns with input left (input_pending):
+    # the unit is one chunk; a message costs message_cost more. ~0.5 ms of parsing at chunk size 1.
+    parse_budget: int = 256
+    message_cost: int = 4
 
 
 class ConnState(enum.Enum):
@@ -130,15 +138,20 @@ class RtmpConnection:
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.config = config or RtmpConfig()
-        self._clock = clock
-        self._epoch = clock()
+        epoch = clock()
         self.state = ConnState.HANDSHAKE
-        self._handshake = ServerHandshake(now_ms=self._uptime_ms, random_bytes=random_bytes)
-        self._reader = ChunkReader(
-            max_message_size=self.config.max_message_size,
-            max_chunk_streams=self.config.max_chunk_streams,
-            max_buffered=self.config.max_buffered,
+        # A closure over the clock, not a bound method: the handshake must not point back at the connection
+        # (a reference cycle keeps everything the connection holds alive until a full GC).
+        self._handshake: ServerHandshake | None = ServerHandshake(
+            now_ms=lambda: int((clock() - epoch) * 1000) & 0xFFFFFFFF, random_bytes=random_bytes
         )
+        preauth = self.config.preauth_max_bytes
+        self._reader = ChunkReader(
+            max_message_size=min(self.config.max_message_size, preauth),
+            max_chunk_streams=self.config.max_chunk_streams,
+            max_buffered=min(self.config.max_buffered, preauth),
+        )
+        self.authorized = False  # a publish was accepted once: the full limits apply from then on
         self._writer = ChunkWriter()
         self._out = bytearray()
         self._events: deque[Event] = deque()
@@ -157,6 +170,30 @@ class RtmpConnection:
     def closed(self) -> bool:
         return self.state is ConnState.CLOSED
 
+    @property
+    def input_pending(self) -> bool:
+        """The last call stopped on its work budget with input left: call :meth:`continue_parsing` (after
+        letting other work run) before feeding more."""
+        state = self.state
+        return self._reader.exhausted and self._error is None and state is not _CLOSED and state is not _PUBLISH_PENDING
+
+    @property
+    def buffered_bytes(self) -> int:
+        """What this connection holds of the peer's input (unparsed bytes and partial messages)."""
+        return self._reader.buffered_bytes
+
+    def continue_parsing(self) -> None:
+        """Parse another budget's worth of the input left by the previous call."""
+        if self._error is not None or self.state is _CLOSED:
+            return
+        self._reader.budget = self.config.parse_budget
+        try:
+            self._pump()
+        except RtmpProtocolError as exc:
+            self._error = exc
+            self.state = ConnState.CLOSED
+            raise
+
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the peer; ``b""`` means the peer closed its side."""
         if self._error is not None:
@@ -167,6 +204,7 @@ class RtmpConnection:
             self.state = ConnState.CLOSED
             self._events.append(ConnectionClosed())
             return
+        self._reader.budget = self.config.parse_budget
         try:
             self._receive(data)
         except RtmpProtocolError as exc:
@@ -194,6 +232,11 @@ class RtmpConnection:
         Bytes that arrived after ``publish`` are processed now, so this may raise RtmpProtocolError.
         """
         self._local_transition(Trigger.ACCEPT)
+        if not self.authorized:
+            self.authorized = True
+            self._reader.max_message_size = self.config.max_message_size
+            self._reader.max_buffered = self.config.max_buffered
+        self._reader.budget = self.config.parse_budget
         stream_id = self.publish_stream_id or 0
         self._send(UserControl.stream_begin(stream_id).to_message())
         self._send_status(stream_id, "status", "NetStream.Publish.Start", description)
@@ -212,8 +255,16 @@ class RtmpConnection:
         self.publish_stream_id = None
 
     def close(self) -> None:
-        """Mark the connection closed from our side (the owner closes the socket)."""
+        """Mark the connection closed from our side (the owner closes the socket) and drop its buffers."""
         self.state = ConnState.CLOSED
+        self._handshake = None
+        if self._error is not None:
+            # Its traceback holds the owner's frames, which hold the owner's connection record and this.
+            self._error = self._error.with_traceback(None)
+            self._error.__context__ = self._error.__cause__ = None
+        self._reader.release()
+        self._events.clear()
+        self._out.clear()
 
     # -- state machine ------------------------------------------------------------------------------------
 
@@ -231,18 +282,17 @@ class RtmpConnection:
 
     # -- input --------------------------------------------------------------------------------------------
 
-    def _uptime_ms(self) -> int:
-        return int((self._clock() - self._epoch) * 1000) & 0xFFFFFFFF
-
     def _receive(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        if self.state is _HANDSHAKE:
-            data = self._handshake.receive(data)
-            self._out += self._handshake.data_to_send()
-            if self._handshake.state is not HandshakeState.DONE:
+        handshake = self._handshake
+        if self.state is _HANDSHAKE and handshake is not None:
+            data = handshake.receive(data)
+            self._out += handshake.data_to_send()
+            if handshake.state is not HandshakeState.DONE:
                 return
+            self._handshake = None
             self._transition(Trigger.HANDSHAKE_DONE)
-            self._events.append(HandshakeCompleted(self._handshake.client_digest, bool(self._handshake.c2_echoed_s1)))
+            self._events.append(HandshakeCompleted(handshake.client_digest, bool(handshake.c2_echoed_s1)))
         self._reader.feed(data)
         self._maybe_acknowledge()
         self._pump()
@@ -255,11 +305,13 @@ class RtmpConnection:
 
     def _pump(self) -> None:
         reader = self._reader
+        cost = self.config.message_cost
         while self.state is not _PUBLISH_PENDING and self.state is not _CLOSED:
             raw = reader.next_raw()
             if raw is None:
                 return
             type_id, stream_id, timestamp, payload, _csid = raw
+            reader.budget -= cost
             # Media first: it is nearly every message of a publish (~73 a second per stream).
             kind = _MEDIA_KINDS.get(type_id)
             if kind is not None:
@@ -269,7 +321,10 @@ class RtmpConnection:
                     self.dropped_messages += 1
             else:
                 self._handle(RtmpMessage(*raw))
-        if self.state is _PUBLISH_PENDING and self._reader.unparsed_bytes > self.config.max_paused_input:
+        paused_limit = self.config.max_paused_input
+        if not self.authorized:
+            paused_limit = min(paused_limit, self.config.preauth_max_bytes)
+        if self.state is _PUBLISH_PENDING and self._reader.unparsed_bytes > paused_limit:
             raise RtmpProtocolError("too much data sent while the publish is being authorized")
 
     def _handle(self, message: RtmpMessage) -> None:

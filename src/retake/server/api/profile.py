@@ -10,7 +10,6 @@ from starlette.datastructures import UploadFile
 
 from retake.chat.service import parse_limit
 from retake.errors import ValidationFailed
-from retake.images import reencode
 from retake.server.api import views
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.profile_schemas import (
@@ -25,6 +24,7 @@ from retake.server.api.profile_schemas import (
 )
 from retake.server.api.schemas import ERRORS
 from retake.server.platform import Platform
+from retake.server.workers import reencode_upload
 
 router = APIRouter(prefix="/api/v1/users/me", tags=["profile"], responses=ERRORS)
 
@@ -58,8 +58,8 @@ async def _read_form(request: Request, max_bytes: int) -> tuple[bytes | None, st
     return image, url
 
 
-def _store_image(platform: Platform, kind: str, owner: str, data: bytes) -> str:
-    clean, ext = reencode(data, platform.settings.max_thumbnail_bytes)
+async def _store_image(platform: Platform, kind: str, owner: str, data: bytes) -> str:
+    clean, ext = await reencode_upload(platform.settings, data)
     return platform.images.save(kind, owner, clean, ext).url
 
 
@@ -98,7 +98,7 @@ async def pfp(request: Request, who: UserDep, platform: PlatformDep) -> dict[str
     if image is None:
         raise ValidationFailed("multipart field 'image' with a file is required", code="missing_image")
     return views.own_profile(
-        await platform.profiles.set_avatar(who.id, _store_image(platform, "avatars", who.id, image))
+        await platform.profiles.set_avatar(who.id, await _store_image(platform, "avatars", who.id, image))
     )
 
 
@@ -118,7 +118,7 @@ async def banner(request: Request, who: UserDep, platform: PlatformDep) -> dict[
         raise ValidationFailed("send the multipart field 'image', 'url' or both", code="missing_image")
     if url is not None:
         platform.profiles.check_banner_link(url)  # before the image is stored: bad input leaves no file
-    stored = _store_image(platform, "banners", who.id, image) if image is not None else None
+    stored = await _store_image(platform, "banners", who.id, image) if image is not None else None
     return views.own_profile(await platform.profiles.set_banner(who.id, stored, url))
 
 

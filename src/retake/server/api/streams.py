@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from retake.errors import ValidationFailed
-from retake.images import reencode
 from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep
 from retake.server.api.hints import START_STREAM, hint
 from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
+from retake.server.workers import reencode_upload
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
 
@@ -64,7 +64,7 @@ async def update_thumbnail(request: Request, who: AgentDep, platform: PlatformDe
     with hint("no_active_session", START_STREAM):
         await platform.streams.require_open_session(who)
     data = await read_upload(request, "image", platform.settings.max_thumbnail_bytes)
-    clean, ext = reencode(data, platform.settings.max_thumbnail_bytes)
+    clean, ext = await reencode_upload(platform.settings, data)
     stored = platform.images.save("thumbnails", who.user_id, clean, ext)
     with hint("no_active_session", START_STREAM):
         await platform.streams.set_thumbnail(who, stored.url)

@@ -56,6 +56,24 @@ class _TolerantServer(socketio.AsyncServer):  # type: ignore[misc]
             _pending.add(task)  # asyncio keeps only weak references to tasks
             task.add_done_callback(_pending.discard)
 
+    # An Engine.IO session costs a socket and buffers before it joins any namespace; one that never sends the
+    # Socket.IO CONNECT packet was kept open for as long as it answered pings. Set by ``Realtime``.
+    connect_timeout: float = 10.0
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> None:
+        await super()._handle_eio_connect(eio_sid, environ)
+        asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_deadline, eio_sid)
+
+    def _connect_deadline(self, eio_sid: str) -> None:
+        if eio_sid not in self.eio.sockets:
+            return  # already gone
+        if any(self.manager.sid_from_eio_sid(eio_sid, ns) for ns in ("/", *self.manager.get_namespaces())):
+            return
+        log.debug("closing a Socket.IO connection that sent no CONNECT within %.0f s", self.connect_timeout)
+        task = self.start_background_task(self._shut, eio_sid)
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         await super()._handle_eio_disconnect(eio_sid, reason)
         # A long-polling client that closes its session leaves its last GET waiting in the engine for up to
@@ -64,6 +82,15 @@ class _TolerantServer(socketio.AsyncServer):  # type: ignore[misc]
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None and not socket.upgraded:
             socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+
+    async def _shut(self, eio_sid: str) -> None:
+        """Disconnect, and also end the transport: Engine.IO only sends its CLOSE packet and leaves closing the
+        WebSocket to the client, which a hostile one never does. ``None`` in the queue ends the writer, and the
+        writer's end closes the WebSocket (a long-poll is answered and not renewed)."""
+        socket = self.eio.sockets.get(eio_sid)
+        await self._drop(eio_sid)
+        if socket is not None:
+            socket.queue.put_nowait(None)
 
     async def _drop(self, eio_sid: str) -> None:
         with contextlib.suppress(Exception):
@@ -91,6 +118,7 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
+        self.sio.connect_timeout = settings.socket_connect_timeout_seconds
         # Broadcasts write one pre-built frame per viewer (fanout.py); without the engine internals it needs, the
         # managers above still avoid a task per recipient.
         self.direct_frames = install_fanout(self.sio, settings.ws_max_buffered_bytes)

@@ -1,0 +1,171 @@
+"""The read side of :class:`~retake.ingest.server.RtmpServer`: bytes from the transport into the sans-IO
+connection, the direct media path, the hand-over of events to the connection's task, and its timer.
+
+Parsing is bounded per loop turn: when the connection's work budget runs out with input left, reading
+is paused and the parse goes on in the next turn (``call_soon``), so one peer sending chunk size 1 data
+cannot hold the event loop for more than ~a millisecond at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from retake.ingest.errors import RtmpProtocolError
+from retake.ingest.hooks import MediaKind, PublishGrant
+from retake.ingest.peer import Client
+from retake.ingest.rtmp.connection import ConnState, RtmpConfig
+from retake.ingest.rtmp.events import MediaReceived
+
+log = logging.getLogger("retake.ingest")
+
+MediaNowaitHook = Callable[[PublishGrant, MediaKind, int, bytes], bool]
+
+
+class HookFailed(Exception):
+    """on_media raised: the connection is closed with reason "error"."""
+
+
+class InputPath:
+    """Mixed into RtmpServer, which sets these attributes."""
+
+    _loop: asyncio.AbstractEventLoop | None
+    _config: RtmpConfig
+    _media_nowait: MediaNowaitHook | None
+    read_timeout: float
+    setup_timeout: float
+
+    def _data_received(self, client: Client, data: bytes) -> None:
+        if client.lingering or client.failure is not None or client.close_reason is not None:
+            return  # nothing more is parsed; the task is ending the connection
+        if client.busy or client.parsing:
+            client.backlog.append(data)
+            client.backlog_bytes += len(data)
+            limit = self._config.max_paused_input if client.conn.authorized else self._config.preauth_max_bytes
+            if client.backlog_bytes > limit:
+                self._fail(client, RtmpProtocolError("too much data sent while reading was paused"))
+            return
+        assert self._loop is not None
+        client.last_data = self._loop.time()
+        try:
+            client.conn.receive_data(data)
+            self._dispatch(client)
+        except Exception as exc:
+            # Bad bytes (RtmpProtocolError) or a bug: the task ends this connection, and only this one, with
+            # the reason it would have had when it read the bytes itself (an exception escaping a transport
+            # callback would make the loop close the transport as a mere disconnect).
+            self._fail(client, exc)
+            return
+        if client.conn.input_pending and not client.busy:
+            self._parse_later(client)
+
+    def _parse_later(self, client: Client) -> None:
+        """The parse ran out of budget: let the loop run other work, then go on (reading paused meanwhile)."""
+        assert self._loop is not None
+        client.parsing = True
+        if not client.transport.is_closing():
+            client.transport.pause_reading()
+        self._loop.call_soon(self._continue_parsing, client)
+
+    def _continue_parsing(self, client: Client) -> None:
+        client.parsing = False
+        if client.lingering or client.failure is not None or client.close_reason is not None or client.busy:
+            return
+        try:
+            client.conn.continue_parsing()
+            self._dispatch(client)
+        except Exception as exc:
+            self._fail(client, exc)
+            return
+        if not client.busy:
+            self._feed_backlog(client)
+
+    def _dispatch(self, client: Client) -> None:
+        """The direct path: hand each media message of the accepted publish to ``on_media_nowait``; the first
+        event it cannot take goes to the task, together with everything queued behind it."""
+        conn = client.conn
+        grant = client.grant
+        nowait = self._media_nowait
+        while (event := conn.next_event()) is not None:
+            if grant is not None and nowait is not None and type(event) is MediaReceived:
+                try:
+                    if nowait(grant, event.kind, event.timestamp, event.payload):
+                        if client.close_reason is not None:
+                            return  # the hook closed us (close_publisher): the rest is dropped
+                        continue
+                except Exception:
+                    log.exception("rtmp on_media failed on connection %d", client.id)
+                    self._fail(client, HookFailed())
+                    return
+            client.held = event
+            self._hand_over(client)
+            return
+        data = conn.data_to_send()  # acknowledgements, ping answers
+        if data:
+            client.transport.write(data)
+            if client.write_ready is not None:
+                self._hand_over(client)  # the peer does not read: the task waits, with write_timeout
+
+    def _hand_over(self, client: Client) -> None:
+        client.busy = True
+        if not client.transport.is_closing():
+            client.transport.pause_reading()
+        client.wake.set()
+
+    def _fail(self, client: Client, exc: BaseException) -> None:
+        if client.failure is None:
+            client.failure = exc
+        if not client.transport.is_closing():
+            client.transport.pause_reading()
+        client.wake.set()
+
+    def _resume(self, client: Client) -> None:
+        """The task is done with the events: feed what arrived meanwhile, then read again."""
+        assert self._loop is not None
+        client.busy = False
+        client.last_data = self._loop.time()
+        self._feed_backlog(client)
+
+    def _feed_backlog(self, client: Client) -> None:
+        if client.conn.input_pending:
+            self._parse_later(client)
+            return
+        while client.backlog and not client.busy and not client.parsing and client.failure is None:
+            data = client.backlog.pop(0)
+            client.backlog_bytes -= len(data)
+            self._data_received(client, data)
+        if not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing()):
+            client.transport.resume_reading()
+
+    # -- timeouts -----------------------------------------------------------------------------------------
+
+    def _deadline(self, client: Client) -> float:
+        deadline = client.last_data + self.read_timeout
+        if client.conn.state is not ConnState.PUBLISHING:
+            deadline = min(deadline, client.setup_deadline)
+        return deadline
+
+    def _arm_timer(self, client: Client) -> None:
+        assert self._loop is not None
+        if client.timer is not None:
+            client.timer.cancel()
+        client.timer = self._loop.call_at(self._deadline(client), self._on_timer, client)
+
+    def _on_timer(self, client: Client) -> None:
+        # One timer per connection, re-armed when it fires early, instead of a timeout context per read.
+        assert self._loop is not None
+        client.timer = None
+        if client.eof or client.failure is not None or client.close_reason is not None:
+            return
+        now = self._loop.time()
+        if client.busy or client.lingering:
+            # The task is working (a hook, a drain, the linger): only time spent waiting for bytes counts,
+            # and reading restarts the clock when the task gives it back.
+            client.timer = self._loop.call_at(now + self.read_timeout, self._on_timer, client)
+            return
+        deadline = self._deadline(client)
+        if now >= deadline:
+            self._fail(client, TimeoutError())
+            return
+        client.timer = self._loop.call_at(deadline, self._on_timer, client)
