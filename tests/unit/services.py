@@ -21,6 +21,7 @@ from retake.events import EventBus, PlatformEvent
 from retake.identity.tweets import OEmbedTweetVerifier
 from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
+from retake.media.journal import recorded_seconds
 from retake.principal import Principal
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.store.tables import User
@@ -112,7 +113,13 @@ async def services(
         events=events,
         live=live,
         agents=agents,
-        directory=Directory(sessions, live, PUBLIC_URL, market_caps=ledger.market.market_caps_usd),
+        directory=Directory(
+            sessions,
+            live,
+            PUBLIC_URL,
+            market_caps=ledger.market.market_caps_usd,
+            recorded_seconds=recorded_seconds,
+        ),
         profiles=ProfileService(sessions, live, events, user_changed=[user_changed]),
         streams=streams,
         owned=OwnerSessions(sessions, streams, live),

@@ -50,12 +50,15 @@ class Directory:
         public_url: str,
         *,
         market_caps: Callable[[list[str]], Awaitable[dict[str, float]]],
+        recorded_seconds: Callable[[str], float | None],
     ) -> None:
         self._sessions = sessions
         self._live = live
         self._public_url = public_url
         # Token address -> market cap (USD), from the ledger: /users/live/ shows real market caps.
         self.market_caps = market_caps
+        # Recording folder -> the media duration of its VOD (from the media layer, which accounts does not import).
+        self._recorded_seconds = recorded_seconds
 
     def playback(self, user_id: str) -> Playback:
         return Playback(
@@ -159,11 +162,10 @@ class Directory:
         )
 
     def _recording(self, session: StreamSession, user: User) -> Recording:
-        started, ended = session.first_media_at or session.started_at, session.ended_at
         return Recording(
             session=self._session_card(session, user),
-            ended_at=ended,
-            duration_seconds=int((ended - started).total_seconds()) if started and ended else 0,
+            ended_at=session.ended_at,
+            duration_seconds=_duration_seconds(session, self._recorded_seconds),
             recording_url=(
                 f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
             ),
@@ -297,3 +299,13 @@ class Directory:
             followers_count=followers,
             created_at=user.created_at,
         )
+
+
+def _duration_seconds(session: StreamSession, recorded_seconds: Callable[[str], float | None]) -> int:
+    """How long the recording plays (its media: an outage within the session does not count), else the
+    session's wall-clock length."""
+    recorded = recorded_seconds(session.recording_path) if session.recording_path else None
+    if recorded is not None:
+        return round(recorded)
+    started, ended = session.first_media_at or session.started_at, session.ended_at
+    return int((ended - started).total_seconds()) if started and ended else 0

@@ -20,9 +20,17 @@ from .errors import PlaylistRequestError
 from .fmp4 import styp
 from .messages import MediaMessage
 from .playlist import format_duration, format_pdt, media_type_for
-from .recording import FinishedSegment, HlsRecorder, SegmentListener
+from .recording import FinishedPart, FinishedSegment, HlsRecorder, SegmentListener
 
-__all__ = ["FinishedSegment", "HlsConfig", "HlsPackager", "HlsRecorder", "SegmentListener", "media_type_for"]
+__all__ = [
+    "FinishedPart",
+    "FinishedSegment",
+    "HlsConfig",
+    "HlsPackager",
+    "HlsRecorder",
+    "SegmentListener",
+    "media_type_for",
+]
 
 _NAME = re.compile(r"^(?:init(?P<init>\d+)\.mp4|seg(?P<seg>\d+)\.m4s|part(?P<pmsn>\d+)_(?P<part>\d+)\.m4s)$")
 
@@ -157,6 +165,18 @@ class HlsPackager:
             self._open = segment
         index = len(segment.parts)
         segment.parts.append(_Part(f"part{segment.msn}_{index}.m4s", event.data, event.duration, event.independent))
+        if self._listeners:  # a recorder keeps the open segment on disk part by part (media/journal.py)
+            part = FinishedPart(
+                segment_name=segment.name,
+                index=index,
+                chunks=(_STYP, event.data) if index == 0 else (event.data,),
+                duration=event.duration,
+                init_name=_init_name(segment.init_version),
+                discontinuity=segment.discontinuity,
+                program_date_time=segment.program_date_time,
+            )
+            for listener in self._listeners:
+                listener.on_part(part)
         if event.ends_segment:
             self._complete(segment)
         self._notify()

@@ -45,6 +45,7 @@ from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
 from retake.server.web import install_pages
 from retake.store import checkpoint as wal_checkpoints
+from retake.streams.recovery import recover_held_sessions
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
             running.push_async_callback(platform.close)
             app.state.platform = platform
             if platform.rtmp is not None:  # listen for RTMP(S) publishers
+                # Crash recovery: what this node held when it last died goes into the reconnect grace first.
+                await recover_held_sessions(platform.sessions, platform.streams, platform.media.recordings_dir)
                 await platform.rtmp.start()
                 running.push_async_callback(platform.rtmp.stop)
                 log.info("RTMP ingest listening on port %d", platform.rtmp.port)

@@ -31,6 +31,7 @@ from retake.images import ImageStore
 from retake.ingest import RtmpServer
 from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
+from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
 from retake.store.engine import create_engine, migrate, session_factory
 from retake.streams.lifecycle import StreamService
@@ -100,7 +101,13 @@ class Platform:
             enable_airdrop=settings.enable_airdrop,
             chat_gate=moderation,
         )
-        directory = Directory(sessions, live, settings.public_url, market_caps=ledger.market.market_caps_usd)
+        directory = Directory(
+            sessions,
+            live,
+            settings.public_url,
+            market_caps=ledger.market.market_caps_usd,
+            recorded_seconds=recorded_seconds,
+        )
         # -- chat: muted senders are refused and tip/trade announcements confirmed, on REST and Socket.IO alike
         chat = ChatService(sessions, events, RateLimiter(settings.chat_rate), gate=moderation, transactions=ledger)
         # -- streams: launches a token on a first stream (ledger), ends playback and RTMP connections of a session

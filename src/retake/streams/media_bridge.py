@@ -4,11 +4,13 @@ ingest ──on_publish(key)──▶ StreamService.authorize_publish ──▶ 
        ──on_media────────▶ LiveStream.publish; the first media of a publish marks the session live
        ──on_media_nowait─▶ LiveStream.publish for the rest, synchronously (no coroutine per message)
        ──on_unpublish────▶ StreamService.publisher_left (grace period; viewers stay connected)
-StreamService ends a session ──▶ ``Playback.session_ended`` closes the LiveStream and returns the recording path.
+StreamService ends a session ──▶ ``Playback.session_ended`` closes the LiveStream and returns the recording path
+(or finishes, from its journal, a recording a killed process left on disk: streams/recovery.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from retake.ingest.hooks import MediaMessage as IngestMessage
 from retake.ingest.hooks import PublishGrant
 from retake.media.errors import MediaError
 from retake.media.hls import HlsPackager
+from retake.media.journal import JOURNAL_NAME
 from retake.media.messages import MediaKind, MediaMessage
 from retake.media.recording import FileWriter, HlsRecorder
 from retake.media.stream import LiveStream, StreamRegistry
@@ -105,6 +108,10 @@ class Playback:
         self._playback: dict[str, Playing] = {}  # stream_id -> what is playing now
         self._files = FileWriter()  # recordings are written off the event loop
 
+    @property
+    def recordings_dir(self) -> Path:
+        return self._recordings_dir
+
     def begin(self, stream_id: str, session_id: str) -> None:
         """A publish of ``session_id`` was granted: play it, continuing that session's stream after a reconnect."""
         playback = self._playback.get(stream_id)
@@ -141,8 +148,17 @@ class Playback:
     async def session_ended(self, stream_id: str, session_id: str) -> str | None:
         playback = self._playback.get(stream_id)
         if playback is None or playback.session_id != session_id:
-            return None
+            # Nothing plays here, but a process before this one may have recorded the session and died
+            # (kill -9, power): its journal on disk still finishes the recording.
+            return await asyncio.to_thread(self._finish_on_disk, session_id)
         return self._close(stream_id)
+
+    def _finish_on_disk(self, session_id: str) -> str | None:
+        directory = self._recordings_dir / session_id
+        if not (directory / JOURNAL_NAME).is_file():
+            return None
+        path = HlsRecorder(directory).finish()
+        return str(path.parent) if path is not None else None
 
     def _close(self, stream_id: str) -> str | None:
         playback = self._playback.pop(stream_id)
