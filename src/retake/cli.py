@@ -120,8 +120,8 @@ def admin_verify(
 
     async def go() -> tuple[str, bool]:
         async with store_only.store(settings) as sessions:
-            agent = await store_only.agents(settings, sessions).operator_verify(agent_name)
-            return agent.id, agent.verified
+            verified = await store_only.agents(settings, sessions).operator_verify(agent_name)
+            return verified.agent_id, verified.verified
 
     with console.status(f"verifying {agent_name}…"):
         try:

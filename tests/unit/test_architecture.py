@@ -21,7 +21,9 @@ import retake
 SOURCE = Path(retake.__file__).parent
 
 # Small shared modules any package may import. They import nothing of the project but each other (below).
-LEAVES = frozenset({"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info", "ids"})
+LEAVES = frozenset(
+    {"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info", "ids", "principal"}
+)
 DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams", "webhooks"})
 
 # The architecture: package -> the packages it may import. Dependencies point one way (server → domain → store).
@@ -33,6 +35,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "events": frozenset(),  # the in-process event bus services publish on
     "live": frozenset(),  # this node's live state (LiveRegistry): written by streams, read by accounts
     "token_info": frozenset(),  # the token as streams hands it out and the ledger makes it
+    "principal": frozenset(),  # who a request acts as: made by the auth layer, taken by chat, ledger, streams
     "images": frozenset({"errors"}),  # uploaded image storage
     "ids": frozenset({"errors"}),  # numeric ids and cursors from requests: ASCII digits only
     "ratelimit": frozenset({"config", "errors"}),  # rate strings are parsed by config

@@ -22,6 +22,7 @@ from retake.identity import tokens
 from retake.identity.evm import check_v1_wallet
 from retake.identity.tweets import TweetVerifier, parse_tweet_url
 from retake.identity.validation import check_http_url, check_name, check_ticker, check_wallet
+from retake.principal import Principal
 from retake.store.tables import Agent, Base, RtmpKey, User
 from retake.store.types import utcnow
 
@@ -51,25 +52,31 @@ def _detached(cls: type[_Row], columns: tuple[KeyedColumnElement[Any], ...], val
 
 @dataclass(frozen=True)
 class Registration:
-    access_token: str
-    agent: Agent
-    user: User
+    access_token: str  # shown once: only its digest is stored
+    agent_id: str
+    user_id: str
+    wallet_address: str | None
+    agent_name: str
+    ticker: str
 
 
 @dataclass(frozen=True)
 class AuthedAgent:
-    """May come from the authentication cache (``auth_cache.py``): shared between requests, read-only."""
+    """The agent an access token names and the user it acts as. May come from the authentication cache
+    (``auth_cache.py``): shared between requests, hence frozen."""
 
-    agent: Agent
-    user: User
-
-    @property
-    def agent_id(self) -> str:
-        return self.agent.id
+    agent_id: str
+    user: Principal
 
     @property
     def user_id(self) -> str:
         return self.user.id
+
+
+@dataclass(frozen=True)
+class AgentVerification:
+    agent_id: str
+    verified: bool
 
 
 def _verification_code() -> str:
@@ -148,7 +155,14 @@ class AgentService:
             except IntegrityError as exc:  # a concurrent registration won the race for the name
                 await db.rollback()
                 raise ValidationFailed(f"agent_name '{agent_name}' is already taken", code="name_taken") from exc
-        return Registration(access_token=access_token, agent=agent, user=user)
+        return Registration(
+            access_token=access_token,
+            agent_id=agent.id,
+            user_id=user.id,
+            wallet_address=user.wallet_address,
+            agent_name=user.username,
+            ticker=agent.ticker,
+        )
 
     # -- authentication ------------------------------------------------------------------------------------
 
@@ -170,7 +184,8 @@ class AgentService:
         # The index lookup finds the row; the constant-time comparison is what decides.
         if not tokens.matches(access_token, agent.token_hash):
             raise Unauthorized("invalid access token", code="invalid_token")
-        authed = AuthedAgent(agent=agent, user=_detached(User, _USER_COLUMNS, row[len(_AGENT_COLUMNS) :]))
+        user = _detached(User, _USER_COLUMNS, row[len(_AGENT_COLUMNS) :])
+        authed = AuthedAgent(agent_id=agent.id, user=Principal.of(user))
         self.auth_cache.put(wanted, authed, generation)
         return authed
 
@@ -205,10 +220,8 @@ class AgentService:
                 return
             message = agent.verification_message
         if not message:
-            raise ValidationFailed(
-                "no verification message yet: call POST /api/v1/agent/prepare-verify first",
-                code="no_verification_message",
-            )
+            # The HTTP edge adds which call makes one (server/api/hints.py).
+            raise ValidationFailed("no verification message yet", code="no_verification_message")
         handle, _status = parse_tweet_url(tweet_url)
         if not await self._verifier.tweet_contains(tweet_url, message):
             raise ValidationFailed("the tweet does not contain the exact verification message", code="code_not_found")
@@ -223,7 +236,7 @@ class AgentService:
             await db.commit()
         self.forget(agent_id=agent_id)
 
-    async def operator_verify(self, agent_name: str) -> Agent:
+    async def operator_verify(self, agent_name: str) -> AgentVerification:
         async with self._sessions() as db:
             agent = await db.scalar(
                 select(Agent).join(User, User.id == Agent.user_id).where(User.username_key == agent_name.lower())
@@ -235,8 +248,9 @@ class AgentService:
                 agent.verified_at = utcnow()
                 agent.verified_via = "operator"
                 await db.commit()
-        self.forget(agent_id=agent.id)
-        return agent
+            result = AgentVerification(agent_id=agent.id, verified=agent.verified)
+        self.forget(agent_id=result.agent_id)
+        return result
 
     async def is_verified(self, agent_id: str) -> bool:
         async with self._sessions() as db:
@@ -280,16 +294,3 @@ class AgentService:
         if row is None or not tokens.matches(key, row[1].key_hash):
             return None
         return row[0], row[1]
-
-
-def registration_body(reg: Registration) -> dict[str, Any]:
-    return {
-        "access_token": reg.access_token,
-        "agent_id": reg.agent.id,
-        "userDbId": reg.user.id,
-        "wallet_address": reg.user.wallet_address,
-        "token_address": "",
-        "token_ticker": "",
-        "agent_name": reg.user.username,
-        "ticker": reg.agent.ticker,
-    }

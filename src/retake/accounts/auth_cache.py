@@ -11,10 +11,10 @@ Correctness:
   (``forget``), and a lookup that started before such a change does not store what it read (``generation``).
 - Other nodes (several behind a load balancer) and command-line tools do not reach this memory: there the
   TTL bounds the staleness, e.g. an access token rotated on node B still works on node A for at most
-  ``auth_cache_seconds``. Callers read nothing from the cached rows that may change meanwhile except
+  ``auth_cache_seconds``. Callers read nothing from the cached values that may change meanwhile except
   display fields (the user's name and picture); verification, tokens and keys are always read from the store.
-- The cached ``Agent``/``User`` rows are detached and shared between requests: read them, never modify them
-  or add them to a session.
+- The cached values (``AuthedAgent``: the agent id and a ``Principal`` snapshot of its user) are frozen and
+  shared between requests.
 """
 
 from __future__ import annotations

@@ -5,15 +5,24 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from retake.accounts.results import (
+    LiveUser,
+    Page,
+    Playback,
+    PublicProfile,
+    Recording,
+    SessionCard,
+    Upcoming,
+    UserCard,
+)
 from retake.errors import NotFound, ValidationFailed
 from retake.live import LiveRegistry
 from retake.store.tables import Agent, Follow, StreamSession, User
-from retake.store.types import iso, utcnow
+from retake.store.types import utcnow
 
 
 def _escape_like(text: str) -> str:
@@ -51,25 +60,24 @@ class Directory:
         # Recording folder -> the media duration of its VOD (from the media layer, which accounts does not import).
         self._recorded_seconds = recorded_seconds
 
-    def playback(self, user_id: str) -> dict[str, str]:
-        return {
-            "flv": f"{self._public_url}/live/{user_id}.flv",
-            "hls": f"{self._public_url}/live/{user_id}/index.m3u8",
-        }
+    def playback(self, user_id: str) -> Playback:
+        return Playback(
+            flv=f"{self._public_url}/live/{user_id}.flv", hls=f"{self._public_url}/live/{user_id}/index.m3u8"
+        )
 
-    def _user_item(self, user: User, agent: Agent | None) -> dict[str, Any]:
-        return {
-            "user_id": user.id,
-            "username": user.username,
-            "avatar_url": user.avatar_url,
-            "ticker": agent.ticker if agent else "",
-            "token_address": (agent.token_address or "") if agent else "",
-            "verified": bool(agent and agent.verified),
-            "is_live": user.id in self._live.live_stream_ids(),
-            "created_at": iso(user.created_at),
-        }
+    def _user_card(self, user: User, agent: Agent | None) -> UserCard:
+        return UserCard(
+            user_id=user.id,
+            username=user.username,
+            avatar_url=user.avatar_url,
+            ticker=agent.ticker if agent else "",
+            token_address=(agent.token_address or "") if agent else "",
+            verified=bool(agent and agent.verified),
+            is_live=user.id in self._live.live_stream_ids(),
+            created_at=user.created_at,
+        )
 
-    async def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+    async def search(self, query: str, limit: int = 50) -> list[UserCard]:
         query = query.strip()
         if not 1 <= len(query) <= 64:
             raise ValidationFailed("search query must be 1-64 characters", code="invalid_query")
@@ -84,9 +92,9 @@ class Directory:
                     .limit(limit)
                 )
             ).all()
-        return [self._user_item(u, a) for u, a in rows]
+        return [self._user_card(u, a) for u, a in rows]
 
-    async def newest(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def newest(self, limit: int = 50) -> list[UserCard]:
         async with self._sessions() as db:
             rows = (
                 await db.execute(
@@ -96,7 +104,7 @@ class Directory:
                     .limit(limit)
                 )
             ).all()
-        return [self._user_item(u, a) for u, a in rows]
+        return [self._user_card(u, a) for u, a in rows]
 
     async def _live_rows(self) -> list[tuple[StreamSession, User, Agent | None]]:
         """Open sessions with media flowing here, or on another node (``media_node`` set, scale-out)."""
@@ -117,55 +125,63 @@ class Directory:
         result.sort(key=lambda r: (-self._live.viewer_count(r[0].id), r[0].started_at or utcnow()))
         return result
 
-    async def live_users(self) -> list[dict[str, Any]]:
-        out = []
+    async def live_users(self) -> list[LiveUser]:
         rows = await self._live_rows()
         addresses = [a.token_address for _s, _u, a in rows if a is not None and a.token_address]
         caps = await self.market_caps(addresses) if addresses else {}
-        for rank, (session, user, agent) in enumerate(rows, start=1):
-            out.append(
-                {
-                    "user_id": user.id,
-                    "username": user.username,
-                    "avatar_url": user.avatar_url,
-                    "ticker": agent.ticker if agent else "",
-                    "token_address": (agent.token_address or "") if agent else "",
-                    "market_cap": caps.get(agent.token_address or "", 0) if agent else 0,
-                    "rank": rank,
-                    "viewer_count": self._live.viewer_count(session.id),
-                    "session_id": session.id,
-                    "thumbnail_url": session.thumbnail_url or user.avatar_url,
-                }
+        return [
+            LiveUser(
+                user_id=user.id,
+                username=user.username,
+                avatar_url=user.avatar_url,
+                ticker=agent.ticker if agent else "",
+                token_address=(agent.token_address or "") if agent else "",
+                market_cap=caps.get(agent.token_address or "", 0) if agent else 0,
+                rank=rank,
+                viewer_count=self._live.viewer_count(session.id),
+                session_id=session.id,
+                thumbnail_url=session.thumbnail_url or user.avatar_url,
             )
-        return out
+            for rank, (session, user, agent) in enumerate(rows, start=1)
+        ]
 
-    def _session_item(self, session: StreamSession, user: User) -> dict[str, Any]:
+    def _session_card(self, session: StreamSession, user: User) -> SessionCard:
         live = self._live.is_live(session.id) or (session.status == "open" and bool(session.media_node))
-        return {
-            "session_id": session.id,
-            "streamer_id": user.id,
-            "user_id": user.id,
-            "username": user.username,
-            "title": session.title,
-            "category": session.category,
-            "tags": list(session.tags or []),
-            "status": "live" if live else session.status,
-            "viewer_count": self._live.viewer_count(session.id),
-            "started_at": iso(session.first_media_at or session.started_at),
-            "thumbnail_url": session.thumbnail_url or user.avatar_url,
-            "playback": self.playback(user.id),
-        }
+        return SessionCard(
+            session_id=session.id,
+            user_id=user.id,
+            username=user.username,
+            title=session.title,
+            category=session.category,
+            tags=tuple(session.tags or []),
+            status="live" if live else session.status,
+            viewer_count=self._live.viewer_count(session.id),
+            started_at=session.first_media_at or session.started_at,
+            thumbnail_url=session.thumbnail_url or user.avatar_url,
+            playback=self.playback(user.id),
+        )
 
-    async def active_sessions(self) -> list[dict[str, Any]]:
-        return [self._session_item(s, u) for s, u, _a in await self._live_rows()]
+    def _recording(self, session: StreamSession, user: User) -> Recording:
+        return Recording(
+            session=self._session_card(session, user),
+            ended_at=session.ended_at,
+            duration_seconds=_duration_seconds(session, self._recorded_seconds),
+            recording_url=(
+                f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
+            ),
+            peak_viewers=session.peak_viewers,
+        )
 
-    async def active_session_of(self, streamer_id: str) -> dict[str, Any]:
+    async def active_sessions(self) -> list[SessionCard]:
+        return [self._session_card(s, u) for s, u, _a in await self._live_rows()]
+
+    async def active_session_of(self, streamer_id: str) -> SessionCard:
         for session, user, _agent in await self._live_rows():
             if user.id == streamer_id:
-                return self._session_item(session, user)
+                return self._session_card(session, user)
         raise NotFound("this streamer has no active session", code="no_active_session")
 
-    async def recorded(self, streamer_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def recorded(self, streamer_id: str | None, limit: int, cursor: str | None) -> Page[Recording]:
         async with self._sessions() as db:
             query = (
                 select(StreamSession, User)
@@ -186,23 +202,13 @@ class Directory:
             rows = (
                 await db.execute(query.order_by(StreamSession.ended_at.desc(), StreamSession.id).limit(limit + 1))
             ).all()
-        items = []
-        for session, user in rows[:limit]:
-            item = self._session_item(session, user)
-            item["ended_at"] = iso(session.ended_at)
-            item["duration_seconds"] = _duration_seconds(session, self._recorded_seconds)
-            item["recording_url"] = (
-                f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
-            )
-            item["peak_viewers"] = session.peak_viewers
-            items.append(item)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1][0]
             next_cursor = encode_cursor(last.ended_at or utcnow(), last.id)
-        return {"sessions": items, "next_cursor": next_cursor}
+        return Page(tuple(self._recording(s, u) for s, u in rows[:limit]), next_cursor)
 
-    async def recorded_session(self, streamer_id: str, session_id: str) -> dict[str, Any]:
+    async def recorded_session(self, streamer_id: str, session_id: str) -> Recording:
         """One ended session of this streamer, as an item of ``recorded`` (the watch page's recording player)."""
         async with self._sessions() as db:
             row = (
@@ -218,17 +224,9 @@ class Directory:
             ).first()
         if row is None:
             raise NotFound("no such recorded session", code="session_not_found")
-        session, user = row
-        item = self._session_item(session, user)
-        item["ended_at"] = iso(session.ended_at)
-        item["duration_seconds"] = _duration_seconds(session, self._recorded_seconds)
-        item["recording_url"] = (
-            f"{self._public_url}/recordings/{session.id}/index.m3u8" if session.recording_path else None
-        )
-        item["peak_viewers"] = session.peak_viewers
-        return item
+        return self._recording(row[0], row[1])
 
-    async def scheduled(self, streamer_id: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def scheduled(self, streamer_id: str | None, limit: int, cursor: str | None) -> Page[Upcoming]:
         now = utcnow()
         async with self._sessions() as db:
             query = (
@@ -250,18 +248,14 @@ class Directory:
             rows = (
                 await db.execute(query.order_by(StreamSession.scheduled_for, StreamSession.id).limit(limit + 1))
             ).all()
-        items = []
-        for session, user in rows[:limit]:
-            item = self._session_item(session, user)
-            item["scheduled_for"] = iso(session.scheduled_for)
-            items.append(item)
+        items = tuple(Upcoming(self._session_card(s, u), s.scheduled_for) for s, u in rows[:limit])
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1][0]
             next_cursor = encode_cursor(last.scheduled_for or now, last.id)
-        return {"sessions": items, "next_cursor": next_cursor}
+        return Page(items, next_cursor)
 
-    async def metadata(self, user_id: str) -> dict[str, Any]:
+    async def metadata(self, user_id: str) -> PublicProfile:
         async with self._sessions() as db:
             row = (
                 await db.execute(
@@ -271,9 +265,9 @@ class Directory:
             if row is None:
                 raise NotFound(f"no user with id '{user_id}'", code="user_not_found")
             followers = await db.scalar(select(func.count()).select_from(Follow).where(Follow.target_id == user_id))
-        return self._metadata_body(row[0], row[1], int(followers or 0))
+        return self._public_profile(row[0], row[1], int(followers or 0))
 
-    async def streamer(self, username: str) -> dict[str, Any]:
+    async def streamer(self, username: str) -> PublicProfile:
         async with self._sessions() as db:
             row = (
                 await db.execute(
@@ -285,28 +279,26 @@ class Directory:
             if row is None:
                 raise NotFound(f"no streamer named '{username}'", code="streamer_not_found")
             followers = await db.scalar(select(func.count()).select_from(Follow).where(Follow.target_id == row[0].id))
-        return {"streamer_id": row[0].id, **self._metadata_body(row[0], row[1], int(followers or 0))}
+        return self._public_profile(row[0], row[1], int(followers or 0))
 
-    def _metadata_body(self, user: User, agent: Agent | None, followers: int) -> dict[str, Any]:
-        twitter = user.twitter_handle
-        return {
-            "user_id": user.id,
-            "username": user.username,
-            "bio": user.bio,
-            "avatar_url": user.avatar_url,
-            "banner_url": user.banner_url,
-            "wallet_address": user.wallet_address,
-            "social": {"twitter": f"https://x.com/{twitter}" if twitter else None},
-            "social_links": [f"https://x.com/{twitter}"] if twitter else [],
-            "ticker": agent.ticker if agent else "",
-            "token_address": (agent.token_address or "") if agent else "",
-            "token_name": user.token_name or (user.username if agent else None),
-            "verified": bool(agent and agent.verified),
-            "is_agent": agent is not None,
-            "is_live": user.id in self._live.live_stream_ids(),
-            "followers_count": followers,
-            "created_at": iso(user.created_at),
-        }
+    def _public_profile(self, user: User, agent: Agent | None, followers: int) -> PublicProfile:
+        return PublicProfile(
+            user_id=user.id,
+            username=user.username,
+            bio=user.bio,
+            avatar_url=user.avatar_url,
+            banner_url=user.banner_url,
+            wallet_address=user.wallet_address,
+            twitter_handle=user.twitter_handle or None,
+            ticker=agent.ticker if agent else "",
+            token_address=(agent.token_address or "") if agent else "",
+            token_name=user.token_name or (user.username if agent else None),
+            verified=bool(agent and agent.verified),
+            is_agent=agent is not None,
+            is_live=user.id in self._live.live_stream_ids(),
+            followers_count=followers,
+            created_at=user.created_at,
+        )
 
 
 def _duration_seconds(session: StreamSession, recorded_seconds: Callable[[str], float | None]) -> int:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from retake.accounts.results import Followed, FollowState, OwnProfile, Page
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.identity.validation import NAME_RE, check_http_url, check_name, check_text
 from retake.ids import parse_id
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.store.tables import Agent, Follow, User
 from retake.store.types import iso, utcnow
 
@@ -56,34 +57,34 @@ class ProfileService:
 
     # -- own profile ---------------------------------------------------------------------------------------
 
-    async def me(self, user_id: str) -> dict[str, Any]:
+    async def me(self, user_id: str) -> OwnProfile:
         async with self._sessions() as db:
             user = await db.get(User, user_id)
             if user is None:
                 raise NotFound("your account no longer exists", code="user_not_found")
             return await self._body(db, user)
 
-    async def _body(self, db: AsyncSession, user: User) -> dict[str, Any]:
+    async def _body(self, db: AsyncSession, user: User) -> OwnProfile:
         followers = await db.scalar(select(func.count()).select_from(Follow).where(Follow.target_id == user.id))
         following = await db.scalar(select(func.count()).select_from(Follow).where(Follow.follower_id == user.id))
         agent_id = await db.scalar(select(Agent.id).where(Agent.user_id == user.id))
-        return {
-            "user_id": user.id,
-            "username": user.username,
-            "kind": user.kind,
-            "bio": user.bio,
-            "avatar_url": user.avatar_url,
-            "banner_url": user.banner_url,
-            "banner_link": user.banner_link,
-            "wallet_address": user.wallet_address,
-            "token_name": user.token_name,
-            "is_agent": agent_id is not None,
-            "followers_count": int(followers or 0),
-            "following_count": int(following or 0),
-            "created_at": iso(user.created_at),
-        }
+        return OwnProfile(
+            user_id=user.id,
+            username=user.username,
+            kind=user.kind,
+            bio=user.bio,
+            avatar_url=user.avatar_url,
+            banner_url=user.banner_url,
+            banner_link=user.banner_link,
+            wallet_address=user.wallet_address,
+            token_name=user.token_name,
+            is_agent=agent_id is not None,
+            followers_count=int(followers or 0),
+            following_count=int(following or 0),
+            created_at=user.created_at,
+        )
 
-    async def _update(self, user_id: str, **values: Any) -> dict[str, Any]:
+    async def _update(self, user_id: str, **values: str | None) -> OwnProfile:
         async with self._sessions() as db:
             user = await db.get(User, user_id, with_for_update=True)
             if user is None:
@@ -94,16 +95,16 @@ class ProfileService:
             await self._changed(user_id, frozenset(values))
             return await self._body(db, user)
 
-    async def set_bio(self, user_id: str, bio: str) -> dict[str, Any]:
+    async def set_bio(self, user_id: str, bio: str) -> OwnProfile:
         check_text(bio, "bio")
         if len(bio) > MAX_BIO:
             raise ValidationFailed(f"bio must be at most {MAX_BIO} characters", code="invalid_bio")
         return await self._update(user_id, bio=bio)
 
-    async def set_token_name(self, user_id: str, token_name: str) -> dict[str, Any]:
+    async def set_token_name(self, user_id: str, token_name: str) -> OwnProfile:
         return await self._update(user_id, token_name=_check_token_name(token_name))
 
-    async def set_avatar(self, user_id: str, url: str) -> dict[str, Any]:
+    async def set_avatar(self, user_id: str, url: str) -> OwnProfile:
         return await self._update(user_id, avatar_url=url)
 
     @staticmethod
@@ -112,15 +113,15 @@ class ProfileService:
         link = check_text(link, "url").strip()
         return check_http_url(link, "url") if link else None
 
-    async def set_banner(self, user_id: str, image_url: str | None, link: str | None) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+    async def set_banner(self, user_id: str, image_url: str | None, link: str | None) -> OwnProfile:
+        values: dict[str, str | None] = {}
         if link is not None:
             values["banner_link"] = self.check_banner_link(link)
         if image_url is not None:
             values["banner_url"] = image_url
         return await self._update(user_id, **values)
 
-    async def set_username(self, user_id: str, username: str) -> dict[str, Any]:
+    async def set_username(self, user_id: str, username: str) -> OwnProfile:
         username = check_name(username, "username")
         key = username.lower()
         async with self._sessions() as db:
@@ -142,7 +143,7 @@ class ProfileService:
 
     # -- following -----------------------------------------------------------------------------------------
 
-    async def following(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def following(self, user_id: str, limit: int, cursor: str | None) -> Page[Followed]:
         """Newest follow first; ``next_cursor`` is the last item's follow id."""
         before = (
             None
@@ -155,18 +156,18 @@ class ProfileService:
         async with self._sessions() as db:
             rows = (await db.execute(query.order_by(Follow.id.desc()).limit(limit + 1))).all()
         live = self._live.live_stream_ids()
-        items = [
-            {
-                "user_id": target.id,
-                "username": target.username,
-                "avatar_url": target.avatar_url,
-                "is_live": target.id in live,
-                "followed_at": iso(follow.created_at),
-            }
+        items = tuple(
+            Followed(
+                user_id=target.id,
+                username=target.username,
+                avatar_url=target.avatar_url,
+                is_live=target.id in live,
+                followed_at=follow.created_at,
+            )
             for follow, target in rows[:limit]
-        ]
+        )
         next_cursor = str(rows[limit - 1][0].id) if len(rows) > limit else None
-        return {"following": items, "next_cursor": next_cursor}
+        return Page(items, next_cursor)
 
     @staticmethod
     async def _resolve(db: AsyncSession, target: str) -> User:
@@ -188,7 +189,7 @@ class ProfileService:
             )
         return found is not None
 
-    async def _target(self, db: AsyncSession, follower: User, target: str) -> User:
+    async def _target(self, db: AsyncSession, follower: Principal, target: str) -> User:
         user = await self._resolve(db, target)
         if user.id == follower.id:
             raise ValidationFailed("you cannot follow yourself", code="cannot_follow_self")
@@ -198,7 +199,7 @@ class ProfileService:
         count = await db.scalar(select(func.count()).select_from(Follow).where(Follow.target_id == target_id))
         return int(count or 0)
 
-    async def follow(self, follower: User, target: str) -> dict[str, Any]:
+    async def follow(self, follower: Principal, target: str) -> FollowState:
         """Idempotent; ``user_followed`` goes to the target's live room only when the follow is new."""
         now = utcnow()
         async with self._sessions() as db:
@@ -230,12 +231,12 @@ class ProfileService:
                     },
                 )
             )
-        return {"following": True, "target_id": target_id, "followers_count": followers}
+        return FollowState(following=True, target_id=target_id, followers_count=followers)
 
-    async def unfollow(self, follower: User, target: str) -> dict[str, Any]:
+    async def unfollow(self, follower: Principal, target: str) -> FollowState:
         async with self._sessions() as db:
             target_id = (await self._target(db, follower, target)).id
             await db.execute(delete(Follow).where(Follow.follower_id == follower.id, Follow.target_id == target_id))
             await db.commit()
             followers = await self._followers(db, target_id)
-        return {"following": False, "target_id": target_id, "followers_count": followers}
+        return FollowState(following=False, target_id=target_id, followers_count=followers)

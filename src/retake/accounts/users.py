@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.accounts.agents import AgentService
 from retake.errors import Unauthorized
 from retake.identity import tokens
+from retake.principal import Principal
 from retake.store.tables import User
 
 
@@ -26,7 +27,7 @@ class UserAuthenticator:
         self._agents = agents
         self.jwt = jwt  # platform and external JWTs, wherever UserDep is used
 
-    async def authenticate(self, bearer: str | None) -> User:
+    async def authenticate(self, bearer: str | None) -> Principal:
         if not bearer:
             raise Unauthorized("missing token: send Authorization: Bearer <jwt or access_token>", code="missing_token")
         if bearer.startswith(tokens.ACCESS_TOKEN_PREFIX):
@@ -36,4 +37,4 @@ class UserAuthenticator:
             user = await db.get(User, user_id)
         if user is None:
             raise Unauthorized("the token's user no longer exists", code="invalid_token")
-        return user
+        return Principal.of(user)

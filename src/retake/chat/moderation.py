@@ -1,6 +1,6 @@
 """Chat moderation by the stream owner: pin/unpin, delete one or all messages, jail/unjail (mute).
 
-The owner is whoever the bearer names (an agent token or the owner's JWT both arrive as a ``User``); the owner
+The owner is whoever the bearer names (an agent token or the owner's JWT both arrive as a ``Principal``); the owner
 of a message is the streamer whose chat it is in, the owner of a session is its streamer. Every change is
 broadcast through the event bus: pins on ``pinned`` to ``<streamer_id>/<session_id>``, the rest on the
 ``message`` channel of ``<streamer_id>`` with ``type`` ``delete``, ``delete_all``, ``jail`` or ``unjail``
@@ -22,6 +22,7 @@ from retake.chat.service import comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ids import parse_id
+from retake.principal import Principal
 from retake.store.tables import ChatEvent, ChatMute, ChatPin, StreamSession, User
 from retake.store.types import iso, utcnow
 
@@ -44,7 +45,7 @@ class Where(TypedDict):
     timestamp: str | None
 
 
-def _require_owner(actor: User, streamer_id: str, what: str) -> None:
+def _require_owner(actor: Principal, streamer_id: str, what: str) -> None:
     if actor.id != streamer_id:
         raise Forbidden(f"only the stream owner can {what}", code="not_owner")
 
@@ -69,7 +70,7 @@ class ModerationService:
 
     # -- pins ----------------------------------------------------------------------------------------------
 
-    async def pin(self, actor: User, chat_event_id: str) -> PinState:
+    async def pin(self, actor: Principal, chat_event_id: str) -> PinState:
         event_id = parse_event_id(chat_event_id)
         async with self._sessions() as db:
             event, sender = await self._message(db, event_id)
@@ -100,7 +101,7 @@ class ModerationService:
         )
         return state
 
-    async def unpin(self, actor: User, chat_event_id: str) -> PinState:
+    async def unpin(self, actor: Principal, chat_event_id: str) -> PinState:
         """Idempotent: unpinning a message that is not pinned answers ``pinned: false`` and broadcasts nothing."""
         event_id = parse_event_id(chat_event_id)
         async with self._sessions() as db:
@@ -133,7 +134,7 @@ class ModerationService:
 
     # -- deletion ------------------------------------------------------------------------------------------
 
-    async def delete_message(self, actor: User, chat_event_id: str) -> Deleted:
+    async def delete_message(self, actor: Principal, chat_event_id: str) -> Deleted:
         event_id = parse_event_id(chat_event_id)
         async with self._sessions() as db:
             event, _sender = await self._message(db, event_id)
@@ -157,7 +158,7 @@ class ModerationService:
         await self._announce_unpins(removed)
         return Deleted(deleted=1, chat_event_id=event_key)
 
-    async def delete_all(self, actor: User, streamer_id: str | None, session_id: str | None) -> DeletedAll:
+    async def delete_all(self, actor: Principal, streamer_id: str | None, session_id: str | None) -> DeletedAll:
         """Every message of the owner's chat, or only those of one of the owner's sessions."""
         streamer_id = streamer_id or actor.id
         async with self._sessions() as db:
@@ -187,7 +188,7 @@ class ModerationService:
 
     # -- jail ----------------------------------------------------------------------------------------------
 
-    async def jail(self, actor: User, session_id: str, user_id: str) -> JailState:
+    async def jail(self, actor: Principal, session_id: str, user_id: str) -> JailState:
         """Mute ``user_id`` in the chat of the session's streamer (until unjailed). Idempotent."""
         async with self._sessions() as db:
             session, target = await self._owned_session_and_user(db, actor, session_id, user_id, "jail users")
@@ -213,7 +214,7 @@ class ModerationService:
                     created = False
         return await self._jail_outcome("jail", session, target, muted=True, announce=created)
 
-    async def unjail(self, actor: User, session_id: str, user_id: str) -> JailState:
+    async def unjail(self, actor: Principal, session_id: str, user_id: str) -> JailState:
         async with self._sessions() as db:
             session, target = await self._owned_session_and_user(db, actor, session_id, user_id, "unjail users")
             result = await db.execute(
@@ -223,7 +224,7 @@ class ModerationService:
         removed = bool(getattr(result, "rowcount", 0))
         return await self._jail_outcome("unjail", session, target, muted=False, announce=removed)
 
-    async def muted_users(self, actor: User, session_id: str) -> MutedUsers:
+    async def muted_users(self, actor: Principal, session_id: str) -> MutedUsers:
         async with self._sessions() as db:
             session = await db.get(StreamSession, session_id)
             if session is None:
@@ -268,7 +269,7 @@ class ModerationService:
         return row[0], row[1]
 
     async def _owned_session_and_user(
-        self, db: AsyncSession, actor: User, session_id: str, user_id: str, what: str
+        self, db: AsyncSession, actor: Principal, session_id: str, user_id: str, what: str
     ) -> tuple[StreamSession, User]:
         session = await db.get(StreamSession, session_id)
         if session is None:

@@ -13,6 +13,7 @@ from retake.chat.results import CommentJson, PostedComment, Tipper
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ids import parse_id
+from retake.principal import Principal
 from retake.ratelimit import RateLimiter
 from retake.store.tables import ChatEvent, StreamSession, User
 from retake.store.types import iso, utcnow
@@ -100,7 +101,7 @@ def comment_fields(
     }
 
 
-def comment_body(event: ChatEvent, sender: User) -> CommentJson:
+def comment_body(event: ChatEvent, sender: User | Principal) -> CommentJson:
     """A just-stored comment, as REST answers and Socket.IO broadcasts it."""
     return comment_fields(
         event_id=event.id,
@@ -136,7 +137,7 @@ class ChatService:
 
     async def send(
         self,
-        sender: User,
+        sender: Principal,
         destination_user_id: str,
         text: str,
         kind: str = "message",

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jwt.algorithms import OKPAlgorithm
 
 log = logging.getLogger(__name__)
+
+Jwk = dict[str, str]  # one public key: kty, crv, x, kid, alg, use (RFC 7517, RFC 8037)
+
+
+class JwkSet(TypedDict):
+    keys: list[Jwk]
+
 
 ALGORITHM = "EdDSA"
 _PREFIX = "jwt-"
@@ -118,19 +126,21 @@ class JwtKeyRing:
             raise RuntimeError(f"no JWT signing key in {self.folder}; the server creates one at start")
         return kids[-1]
 
-    def sign(self, claims: dict[str, Any]) -> str:
+    def sign(self, claims: Mapping[str, str | int]) -> str:
         kid = self.signing_kid()
-        return jwt.encode(claims, self._private[kid], algorithm=ALGORITHM, headers={"kid": kid})
+        return jwt.encode(dict(claims), self._private[kid], algorithm=ALGORITHM, headers={"kid": kid})
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
         self._refresh()
         key = self._private.get(kid)
         return key.public_key() if key is not None else None
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> JwkSet:
         """The public half of every key, as a JWK Set (RFC 7517) other services can verify our tokens with."""
-        keys = []
+        keys: list[Jwk] = []
         for kid in self.kids():
-            jwk: dict[str, Any] = OKPAlgorithm.to_jwk(self._private[kid].public_key(), as_dict=True)
-            keys.append({**jwk, "kid": kid, "alg": ALGORITHM, "use": "sig"})
+            jwk = OKPAlgorithm.to_jwk(self._private[kid].public_key(), as_dict=True)
+            keys.append(
+                {**{name: str(value) for name, value in jwk.items()}, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+            )
         return {"keys": keys}

@@ -107,7 +107,13 @@ class IdentityService:
 
     def issue_token(self, user_id: str) -> str:
         now = int(utcnow().timestamp())
-        claims = {"iss": self._issuer, "aud": AUDIENCE, "sub": user_id, "iat": now, "exp": now + self._ttl}
+        claims: dict[str, str | int] = {
+            "iss": self._issuer,
+            "aud": AUDIENCE,
+            "sub": user_id,
+            "iat": now,
+            "exp": now + self._ttl,
+        }
         return self.keys.sign(claims)
 
     async def user_id_for(self, token: str) -> str:
@@ -172,9 +178,8 @@ class IdentityService:
                 query = query.where(AuthNonce.nonce == nonce)
             candidates = list((await db.scalars(query.order_by(AuthNonce.created_at.desc()).limit(20))).all())
         if not candidates:
-            raise Unauthorized(
-                "no sign-in request for this wallet: call POST /api/v1/auth/nonce first", code="no_nonce"
-            )
+            # The HTTP edge adds which call makes one (server/api/hints.py).
+            raise Unauthorized("no sign-in request for this wallet", code="no_nonce")
         # The request names no nonce (API.md), so the signature tells which outstanding message was signed.
         signed = next((c for c in candidates if signature_matches(wallet_address, c.message, raw)), None)
         if signed is None:

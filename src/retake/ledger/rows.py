@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.errors import NotFound
+from retake.principal import Principal
 from retake.store.tables import Token, TokenBalance, User, Wallet
 from retake.store.types import utcnow
 
@@ -63,7 +64,7 @@ class LedgerRows:
         insert = sqlite_insert if self._sqlite else pg_insert
         return insert(table).values(**values).on_conflict_do_nothing()
 
-    async def _lock_wallet(self, db: AsyncSession, user: User) -> Wallet:
+    async def _lock_wallet(self, db: AsyncSession, user: User | Principal) -> Wallet:
         """The user's wallet row, created on first use, locked for this transaction."""
         query = select(Wallet).where(Wallet.user_id == user.id).with_for_update()
         wallet: Wallet | None = await db.scalar(query)
@@ -94,7 +95,7 @@ class LedgerRows:
         return holding
 
     @staticmethod
-    def _address_of(user: User, wallet: Wallet) -> str:
+    def _address_of(user: User | Principal, wallet: Wallet) -> str:
         return user.wallet_address or wallet.address
 
     async def _token(self, db: AsyncSession, address: str, *, lock: bool = False) -> Token:

@@ -24,6 +24,7 @@ from retake.chat.ports import SendGate, TradeData, TransactionKind
 from retake.chat.service import MAX_TEXT, comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
+from retake.principal import Principal
 from retake.store.tables import Agent, ChatEvent, StreamSession, Tip, Token, TokenBalance, Trade, User, Wallet
 from retake.store.types import utcnow
 from retake.token_info import TokenInfo
@@ -167,7 +168,7 @@ class LedgerService(LedgerRows):
 
     async def swap(
         self,
-        user: User,
+        user: Principal,
         address: str,
         *,
         side: str,
@@ -223,7 +224,7 @@ class LedgerService(LedgerRows):
 
     # -- wallets, airdrops, tips ---------------------------------------------------------------------------
 
-    async def wallet(self, user: User) -> WalletView:
+    async def wallet(self, user: Principal) -> WalletView:
         async with self._sessions() as db:
             wallet = await db.get(Wallet, user.id)
         if wallet is None:
@@ -265,7 +266,7 @@ class LedgerService(LedgerRows):
             tokens=tuple(tokens),
         )
 
-    async def airdrop(self, user: User, lamports: object) -> WalletView:
+    async def airdrop(self, user: Principal, lamports: object) -> WalletView:
         if not self._airdrop:
             raise Forbidden(
                 "airdrops are disabled on this server (RETAKE_ENABLE_AIRDROP=1 or `retake serve --enable-airdrop`)",
@@ -280,7 +281,7 @@ class LedgerService(LedgerRows):
             await db.commit()
         return await self.wallet(user)
 
-    async def tip(self, sender: User, receiver_id: str, lamports: object, message: str | None = None) -> TipRecord:
+    async def tip(self, sender: Principal, receiver_id: str, lamports: object, message: str | None = None) -> TipRecord:
         """Move SOL to ``receiver_id`` and post the ``tip`` chat message, in one transaction."""
         amount = parse_amount(lamports, "lamports", maximum=I64_MAX)
         if receiver_id == sender.id:
@@ -295,7 +296,8 @@ class LedgerService(LedgerRows):
                 raise NotFound(f"no user with id '{receiver_id}'", code="receiver_not_found")
             await self.chat_gate.check_send(db, receiver_id, sender.id)
             # Wallet rows in user-id order: two opposite tips never lock in a cycle (PostgreSQL).
-            locked = {u.id: await self._lock_wallet(db, u) for u in sorted((sender, receiver), key=lambda u: u.id)}
+            parties: tuple[User | Principal, ...] = (sender, receiver)
+            locked = {u.id: await self._lock_wallet(db, u) for u in sorted(parties, key=lambda u: u.id)}
             source, target = locked[sender.id], locked[receiver_id]
             if source.lamports < amount:
                 raise insufficient_balance("SOL (lamports)", amount, source.lamports)

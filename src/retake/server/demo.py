@@ -150,8 +150,8 @@ class DemoAgent:
         except RetakeError as exc:
             if exc.code != "name_taken":
                 raise
-        agent = await agents.operator_verify(DEMO_NAME)
-        return await agents.authenticate(await agents.rotate_token(agent.id))
+        verified = await agents.operator_verify(DEMO_NAME)
+        return await agents.authenticate(await agents.rotate_token(verified.agent_id))
 
     def _target(self, key: str) -> str:
         settings = self._platform.settings
@@ -164,7 +164,7 @@ class DemoAgent:
         assert self._who is not None and self._ffmpeg is not None
         font = find_font()
         for attempt in itertools.count():
-            key = await self._platform.agents.new_stream_key(self._who.agent.id)
+            key = await self._platform.agents.new_stream_key(self._who.agent_id)
             command = demo_ffmpeg_command(self._target(key), font=font, ffmpeg=self._ffmpeg)
             self._process = await asyncio.create_subprocess_exec(
                 *command,

@@ -1,4 +1,4 @@
-"""Stream sessions from ``/agent/stream/start`` to ``/agent/stream/stop``, and the ingest's view of them.
+"""Stream sessions from an agent's start to its stop, and the ingest's view of them.
 
 The ingest calls ``authorize_publish`` (key → session) before it answers ``NetStream.Publish.Start``,
 ``media_flowing`` on the first media, and ``publisher_left`` when the connection ends. A publisher that drops
@@ -20,6 +20,7 @@ from retake.accounts.agents import AgentService, AuthedAgent
 from retake.errors import Conflict
 from retake.events import EventBus, PlatformEvent
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.ports import MediaControl, PublisherControl, TokenLauncher
@@ -30,10 +31,37 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PublishTarget:
-    stream_id: str  # userDbId of the streamer
+    stream_id: str  # the streamer's user id
     session_id: str
     agent_id: str
     key_id: int
+
+
+@dataclass(frozen=True)
+class Started:
+    session_id: str
+    token: TokenInfo | None  # None until the agent is verified (then launched on its first start)
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    is_live: bool  # media flowing, on this node or another
+    viewers: int
+    uptime_seconds: int
+    token_address: str  # empty until the token is launched
+    user_id: str
+    session_id: str | None  # the open session, if any
+
+
+@dataclass(frozen=True)
+class Stopped:
+    duration_seconds: int
+    peak_viewers: int
+
+
+def _no_active_session() -> Conflict:
+    # The HTTP edge adds which call opens one (server/api/hints.py).
+    return Conflict("no active session", code="no_active_session")
 
 
 class StreamService:
@@ -73,18 +101,18 @@ class StreamService:
         )
         return session
 
-    async def start(self, who: AuthedAgent) -> tuple[StreamSession, TokenInfo | None]:
+    async def start(self, who: AuthedAgent) -> Started:
         """Open a session, or return the one already open (idempotent); launch the token if due."""
         # Per agent: two concurrent starts of one agent must not open two sessions, while different agents
         # starting at once (many encoders connecting after a restart) do not queue behind each other.
-        lock = self._start_locks.setdefault(who.user.id, asyncio.Lock())
+        lock = self._start_locks.setdefault(who.user_id, asyncio.Lock())
         async with lock, self._sessions() as db:
-            session = await self.open_session_of(db, who.user.id)
+            session = await self.open_session_of(db, who.user_id)
             if session is None:
                 now = utcnow()
                 session = StreamSession(
                     id=str(uuid.uuid4()),
-                    user_id=who.user.id,
+                    user_id=who.user_id,
                     status="open",
                     title=f"{who.user.username} is live",
                     category="",
@@ -99,13 +127,14 @@ class StreamService:
                 db.add(session)
                 await db.commit()
                 log.info("session %s opened for %s", session.id, who.user.username)
-        token = await self.tokens.ensure_token(who.agent.id)
-        return session, token
+            session_id = session.id
+        token = await self.tokens.ensure_token(who.agent_id)
+        return Started(session_id, token)
 
-    async def status(self, who: AuthedAgent) -> dict[str, Any]:
+    async def status(self, who: AuthedAgent) -> StreamStatus:
         async with self._sessions() as db:
-            session = await self.open_session_of(db, who.user.id)
-            agent = await db.get(Agent, who.agent.id)
+            session = await self.open_session_of(db, who.user_id)
+            agent = await db.get(Agent, who.agent_id)
         session_id = session.id if session else None
         local = bool(session_id and self.live.is_live(session_id))
         # Another node may hold the publisher (scale-out): the store's media_node says so.
@@ -113,26 +142,24 @@ class StreamService:
         uptime = self.live.uptime_seconds(session_id) if session_id and local else 0
         if remote and session is not None and session.first_media_at is not None:
             uptime = max(0, int((utcnow() - session.first_media_at).total_seconds()))
-        return {
-            "is_live": local or remote,
-            "viewers": self.live.viewer_count(session_id) if session_id else 0,
-            "uptime_seconds": uptime,
-            "token_address": (agent.token_address if agent else None) or "",
-            "userDbId": who.user.id,
-            "session_id": session_id,
-        }
+        return StreamStatus(
+            is_live=local or remote,
+            viewers=self.live.viewer_count(session_id) if session_id else 0,
+            uptime_seconds=uptime,
+            token_address=(agent.token_address if agent else None) or "",
+            user_id=who.user_id,
+            session_id=session_id,
+        )
 
-    async def stop(self, who: AuthedAgent) -> dict[str, Any]:
+    async def stop(self, who: AuthedAgent) -> Stopped:
         async with self._sessions() as db:
-            session = await self.open_session_of(db, who.user.id)
+            session = await self.open_session_of(db, who.user_id)
             if session is None:
-                raise Conflict(
-                    "no active session: call POST /api/v1/agent/stream/start first", code="no_active_session"
-                )
+                raise _no_active_session()
             session_id = session.id
         await self.publishers.close_publisher(session_id)
-        duration, peak = await self._end_session(session_id, revoke_keys_of=who.agent.id)
-        return {"status": "stopped", "duration_seconds": duration, "viewers": peak}
+        duration, peak = await self._end_session(session_id, revoke_keys_of=who.agent_id)
+        return Stopped(duration_seconds=duration, peak_viewers=peak)
 
     async def force_stop(self, session_id: str, agent_id: str) -> None:
         """``retake admin shutdown``: what ``stop`` does, for a session named by id. Safe to repeat (every node
@@ -173,20 +200,18 @@ class StreamService:
 
     async def set_thumbnail(self, who: AuthedAgent, url: str) -> None:
         async with self._sessions() as db:
-            session = await self.open_session_of(db, who.user.id)
+            session = await self.open_session_of(db, who.user_id)
             if session is None:
-                raise Conflict(
-                    "no active session: call POST /api/v1/agent/stream/start first", code="no_active_session"
-                )
+                raise _no_active_session()
             session.thumbnail_url = url
-            await db.execute(update(Agent).where(Agent.id == who.agent.id).values(thumbnail_url=url))
+            await db.execute(update(Agent).where(Agent.id == who.agent_id).values(thumbnail_url=url))
             await db.commit()
 
     async def require_open_session(self, who: AuthedAgent) -> str:
         async with self._sessions() as db:
-            session = await self.open_session_of(db, who.user.id)
+            session = await self.open_session_of(db, who.user_id)
         if session is None:
-            raise Conflict("no active session: call POST /api/v1/agent/stream/start first", code="no_active_session")
+            raise _no_active_session()
         return session.id
 
     # -- ingest side ---------------------------------------------------------------------------------------
@@ -202,12 +227,12 @@ class StreamService:
             user = await db.get(User, agent.user_id)
         if user is None:
             return None
-        session, _token = await self.start(AuthedAgent(agent=agent, user=user))
+        started = await self.start(AuthedAgent(agent_id=agent.id, user=Principal.of(user)))
         async with self._sessions() as db:
             await db.execute(update(RtmpKey).where(RtmpKey.id == rtmp_key.id).values(publishing=True))
             await db.commit()
-        self._cancel_grace(session.id)
-        return PublishTarget(stream_id=user.id, session_id=session.id, agent_id=agent.id, key_id=rtmp_key.id)
+        self._cancel_grace(started.session_id)
+        return PublishTarget(stream_id=user.id, session_id=started.session_id, agent_id=agent.id, key_id=rtmp_key.id)
 
     async def media_flowing(self, target: PublishTarget) -> None:
         """Called once per publish when its first media arrives (also after a reconnect or takeover)."""

@@ -11,7 +11,6 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,8 +19,9 @@ from retake.accounts.agents import AuthedAgent
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.identity.validation import check_http_url, check_text
 from retake.live import LiveRegistry
-from retake.store.tables import Agent, StreamSession, User
-from retake.store.types import iso, utcnow
+from retake.principal import Principal
+from retake.store.tables import Agent, StreamSession
+from retake.store.types import utcnow
 from retake.streams.lifecycle import StreamService
 
 MAX_TITLE = 200
@@ -32,13 +32,30 @@ MAX_TAG = 32
 
 @dataclass(frozen=True)
 class SessionEdit:
-    """Fields of ``PUT /sessions/:id``; ``None`` leaves a field as it is."""
+    """What an owner changes in a session; ``None`` leaves a field as it is."""
 
     title: str | None = None
     category: str | None = None
     tags: list[str] | None = None
     thumbnail_url: str | None = None
     scheduled_for: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OwnSession:
+    """A session as its owner sees it."""
+
+    session_id: str
+    streamer_id: str
+    title: str
+    category: str
+    tags: tuple[str, ...]
+    status: str  # open, live (media flowing on this node), scheduled or ended
+    thumbnail_url: str | None
+    created_at: datetime | None
+    started_at: datetime | None  # first media, or when it was opened
+    ended_at: datetime | None
+    scheduled_for: datetime | None
 
 
 def check_title(value: str) -> str:
@@ -76,11 +93,26 @@ class OwnerSessions:
         # Two concurrent starts by one non-agent owner must not open two sessions (agents use StreamService's).
         self._lock = asyncio.Lock()
 
-    async def _agent_of(self, db: AsyncSession, user: User) -> AuthedAgent | None:
-        agent = await db.scalar(select(Agent).where(Agent.user_id == user.id))
-        return AuthedAgent(agent=agent, user=user) if agent is not None else None
+    async def _agent_of(self, db: AsyncSession, user: Principal) -> AuthedAgent | None:
+        agent_id = await db.scalar(select(Agent.id).where(Agent.user_id == user.id))
+        return AuthedAgent(agent_id=agent_id, user=user) if agent_id is not None else None
 
-    async def _owned(self, db: AsyncSession, user: User, session_id: str) -> StreamSession:
+    def _own(self, session: StreamSession) -> OwnSession:
+        return OwnSession(
+            session_id=session.id,
+            streamer_id=session.user_id,
+            title=session.title,
+            category=session.category,
+            tags=tuple(session.tags or []),
+            status="live" if self._live.is_live(session.id) else session.status,
+            thumbnail_url=session.thumbnail_url,
+            created_at=session.created_at,
+            started_at=session.first_media_at or session.started_at,
+            ended_at=session.ended_at,
+            scheduled_for=session.scheduled_for,
+        )
+
+    async def _owned(self, db: AsyncSession, user: Principal, session_id: str) -> StreamSession:
         session = await db.get(StreamSession, session_id)
         if session is None:
             raise NotFound(f"no session with id '{session_id}'", code="session_not_found")
@@ -88,14 +120,14 @@ class OwnerSessions:
             raise Forbidden("only the session's owner can change it", code="not_owner")
         return session
 
-    async def get(self, session_id: str) -> StreamSession:
+    async def get(self, session_id: str) -> OwnSession:
         async with self._sessions() as db:
             session = await db.get(StreamSession, session_id)
         if session is None:
             raise NotFound(f"no session with id '{session_id}'", code="session_not_found")
-        return session
+        return self._own(session)
 
-    async def start(self, user: User, title: str, category: str | None, tags: list[str] | None) -> StreamSession:
+    async def start(self, user: Principal, title: str, category: str | None, tags: list[str] | None) -> OwnSession:
         """Open a session (promoting the owner's next scheduled one) or update the one already open; ``None``
         keeps a field as it is."""
         title = check_title(title)
@@ -128,10 +160,12 @@ class OwnerSessions:
                     await db.commit()
             if authed is not None:
                 # Finds the session opened above, or opens one; launches the agent's token when it is due.
-                session, _token = await self._streams.start(authed)
-            assert session is not None
+                session_id = (await self._streams.start(authed)).session_id
+            else:
+                assert session is not None
+                session_id = session.id
             async with self._sessions() as db:
-                row = await db.get(StreamSession, session.id)
+                row = await db.get(StreamSession, session_id)
                 if row is None:  # pragma: no cover - deleted between the two transactions
                     raise Conflict("the session was deleted while starting; try again", code="session_gone")
                 row.title = title
@@ -140,9 +174,9 @@ class OwnerSessions:
                 if tags is not None:
                     row.tags = tags
                 await db.commit()
-                return row
+                return self._own(row)
 
-    async def update(self, user: User, session_id: str, edit: SessionEdit) -> StreamSession:
+    async def update(self, user: Principal, session_id: str, edit: SessionEdit) -> OwnSession:
         title = check_title(edit.title) if edit.title is not None else None
         category = check_category(edit.category) if edit.category is not None else None
         tags = check_tags(edit.tags) if edit.tags is not None else None
@@ -176,13 +210,13 @@ class OwnerSessions:
             if thumbnail is not None:
                 session.thumbnail_url = thumbnail or None
             await db.commit()
-            return session
+            return self._own(session)
 
-    async def end(self, user: User, session_id: str) -> StreamSession:
+    async def end(self, user: Principal, session_id: str) -> OwnSession:
         async with self._sessions() as db:
             session = await self._owned(db, user, session_id)
             if session.status == "ended":
-                return session  # idempotent: ending twice is not an error
+                return self._own(session)  # idempotent: ending twice is not an error
             if session.status == "scheduled":
                 raise Conflict("the session has not started; DELETE it to cancel", code="session_not_started")
             authed = await self._agent_of(db, user)
@@ -199,7 +233,7 @@ class OwnerSessions:
                     await db.commit()
         return await self.get(session_id)
 
-    async def delete(self, user: User, session_id: str) -> None:
+    async def delete(self, user: Principal, session_id: str) -> None:
         async with self._sessions() as db:
             session = await self._owned(db, user, session_id)
             status = session.status
@@ -211,18 +245,3 @@ class OwnerSessions:
                 await db.delete(row)
                 await db.commit()
         await self._streams.media.discard_recording(session_id)
-
-    def body(self, session: StreamSession) -> dict[str, Any]:
-        return {
-            "session_id": session.id,
-            "streamer_id": session.user_id,
-            "title": session.title,
-            "category": session.category,
-            "tags": list(session.tags or []),
-            "status": "live" if self._live.is_live(session.id) else session.status,
-            "thumbnail_url": session.thumbnail_url,
-            "created_at": iso(session.created_at),
-            "started_at": iso(session.first_media_at or session.started_at),
-            "ended_at": iso(session.ended_at),
-            "scheduled_for": iso(session.scheduled_for),
-        }

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from retake.accounts.agents import registration_body
 from retake.events import PlatformEvent
+from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep, client_address
+from retake.server.api.hints import PREPARE_VERIFY, hint
 from retake.server.api.schemas import (
     ERRORS,
     PrepareVerifyOut,
@@ -35,36 +36,37 @@ async def register(body: RegisterIn, request: Request, platform: PlatformDep) ->
         ticker=body.ticker,
         accept_evm_wallet=body.accepts_evm_wallet,
     )
-    return registration_body(reg)
+    return views.registration(reg)
 
 
 @router.post("/prepare-verify", response_model=PrepareVerifyOut)
 async def prepare_verify(who: AgentDep, platform: PlatformDep) -> dict[str, str]:
-    return {"verification_message": await platform.agents.prepare_verify(who.agent.id)}
+    return {"verification_message": await platform.agents.prepare_verify(who.agent_id)}
 
 
 @router.post("/verify", response_model=VerifiedOut)
 async def verify(body: VerifyIn, who: AgentDep, platform: PlatformDep) -> dict[str, bool]:
-    already = await platform.agents.is_verified(who.agent.id)
-    await platform.agents.verify(who.agent.id, body.tweet_url)
+    already = await platform.agents.is_verified(who.agent_id)
+    with hint("no_verification_message", PREPARE_VERIFY):
+        await platform.agents.verify(who.agent_id, body.tweet_url)
     if not already:  # push's verification.completed (webhooks/mapping.py)
-        done = {"userDbId": who.user.id, "agent_id": who.agent.id, "verified": True, "verified_via": "tweet"}
-        await platform.events.publish(PlatformEvent("agent_verified", f"live_{who.user.id}", done))
+        done = {"userDbId": who.user_id, "agent_id": who.agent_id, "verified": True, "verified_via": "tweet"}
+        await platform.events.publish(PlatformEvent("agent_verified", f"live_{who.user_id}", done))
     return {"verified": True}
 
 
 @router.get("/verification-status", response_model=VerifiedOut)
 async def verification_status(who: AgentDep, platform: PlatformDep) -> dict[str, bool]:
-    return {"verified": await platform.agents.is_verified(who.agent.id)}
+    return {"verified": await platform.agents.is_verified(who.agent_id)}
 
 
 @router.post("/rtmp", response_model=RtmpOut)
 async def rtmp(who: AgentDep, platform: PlatformDep) -> dict[str, str]:
     """A fresh stream key on every call; earlier keys that are not publishing are revoked."""
-    key = await platform.agents.new_stream_key(who.agent.id)
+    key = await platform.agents.new_stream_key(who.agent_id)
     return {"url": platform.settings.rtmp_url, "key": key}
 
 
 @router.post("/rotate-token", response_model=RotateOut)
 async def rotate_token(who: AgentDep, platform: PlatformDep) -> dict[str, str]:
-    return {"access_token": await platform.agents.rotate_token(who.agent.id)}
+    return {"access_token": await platform.agents.rotate_token(who.agent_id)}

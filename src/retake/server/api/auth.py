@@ -6,8 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from retake.identity.jwt_keys import JwkSet
 from retake.identity.viewers import SignIn
+from retake.server.api import views
 from retake.server.api.deps import PlatformDep, client_address
+from retake.server.api.hints import REQUEST_NONCE, hint
 from retake.server.api.profile_schemas import AuthOut, GuestIn, Jwks, NonceIn, NonceOut, WalletIn
 from retake.server.api.schemas import ERRORS
 from retake.server.platform import Platform
@@ -17,7 +20,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERRORS)
 
 
 async def _answer(platform: Platform, sign_in: SignIn) -> dict[str, Any]:
-    return {"token": sign_in.token, "user": await platform.profiles.me(sign_in.user.id)}
+    return {"token": sign_in.token, "user": views.own_profile(await platform.profiles.me(sign_in.user.id))}
 
 
 @router.post("/guest", response_model=AuthOut)
@@ -39,11 +42,12 @@ async def nonce(body: NonceIn, request: Request, platform: PlatformDep) -> dict[
 @router.post("/wallet", response_model=AuthOut)
 async def wallet(body: WalletIn, platform: PlatformDep) -> dict[str, Any]:
     """Check the base58 ed25519 ``signature`` of the nonce message; the wallet's account is created on first use."""
-    sign_in = await platform.identity.wallet_sign_in(body.wallet_address, body.signature, body.nonce)
+    with hint("no_nonce", REQUEST_NONCE):
+        sign_in = await platform.identity.wallet_sign_in(body.wallet_address, body.signature, body.nonce)
     return await _answer(platform, sign_in)
 
 
 @router.get("/jwks", response_model=Jwks)
-async def jwks(platform: PlatformDep) -> dict[str, Any]:
+async def jwks(platform: PlatformDep) -> JwkSet:
     """Public keys of the platform's JWTs (JWK Set), for services that verify our tokens themselves."""
     return platform.identity.keys.jwks()

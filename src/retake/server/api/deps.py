@@ -1,4 +1,5 @@
-"""Request-scoped helpers: the platform object, the calling agent, the client address."""
+"""Request-scoped helpers: the platform object, the calling agent or user (typed principals, never ORM rows),
+the client address."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from retake.accounts.agents import AuthedAgent
+from retake.principal import Principal
 from retake.server.platform import Platform
-from retake.store.tables import User
 
 _bearer = HTTPBearer(auto_error=False, description="the agent's rtk_ access token")
 
@@ -60,10 +61,10 @@ async def current_user(
     request: Request,
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> Principal:
     """A viewer or agent: platform JWT, external JWT, or an agent access token (acting as the agent's user)."""
     token = credentials.credentials if credentials else await _token_from_body(request)
     return await platform.users.authenticate(token)
 
 
-UserDep = Annotated[User, Depends(current_user)]
+UserDep = Annotated[Principal, Depends(current_user)]

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from retake.chat.service import parse_limit
 from retake.errors import ValidationFailed
+from retake.server.api import views
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.profile_schemas import (
     UPLOAD_ERRORS,
@@ -64,25 +65,25 @@ async def _store_image(platform: Platform, kind: str, owner: str, data: bytes) -
 
 @router.get("", response_model=Profile)
 async def me(who: UserDep, platform: PlatformDep) -> dict[str, Any]:
-    return await platform.profiles.me(who.id)
+    return views.own_profile(await platform.profiles.me(who.id))
 
 
 @router.patch("/bio", response_model=Profile)
 async def bio(body: BioIn, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
     """At most 500 characters."""
-    return await platform.profiles.set_bio(who.id, body.bio)
+    return views.own_profile(await platform.profiles.set_bio(who.id, body.bio))
 
 
 @router.patch("/username", response_model=Profile)
 async def username(body: UsernameIn, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
     """3-32 letters, digits, ``_`` or ``-``; unique ignoring case; not a reserved path. For an agent this is
     also the watch-page path."""
-    return await platform.profiles.set_username(who.id, body.username)
+    return views.own_profile(await platform.profiles.set_username(who.id, body.username))
 
 
 @router.patch("/tokenName", response_model=Profile)
 async def token_name(body: TokenNameIn, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
-    return await platform.profiles.set_token_name(who.id, body.token_name)
+    return views.own_profile(await platform.profiles.set_token_name(who.id, body.token_name))
 
 
 @router.patch(
@@ -96,7 +97,9 @@ async def pfp(request: Request, who: UserDep, platform: PlatformDep) -> dict[str
     image, _url = await _read_form(request, platform.settings.max_thumbnail_bytes)
     if image is None:
         raise ValidationFailed("multipart field 'image' with a file is required", code="missing_image")
-    return await platform.profiles.set_avatar(who.id, await _store_image(platform, "avatars", who.id, image))
+    return views.own_profile(
+        await platform.profiles.set_avatar(who.id, await _store_image(platform, "avatars", who.id, image))
+    )
 
 
 @router.patch(
@@ -116,7 +119,7 @@ async def banner(request: Request, who: UserDep, platform: PlatformDep) -> dict[
     if url is not None:
         platform.profiles.check_banner_link(url)  # before the image is stored: bad input leaves no file
     stored = await _store_image(platform, "banners", who.id, image) if image is not None else None
-    return await platform.profiles.set_banner(who.id, stored, url)
+    return views.own_profile(await platform.profiles.set_banner(who.id, stored, url))
 
 
 @router.get("/following", response_model=FollowingPage)
@@ -127,7 +130,7 @@ async def following(
     cursor: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict[str, Any]:
     """Who you follow, newest first; page with ``cursor`` = the previous ``next_cursor``."""
-    return await platform.profiles.following(who.id, parse_limit(limit), cursor)
+    return views.following_page(await platform.profiles.following(who.id, parse_limit(limit), cursor))
 
 
 # API.md writes :target_username for GET and :target_id for PUT/DELETE. It is one URL, so it is one template here
@@ -146,10 +149,10 @@ async def is_following(who: UserDep, platform: PlatformDep, target: TargetPath) 
 async def follow(who: UserDep, platform: PlatformDep, target: TargetPath) -> dict[str, Any]:
     """Follow ``target`` (API.md: ``:target_id``; a username works too). Idempotent; a new follow emits
     ``user_followed`` to the room ``live_<target_id>``."""
-    return await platform.profiles.follow(who, target)
+    return views.follow_state(await platform.profiles.follow(who, target))
 
 
 @router.delete("/following/{target}", response_model=FollowOut)
 async def unfollow(who: UserDep, platform: PlatformDep, target: TargetPath) -> dict[str, Any]:
     """Unfollow ``target`` (a user id or username). Idempotent."""
-    return await platform.profiles.unfollow(who, target)
+    return views.follow_state(await platform.profiles.unfollow(who, target))

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from retake.errors import Conflict
+from retake.principal import Principal
+from retake.server.api import views
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.profile_schemas import (
     OWNER_ERRORS,
@@ -18,7 +20,6 @@ from retake.server.api.profile_schemas import (
     SessionStartIn,
 )
 from retake.server.api.schemas import ERRORS
-from retake.store.tables import User
 from retake.streams.owner import SessionEdit
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], responses=ERRORS)
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], responses=ERROR
 IdPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-async def optional_user(request: Request, platform: PlatformDep) -> User | None:
+async def optional_user(request: Request, platform: PlatformDep) -> Principal | None:
     """The viewer a ``Bearer`` token names, or ``None`` for an anonymous viewer. A token that is sent must be valid.
 
     Read by hand rather than declared as a security scheme: the route is public, and the OpenAPI document should
@@ -43,7 +44,7 @@ async def start(body: SessionStartIn, who: UserDep, platform: PlatformDep) -> di
     """Open your session, or update the one already open (an agent's is the same as ``/agent/stream/start``'s);
     your next scheduled session, if any, is the one opened."""
     session = await platform.owned_sessions.start(who, body.title, body.category, body.tags)
-    return platform.owned_sessions.body(session)
+    return views.own_session(session)
 
 
 @router.put("/{session_id}", response_model=OwnSession, responses=OWNER_ERRORS)
@@ -57,14 +58,14 @@ async def edit(body: SessionEditIn, session_id: IdPath, who: UserDep, platform: 
         scheduled_for=body.scheduled_for,
     )
     session = await platform.owned_sessions.update(who, session_id, edit)
-    return platform.owned_sessions.body(session)
+    return views.own_session(session)
 
 
 @router.post("/{session_id}/end", response_model=OwnSession, responses=OWNER_ERRORS)
 async def end(session_id: IdPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
     """End an open session (idempotent); an agent's publisher is disconnected and its stream key revoked."""
     session = await platform.owned_sessions.end(who, session_id)
-    return platform.owned_sessions.body(session)
+    return views.own_session(session)
 
 
 @router.delete("/{session_id}", response_model=DeletedOut, responses=OWNER_ERRORS)
@@ -76,7 +77,7 @@ async def delete(session_id: IdPath, who: UserDep, platform: PlatformDep) -> dic
 
 @router.get("/{session_id}/join/", response_model=JoinOut)
 async def join(
-    session_id: IdPath, platform: PlatformDep, viewer: Annotated[User | None, Depends(optional_user)]
+    session_id: IdPath, platform: PlatformDep, viewer: Annotated[Principal | None, Depends(optional_user)]
 ) -> dict[str, Any]:
     """A watch-only LiveKit token for the session's room (``room`` = the session id), plus the FLV/HLS playback
     URLs that work without a LiveKit server."""
@@ -87,9 +88,9 @@ async def join(
     name = viewer.username if viewer is not None else "viewer"
     livekit = platform.identity.livekit
     return {
-        "token": livekit.viewer_token(session.id, identity, name),
+        "token": livekit.viewer_token(session.session_id, identity, name),
         "url": livekit.credentials.url,
-        "room": session.id,
+        "room": session.session_id,
         "identity": identity,
-        "playback": platform.directory.playback(session.user_id),
+        "playback": views.playback(platform.directory.playback(session.streamer_id)),
     }

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from retake.errors import ValidationFailed
+from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep
+from retake.server.api.hints import START_STREAM, hint
 from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
 from retake.server.workers import reencode_upload
 
@@ -23,37 +25,24 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/stream/start", response_model=StartOut)
 async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    session, token = await platform.streams.start(who)
-    return {
-        "success": True,
-        "session_id": session.id,
-        "token": {
-            "name": token.name if token else "",
-            "ticker": token.ticker if token else "",
-            "imageUrl": token.image_url if token else "",
-            "tokenAddress": token.token_address if token else "",
-            "tokenType": token.token_type if token else "",
-            "poolAddress": token.pool_address if token else "",
-        },
-    }
+    return views.started(await platform.streams.start(who))
 
 
 @router.get("/stream/status", response_model=StatusOut)
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    body = await platform.streams.status(who)
-    notices = await platform.operator.warnings_for(who.agent.id)
+    body = views.stream_status(await platform.streams.status(who))
+    notices = await platform.operator.warnings_for(who.agent_id)
     # A disabled webhook is a warning too; the hint names the call that enables it again.
-    disabled = [
-        {**w, "reason": f"{w['reason']} (PUT /api/v1/agent/webhook)"}
-        for w in await platform.webhooks.warnings(who.user.id)
-    ]
+    webhook = await platform.webhooks.warnings(who.user_id)
+    disabled = [{**w, "reason": f"{w['reason']} (PUT /api/v1/agent/webhook)"} for w in webhook]
     warnings: list[Any] = [*disabled, *notices]
     return {**body, "warnings": warnings}
 
 
 @router.post("/stream/stop", response_model=StopOut)
 async def stop(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
-    return await platform.streams.stop(who)
+    with hint("no_active_session", START_STREAM):
+        return views.stopped(await platform.streams.stop(who))
 
 
 @router.post(
@@ -77,11 +66,13 @@ async def stop(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
 )
 async def update_thumbnail(request: Request, who: AgentDep, platform: PlatformDep) -> dict[str, str]:
     """Multipart field ``image`` (JPEG or PNG, at most 5 MB); re-encoded, metadata stripped."""
-    await platform.streams.require_open_session(who)
+    with hint("no_active_session", START_STREAM):
+        await platform.streams.require_open_session(who)
     data = await read_upload(request, "image", platform.settings.max_thumbnail_bytes)
     clean, ext = await reencode_upload(platform.settings, data)
-    stored = platform.images.save("thumbnails", who.user.id, clean, ext)
-    await platform.streams.set_thumbnail(who, stored.url)
+    stored = platform.images.save("thumbnails", who.user_id, clean, ext)
+    with hint("no_active_session", START_STREAM):
+        await platform.streams.set_thumbnail(who, stored.url)
     return {"message": "Thumbnail updated", "thumbnail_url": stored.url}
 
 

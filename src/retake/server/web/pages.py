@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from retake.errors import NotFound
 from retake.identity.validation import NAME_RE, RESERVED_NAMES
+from retake.server.api import views
 from retake.server.api.deps import PlatformDep
 from retake.server.platform import Platform
 
@@ -176,7 +177,7 @@ async def _agent(platform: Platform, name: str) -> dict[str, Any] | None:
     if not NAME_RE.match(name) or name.lower() in RESERVED_NAMES:
         return None
     try:
-        streamer = await platform.directory.streamer(name)
+        streamer = views.streamer(await platform.directory.streamer(name))
     except NotFound:
         return None
     return streamer if streamer.get("is_agent") else None
@@ -197,9 +198,9 @@ def _recording_item(platform: Platform, item: dict[str, Any]) -> dict[str, Any]:
 async def home(request: Request, platform: PlatformDep) -> Response:
     data = {
         "now": _now(),
-        "live": await platform.directory.live_users(),
-        "sessions": await platform.directory.active_sessions(),
-        "newest": await platform.directory.newest(limit=12),
+        "live": [views.live_user(user) for user in await platform.directory.live_users()],
+        "sessions": [views.session_card(card) for card in await platform.directory.active_sessions()],
+        "newest": [views.user_card(card) for card in await platform.directory.newest(limit=12)],
     }
     return _render(request, "home.html", data=data)
 
@@ -211,10 +212,10 @@ async def watch(name: str, request: Request, platform: PlatformDep) -> Response:
         return _not_found(request, _no_agent(name))
     user_id = streamer["user_id"]
     try:
-        live: dict[str, Any] | None = await platform.directory.active_session_of(user_id)
+        live: dict[str, Any] | None = views.session_card(await platform.directory.active_session_of(user_id))
     except NotFound:
         live = None
-    recorded = await platform.directory.recorded(user_id, RECORDINGS_ON_WATCH_PAGE, None)
+    recorded = views.recorded_page(await platform.directory.recorded(user_id, RECORDINGS_ON_WATCH_PAGE, None))
     recordings = [_recording_item(platform, item) for item in recorded["sessions"]]
     last_thumbnail = (live or {}).get("thumbnail_url") or next(
         (item["thumbnail_url"] for item in recordings if item.get("thumbnail_url")), streamer.get("avatar_url") or ""
@@ -237,7 +238,7 @@ async def recordings(name: str, request: Request, platform: PlatformDep) -> Resp
     streamer = await _agent(platform, name)
     if streamer is None:
         return _not_found(request, _no_agent(name))
-    recorded = await platform.directory.recorded(streamer["user_id"], RECORDINGS_PAGE_SIZE, None)
+    recorded = views.recorded_page(await platform.directory.recorded(streamer["user_id"], RECORDINGS_PAGE_SIZE, None))
     items = [_recording_item(platform, item) for item in recorded["sessions"] if item.get("recording_url")]
     return _render(request, "recordings.html", streamer=streamer, recordings=items)
 
@@ -249,11 +250,11 @@ async def recording(name: str, session_id: str, request: Request, platform: Plat
         return _not_found(request, _no_agent(name))
     try:
         item = _recording_item(
-            platform, await platform.directory.recorded_session(streamer["user_id"], session_id[:64])
+            platform, views.recording(await platform.directory.recorded_session(streamer["user_id"], session_id[:64]))
         )
     except NotFound:
         return _not_found(request, "This recording does not exist (or has been removed).")
-    recorded = await platform.directory.recorded(streamer["user_id"], 13, None)
+    recorded = views.recorded_page(await platform.directory.recorded(streamer["user_id"], 13, None))
     others = [
         _recording_item(platform, other)
         for other in recorded["sessions"]
