@@ -100,7 +100,7 @@ class CmafSegmenter:
         self.segment_target_ms = segment_target_ms
         self.part_target_ms = part_target_ms
         self.tracks = tracks or Tracks()
-        self._video: VideoHeader | None = None  # the headers of the current init segment's tracks
+        self._video: VideoHeader | None = None  # the newest headers taken: the next init segment is made of them
         self._audio: AudioHeader | None = None
         self._audio_config: AudioSpecificConfig | None = None  # self._audio.config, read per audio frame
         self._config_changed = False
