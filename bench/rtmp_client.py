@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from retake.av import amf0
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.rtmp import amf0
 from retake.ingest.rtmp.chunk import ChunkReader, ChunkWriter, RtmpMessage
 from retake.ingest.rtmp.messages import Command, MessageType, SetChunkSize, UserControlEvent
 

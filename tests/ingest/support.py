@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from retake.ingest import MediaMessage, PublishGrant
-from retake.ingest.rtmp import amf0
+from retake.av import amf0
+from retake.av.message import MediaMessage
+from retake.ingest import PublishGrant
 from retake.ingest.rtmp.chunk import ChunkReader, ChunkWriter, RtmpMessage
 from retake.ingest.rtmp.messages import Command, MessageType, SetChunkSize
 
@@ -157,7 +158,7 @@ class FakeHooks:
         self.grants.append(grant)
         return grant
 
-    async def on_media(self, grant: PublishGrant, message: MediaMessage) -> None:
+    def on_media(self, grant: PublishGrant, message: MediaMessage) -> None:
         if self.fail_media:
             raise RuntimeError("media hook exploded")
         self.media.append((grant, message))

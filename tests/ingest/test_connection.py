@@ -4,6 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retake.av import amf0
+from retake.av.message import MediaMessage
 from retake.ingest.errors import RtmpProtocolError
 from retake.ingest.rtmp import (
     Connected,
@@ -11,13 +13,11 @@ from retake.ingest.rtmp import (
     ConnState,
     Event,
     HandshakeCompleted,
-    MediaReceived,
     PublishEnded,
     PublishRequested,
     RtmpConfig,
     RtmpConnection,
     RtmpStateError,
-    amf0,
 )
 from retake.ingest.rtmp.chunk import RtmpMessage
 from retake.ingest.rtmp.messages import (
@@ -62,8 +62,8 @@ class Pair:
         return requests[0]
 
 
-def media_events(events: list[Event]) -> list[MediaReceived]:
-    return [e for e in events if isinstance(e, MediaReceived)]
+def media_events(events: list[Event | MediaMessage]) -> list[MediaMessage]:
+    return [e for e in events if isinstance(e, MediaMessage)]
 
 
 def test_connect_is_answered_like_ffmpegs_listener() -> None:
@@ -125,7 +125,7 @@ def test_full_publish_session() -> None:
         + pair.client.media("video", 33, AVC_KEYFRAME)
     )
     media = media_events(pair.conn.events())
-    assert [(m.kind, m.timestamp) for m in media] == [
+    assert [(m.kind, m.timestamp_ms) for m in media] == [
         ("script", 0),
         ("video", 0),
         ("audio", 0),
@@ -263,7 +263,7 @@ def test_obs_style_client() -> None:
     big_keyframe = AVC_KEYFRAME + bytes(10_000)
     pair.send(client.media("video", 0x1000000, big_keyframe))  # extended timestamp, chunked at 4096
     (media,) = media_events(pair.conn.events())
-    assert (media.timestamp, media.payload) == (0x1000000, big_keyframe)
+    assert (media.timestamp_ms, media.payload) == (0x1000000, big_keyframe)
 
 
 def test_amf3_command_and_data_messages() -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from retake.ingest import MediaMessage, RtmpServer
-from retake.ingest.rtmp import amf0
+from retake.av import amf0
+from retake.av.message import MediaMessage
+from retake.ingest import RtmpServer
 from tests.ingest.conftest import ServerFactory
 from tests.ingest.support import FakeHooks, self_signed_cert
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from retake.av import amf0
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.rtmp import amf0
 from retake.ingest.rtmp.messages import (
     CSID_COMMAND,
     CSID_CONTROL,

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retake.av.message import MediaMessage
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.rtmp import MediaReceived, PublishEnded, PublishRequested, RtmpConnection
+from retake.ingest.rtmp import PublishEnded, PublishRequested, RtmpConnection
 from retake.ingest.rtmp.chunk import ChunkReader
 from tests.ingest.support import HANDSHAKE_REPLY_SIZE, flv_tags
 
@@ -34,8 +35,8 @@ def replay(pieces: Iterable[bytes]) -> tuple[list[tuple[str, int, bytes]], list[
         conn.receive_data(piece)
         while True:
             while (event := conn.next_event()) is not None:
-                if isinstance(event, MediaReceived):
-                    media.append((event.kind, event.timestamp, event.payload))
+                if isinstance(event, MediaMessage):
+                    media.append((event.kind, event.timestamp_ms, event.payload))
                 else:
                     others.append(event)
                     if isinstance(event, PublishRequested):

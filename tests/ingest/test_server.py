@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from retake.ingest import MediaMessage, PublishGrant, RtmpServer
-from retake.ingest.hooks import MediaKind
+from retake.av.message import MediaMessage
+from retake.ingest import PublishGrant, RtmpServer
 from retake.ingest.rtmp.chunk import RtmpMessage
 from tests.ingest.conftest import ServerFactory
 from tests.ingest.support import (
@@ -253,9 +253,16 @@ async def test_close_publisher_from_inside_a_hook_does_not_deadlock(make_server:
     results: list[bool] = []
 
     class ClosingHooks(FakeHooks):
-        async def on_media(self, grant: PublishGrant, message: MediaMessage) -> None:
+        # The media hook is synchronous: it schedules the close (as the streams layer would).
+        def on_media(self, grant: PublishGrant, message: MediaMessage) -> None:
             assert server is not None
-            results.append(await server.close_publisher(grant.session_id))
+            if not closing:
+                closing.append(asyncio.ensure_future(close(server, grant.session_id)))
+
+    async def close(server: RtmpServer, session_id: str) -> None:
+        results.append(await server.close_publisher(session_id))
+
+    closing: list[asyncio.Future[None]] = []
 
     hooks = ClosingHooks()
     server = await make_server(hooks)
@@ -370,34 +377,30 @@ async def test_rtmps(make_server: ServerFactory, tls_context: ssl.SSLContext) ->
 
 
 @dataclass
-class NowaitHooks(FakeHooks):
-    """FakeHooks with the direct path: every media message but a grant's first is taken synchronously."""
+class RecordingHooks(FakeHooks):
+    """FakeHooks that also note where each media call ran and fail from a given message on."""
 
-    nowait: list[tuple[PublishGrant, MediaMessage]] = field(default_factory=list)
-    fail_nowait: bool = False
+    in_task: list[bool] = field(default_factory=list)  # per on_media call: ran inside an asyncio task
+    fail_from: int | None = None  # the 0-based index of the first message that raises
     media_at_unpublish: int | None = None
 
-    def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool:
-        if not self.media_of(grant):
-            return False  # the first one goes through on_media, as the media bridge does
-        if self.fail_nowait:
-            raise RuntimeError("direct path exploded")
-        message = MediaMessage(kind, timestamp_ms, payload)
-        self.media.append((grant, message))
-        self.nowait.append((grant, message))
-        return True
+    def on_media(self, grant: PublishGrant, message: MediaMessage) -> None:
+        if self.fail_from is not None and len(self.media) >= self.fail_from:
+            raise RuntimeError("media hook exploded")
+        self.in_task.append(asyncio.current_task() is not None)
+        super().on_media(grant, message)
 
     async def on_unpublish(self, grant: PublishGrant, reason: str) -> None:
         self.media_at_unpublish = len(self.media)
         await super().on_unpublish(grant, reason)
 
 
-async def test_direct_path_takes_media_in_order(make_server: ServerFactory) -> None:
-    hooks = NowaitHooks()
+async def test_media_hook_runs_in_the_read_callback_in_order(make_server: ServerFactory) -> None:
+    hooks = RecordingHooks()
     server = await make_server(hooks)
     publisher = await Publisher.open(server.port)
     await publisher.publish("good")
-    await publisher.send_media(1)  # the first media goes through on_media (the hook says so)
+    await publisher.send_media(1)
     await wait_for(lambda: len(hooks.media) == 1)
     await publisher.send_media(4, start=33)
     await wait_for(lambda: len(hooks.media) == 5)
@@ -405,22 +408,37 @@ async def test_direct_path_takes_media_in_order(make_server: ServerFactory) -> N
     await wait_for(lambda: len(hooks.media) == 10)
     timestamps = [m.timestamp_ms for m in hooks.media_of(hooks.grants[0])]
     assert timestamps == [33 * i for i in range(5)] + [1000 + 33 * i for i in range(5)]
-    assert len(hooks.nowait) == 9
+    # Media of later reads go to the hook straight from data_received: no task, no coroutine.
+    assert hooks.in_task == [False] * 10
     assert all(m.payload == AVC_KEYFRAME for _grant, m in hooks.media)
     await publisher.close()
     await wait_for(lambda: bool(hooks.unpublished))
     assert hooks.unpublished[0][1] == "disconnect"
 
 
-async def test_events_after_direct_media_keep_their_order(make_server: ServerFactory) -> None:
-    hooks = NowaitHooks()
+async def test_media_queued_behind_the_publish_goes_through_the_task_in_order(make_server: ServerFactory) -> None:
+    hooks = RecordingHooks()
+    server = await make_server(hooks)
+    publisher = await Publisher.open(server.port)
+    client = publisher.client
+    # publish and media in one write: the media wait behind the key check, which the task does.
+    media = b"".join(client.media("video", 33 * i, AVC_KEYFRAME) for i in range(3))
+    await publisher.send(client.handshake() + client.connect() + client.publish_setup("good") + media)
+    await wait_for(lambda: len(hooks.media) == 3)
+    assert [m.timestamp_ms for _grant, m in hooks.media] == [0, 33, 66]
+    assert hooks.in_task == [True] * 3
+    await publisher.close()
+
+
+async def test_events_after_media_keep_their_order(make_server: ServerFactory) -> None:
+    hooks = RecordingHooks()
     server = await make_server(hooks)
     publisher = await Publisher.open(server.port)
     await publisher.publish("good")
     await publisher.send_media(1)
     await wait_for(lambda: len(hooks.media) == 1)
     client = publisher.client
-    # Media the direct path takes, then an unpublish that needs the task, in one write.
+    # Media the read callback hands to the hook, then an unpublish that needs the task, in one write.
     await publisher.send(
         b"".join(client.media("video", 100 + i, AVC_KEYFRAME) for i in range(4)) + client.unpublish("good")
     )
@@ -430,22 +448,22 @@ async def test_events_after_direct_media_keep_their_order(make_server: ServerFac
     await publisher.close()
 
 
-async def test_direct_path_raising_closes_with_error(make_server: ServerFactory) -> None:
-    hooks = NowaitHooks(fail_nowait=True)
+async def test_media_hook_raising_stops_delivery_and_closes_with_error(make_server: ServerFactory) -> None:
+    hooks = RecordingHooks(fail_from=1)
     server = await make_server(hooks)
     publisher = await Publisher.open(server.port)
     await publisher.publish("good")
     await publisher.send_media(1)
     await wait_for(lambda: len(hooks.media) == 1)
-    await publisher.send_media(2, start=33)
+    await publisher.send_media(3, start=33)  # the first of these raises; the two after it are never delivered
     assert await publisher.closed_by_server()
     await wait_for(lambda: bool(hooks.unpublished))
     assert [reason for _grant, reason in hooks.unpublished] == ["error"]
     assert len(hooks.media) == 1
 
 
-async def test_read_timeout_with_the_direct_path(make_server: ServerFactory) -> None:
-    hooks = NowaitHooks()
+async def test_read_timeout_while_media_flowed(make_server: ServerFactory) -> None:
+    hooks = RecordingHooks()
     server = await make_server(hooks, read_timeout=0.3)
     publisher = await Publisher.open(server.port)
     await publisher.publish("good")
@@ -455,4 +473,4 @@ async def test_read_timeout_with_the_direct_path(make_server: ServerFactory) -> 
     assert await publisher.closed_by_server(within=3)
     await wait_for(lambda: bool(hooks.unpublished))
     assert hooks.unpublished[0][1] == "timeout"
-    assert len(hooks.nowait) == 2
+    assert len(hooks.media) == 3

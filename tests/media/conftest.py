@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from retake.av.message import MediaMessage
 from retake.media.flv import FlvReader, FlvTag
-from retake.media.messages import MediaMessage
 
 # A real x264 record (320x240 High@1.3), as ffmpeg 5.1 writes it in the FLV AVC sequence header.
 AVCC_320X240 = bytes.fromhex("0164000dffe100176764000dacb40a0fd80880000003008000001e478a155001000468ef0fcbfdf8f800")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from retake.media.aac import AudioSpecificConfig
-from retake.media.avc import AvcDecoderConfigurationRecord, parse_sps, split_nal_units
-from retake.media.bits import BitReader, strip_emulation_prevention
-from retake.media.errors import CodecConfigError
+from retake.av.aac import AudioSpecificConfig
+from retake.av.avc import AvcDecoderConfigurationRecord, parse_sps, split_nal_units
+from retake.av.bits import BitReader, strip_emulation_prevention
+from retake.av.errors import CodecConfigError
 from retake.media.flv import FlvReader, FlvTag, VideoTagBody
 
 # Real parameter sets written by x264 (ffmpeg 5.1): 1920x1080 High@4.0 (cropped from 1088 lines) and

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from retake.media.aac import AudioSpecificConfig
-from retake.media.avc import AvcDecoderConfigurationRecord
+from retake.av.aac import AudioSpecificConfig
+from retake.av.avc import AvcDecoderConfigurationRecord
 from retake.media.errors import Mp4Error
 from retake.media.fmp4 import (
     NON_SYNC_SAMPLE_FLAGS,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from retake.av.message import MediaMessage
 from retake.media.errors import PlaylistRequestError
 from retake.media.fmp4 import Box
 from retake.media.hls import HlsConfig, HlsPackager, HlsRecorder, media_type_for
-from retake.media.messages import MediaMessage
 
 AVCC_1080P = bytes.fromhex(
     "01640028ffe1001b67640028acd940780227e5c044000003000400000300c83c60c65801000468ef8fcbfdf8f800"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from retake.av.message import MediaMessage
 from retake.media.hls import HlsPackager, HlsRecorder
-from retake.media.messages import MediaMessage
 from retake.media.stream import LiveStream
 
 RunTool = Callable[..., subprocess.CompletedProcess[str]]

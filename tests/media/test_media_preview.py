@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from retake.media.messages import MediaMessage
+from retake.av.message import MediaMessage
 from retake.media.preview import PreviewError, preview_size, render_preview
 from retake.media.stream import Keyframe, LiveStream
 from tests.media.conftest import MessageFactory, read_flv_messages
@@ -49,7 +49,7 @@ def test_real_keyframe_becomes_a_jpeg(ffmpeg_flv: dict[str, Path], kind: str) ->
     keyframe = stream.latest_keyframe()
     assert keyframe is not None
     assert 2900 <= keyframe.timestamp_ms <= 3100  # -g 30 at 30 fps over 4 s: the last GOP starts near 3 s
-    assert stream.video_config is not None and keyframe.avc_config == stream.video_config.serialize()
+    assert stream.tracks.video is not None and keyframe.avc_config == stream.tracks.video.record.serialize()
     data = render_preview(keyframe)
     with Image.open(io.BytesIO(data)) as image:
         image.load()

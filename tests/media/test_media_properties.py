@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retake.av.message import MediaMessage
 from retake.media.cmaf import CmafPart, CmafSegmenter
 from retake.media.flv import FlvHeader, FlvReader, FlvTag, stream_start
-from retake.media.messages import MediaMessage
 from retake.media.timestamps import TimestampRepair
 
 AVCC = bytes.fromhex("0164000dffe100176764000dacb40a0fd80880000003008000001e478a155001000468ef0fcbfdf8f800")

@@ -7,11 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from retake.media import amf0
+from retake.av import amf0
+from retake.av.avc import AvcDecoderConfigurationRecord
+from retake.av.headers import AudioHeader, Tracks, VideoHeader
+from retake.av.message import MediaMessage
 from retake.media.errors import UnsupportedCodecError
 from retake.media.flv import FlvHeader, FlvTag, ScriptData, VideoTagBody
-from retake.media.messages import MediaMessage
 from retake.media.stream import LiveStream, StreamLimits, StreamRegistry, Subscriber
+from tests.media.test_media_codecs import AVCC_1080P
 
 MessageFactory = Callable[..., list[MediaMessage]]
 
@@ -30,7 +33,7 @@ def parse_tags(data: bytes) -> list[FlvTag]:
 
 def metadata_message() -> MediaMessage:
     meta = amf0.EcmaArray(width=320.0, height=240.0, videocodecid=7.0, audiocodecid=10.0)
-    return MediaMessage("script", 0, amf0.encode_all("@setDataFrame", "onMetaData", meta))
+    return MediaMessage("script", 0, amf0.encode("@setDataFrame", "onMetaData", meta))
 
 
 def is_key(tag: FlvTag) -> bool:
@@ -199,6 +202,10 @@ class RecordingSink:
     def __init__(self) -> None:
         self.messages: list[MediaMessage] = []
         self.ended = False
+        self.tracks: Tracks | None = None
+
+    def share_tracks(self, tracks: Tracks) -> None:
+        self.tracks = tracks
 
     def push(self, message: MediaMessage) -> None:
         self.messages.append(message)
@@ -211,6 +218,7 @@ async def test_sinks_get_repaired_messages(messages: MessageFactory) -> None:
     stream = LiveStream("s1")
     sink = RecordingSink()
     remove = stream.add_sink(sink)
+    assert sink.tracks is stream.tracks
     stream.publish(MediaMessage("video", 100, b"\x17\x01\x00\x00\x00\x00\x00\x00\x01\x65"))
     stream.publish(MediaMessage("video", 90, b"\x27\x01\x00\x00\x00\x00\x00\x00\x01\x41"))
     assert [m.timestamp_ms for m in sink.messages] == [100, 101]
@@ -259,3 +267,33 @@ async def test_stream_with_hls_packager(messages: MessageFactory) -> None:
     assert stream.hls.ready and stream.hls.get("seg0.m4s") is not None
     registry.close("user-1")
     assert stream.hls.ended and stream.hls.render_playlist().endswith("#EXT-X-ENDLIST\n")
+
+
+async def test_each_sequence_header_is_parsed_once_for_fan_out_and_hls(
+    messages: MessageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retake.media.hls import HlsPackager
+
+    parsed: list[bytes] = []
+    for cls in (VideoHeader, AudioHeader):
+        original = cls.parse.__func__  # type: ignore[attr-defined]
+
+        def counting(klass: type, payload: bytes, original: Callable[..., object] = original) -> object:
+            parsed.append(payload)
+            return original(klass, payload)
+
+        monkeypatch.setattr(cls, "parse", classmethod(counting))
+    stream = LiveStream("s1", hls=HlsPackager())
+    batch = messages(1000)
+    for message in batch + [m.with_timestamp(m.timestamp_ms + 1000) for m in batch]:  # headers sent twice
+        stream.publish(message)
+    assert len(parsed) == 2  # one AVC, one AAC header, for the FLV fan-out and the CMAF segmenter together
+    assert stream.tracks.video is not None and stream.tracks.audio is not None
+    assert stream.hls is not None and stream.hls.get("init0.mp4") is not None
+    assert stream.codecs == "avc1.64000d,mp4a.40.2"
+    # A different configuration is parsed and replaces the old one.
+    before = stream.tracks.video
+    other = VideoHeader.of(AvcDecoderConfigurationRecord.parse(AVCC_1080P))
+    stream.publish(MediaMessage("video", 2500, other.payload))
+    assert len(parsed) == 4  # VideoHeader.of parses too
+    assert stream.tracks.video is not before and stream.tracks.video.sps.width == 1920

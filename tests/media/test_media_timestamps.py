@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from retake.media.messages import MediaMessage
+from retake.av.message import MediaMessage
 from retake.media.timestamps import TimestampRepair, is_config_payload
 
 

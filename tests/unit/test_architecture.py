@@ -39,10 +39,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "images": frozenset({"errors"}),  # uploaded image storage
     "ids": frozenset({"errors"}),  # numeric ids and cursors from requests: ASCII digits only
     "ratelimit": frozenset({"config", "errors"}),  # rate strings are parsed by config
+    # a leaf: the media contract ingest and media share (the media message, AMF0, parsed AVC/AAC headers)
+    "av": frozenset(),
     # -- the bottom: storage, and the protocol layers that take callbacks and small Protocols
     "store": frozenset(),  # engine, tables, migrations
-    "ingest": frozenset(),  # RTMP: sans-IO protocol and its asyncio server; imports nothing above it
-    "media": frozenset(),  # FLV, fMP4/CMAF, LL-HLS; imports nothing above it
+    "ingest": frozenset({"av"}),  # RTMP: sans-IO protocol and its asyncio server; imports nothing above it
+    "media": frozenset({"av"}),  # FLV, fMP4/CMAF, LL-HLS; imports nothing above it
     "skill": frozenset(),  # the skill.md template
     # -- the domain, a DAG: streams → ledger → chat; streams → accounts → identity; all → store
     "identity": frozenset({"store"}) | LEAVES,  # tokens, JWTs, wallet signatures, tweets, viewer accounts
@@ -50,14 +52,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "accounts": frozenset({"identity", "store"}) | LEAVES,  # agents, profiles, directory, who a bearer is
     "ledger": frozenset({"chat", "store"}) | LEAVES,  # bonding curve and trades; checks chat's mute gate
     # the lifecycle: the one place where store, media, ingest, accounts and the ledger meet
-    "streams": frozenset({"accounts", "identity", "ledger", "chat", "media", "ingest", "store"}) | LEAVES,
+    "streams": frozenset({"accounts", "identity", "ledger", "chat", "av", "media", "ingest", "store"}) | LEAVES,
     # push to agents: maps bus events to agent events, the durable outbox and its delivery worker
     "webhooks": frozenset({"store"}) | LEAVES,
     # -- the edge: HTTP API, Socket.IO, pages, playback, and the assembly of the platform
-    "server": DOMAIN | {"store", "ingest", "media", "skill"} | LEAVES,
+    "server": DOMAIN | {"store", "av", "ingest", "media", "skill"} | LEAVES,
     # -- clients and entry points
     "agent": frozenset({"retake"}),  # the agent SDK and go-live runtime: never the server side
-    "cli": DOMAIN | {"server", "agent", "store", "ingest", "media", "skill"} | LEAVES,  # `retake …` commands
+    "cli": DOMAIN | {"server", "agent", "store", "av", "ingest", "media", "skill"} | LEAVES,  # `retake …` commands
     "__main__": frozenset({"cli"}),
 }
 

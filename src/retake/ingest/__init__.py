@@ -2,14 +2,12 @@
 (:class:`RtmpServer`). It calls out through :class:`IngestHooks` and imports nothing above it."""
 
 from retake.ingest.errors import IngestError, RtmpProtocolError
-from retake.ingest.hooks import IngestHooks, MediaMessage, MediaNowait, PublishGrant, UnpublishReason
+from retake.ingest.hooks import IngestHooks, PublishGrant, UnpublishReason
 from retake.ingest.server import RtmpServer
 
 __all__ = [
     "IngestError",
     "IngestHooks",
-    "MediaMessage",
-    "MediaNowait",
     "PublishGrant",
     "RtmpProtocolError",
     "RtmpServer",

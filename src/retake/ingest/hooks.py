@@ -11,14 +11,14 @@ Lifecycle of one publishing connection, as seen by the hooks:
    and outer slashes. Both come from the client: compare, never log the key.
    The grant object returned is the one passed back to ``on_media``/``on_unpublish`` (same identity), so an
    implementation may return a subclass of :class:`PublishGrant` that carries its own bookkeeping.
-2. ``on_media(grant, message)`` for each audio, video and script message, in arrival order, one at a time
-   (the connection is not read while it runs, so a slow hook back-pressures the encoder).
-   Optional direct path: hooks that also define ``on_media_nowait(grant, kind, timestamp_ms, payload)``
-   (:class:`MediaNowait`) get each media message through it first, synchronously, from the socket's read
-   callback. Returning ``True`` means handled; ``False`` sends that message (and everything after it in the
-   same read) through ``on_media`` as above. Raising works as ``on_media`` raising. At 73 messages per second
-   per stream, the coroutine, the task wakeup and the message object that ``on_media`` costs were most of
-   the ingest's CPU (docs/benchmarks.md, media).
+2. ``on_media(grant, message)`` for each audio, video and script message, in arrival order, one at a time:
+   a plain (synchronous) call from the socket's read callback (or from the connection's task, for media
+   queued behind an event the task handles), with the :class:`~retake.av.message.MediaMessage` the RTMP
+   core emitted (no copy, no coroutine, no task wakeup: at
+   73 messages a second per stream, those were most of the ingest's CPU, docs/benchmarks.md). It must not
+   block; work that has to wait (the store) is the implementation's to schedule as a task, and it must keep
+   its own order. If it raises, the connection is closed with reason ``"error"`` and nothing after that
+   message is delivered.
 3. ``on_unpublish(grant, reason)`` exactly once when that publish ends — **except on takeover**: when a new
    publish is granted with the same ``session_id`` while this one is live, the old connection is closed and
    ``on_unpublish`` is *not* called for it (the session goes on with the new publisher; viewers stay).
@@ -26,10 +26,10 @@ Lifecycle of one publishing connection, as seen by the hooks:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
-MediaKind = Literal["audio", "video", "script"]
+from retake.av.message import MediaMessage
 
 UnpublishReason = Literal[
     "unpublish",  # the encoder sent FCUnpublish / deleteStream / closeStream
@@ -48,22 +48,9 @@ class PublishGrant:
     session_id: str  # the open stream session
 
 
-@dataclass(frozen=True)
-class MediaMessage:
-    kind: MediaKind
-    timestamp_ms: int  # RTMP timestamp (32-bit, extended-timestamp aware, absolute; wraps at 2^32)
-    payload: bytes = field(repr=False)  # the FLV tag body (exactly what an FLV tag of that type carries)
-
-
-class MediaNowait(Protocol):
-    """The optional synchronous media hook (see the module docstring, step 2)."""
-
-    def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool: ...
-
-
 class IngestHooks(Protocol):
     async def on_publish(self, app: str, key: str) -> PublishGrant | None: ...
 
-    async def on_media(self, grant: PublishGrant, message: MediaMessage) -> None: ...
+    def on_media(self, grant: PublishGrant, message: MediaMessage) -> None: ...
 
     async def on_unpublish(self, grant: PublishGrant, reason: str) -> None: ...

@@ -1,5 +1,5 @@
 """The read side of :class:`~retake.ingest.server.RtmpServer`: bytes from the transport into the sans-IO
-connection, the direct media path, the hand-over of events to the connection's task, and its timer.
+connection, media straight to the hook, the hand-over of events to the connection's task, and its timer.
 
 Parsing is bounded per loop turn: when the connection's work budget runs out with input left, reading
 is paused and the parse goes on in the next turn (``call_soon``), so one peer sending chunk size 1 data
@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
+from retake.av.message import MediaMessage
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.hooks import MediaKind, PublishGrant
+from retake.ingest.hooks import IngestHooks
 from retake.ingest.peer import Client
 from retake.ingest.rtmp.connection import ConnState, RtmpConfig
-from retake.ingest.rtmp.events import MediaReceived
 
 log = logging.getLogger("retake.ingest")
-
-MediaNowaitHook = Callable[[PublishGrant, MediaKind, int, bytes], bool]
 
 
 class HookFailed(Exception):
@@ -32,7 +29,7 @@ class InputPath:
 
     _loop: asyncio.AbstractEventLoop | None
     _config: RtmpConfig
-    _media_nowait: MediaNowaitHook | None
+    _hooks: IngestHooks
     read_timeout: float
     setup_timeout: float
 
@@ -82,22 +79,22 @@ class InputPath:
             self._feed_backlog(client)
 
     def _dispatch(self, client: Client) -> None:
-        """The direct path: hand each media message of the accepted publish to ``on_media_nowait``; the first
-        event it cannot take goes to the task, together with everything queued behind it."""
+        """Hand each media message of the accepted publish to ``on_media``, here in the read callback; the
+        first other event goes to the task, together with everything queued behind it."""
         conn = client.conn
         grant = client.grant
-        nowait = self._media_nowait
+        on_media = self._hooks.on_media
         while (event := conn.next_event()) is not None:
-            if grant is not None and nowait is not None and type(event) is MediaReceived:
+            if grant is not None and type(event) is MediaMessage:
                 try:
-                    if nowait(grant, event.kind, event.timestamp, event.payload):
-                        if client.close_reason is not None:
-                            return  # the hook closed us (close_publisher): the rest is dropped
-                        continue
+                    on_media(grant, event)
                 except Exception:
                     log.exception("rtmp on_media failed on connection %d", client.id)
                     self._fail(client, HookFailed())
                     return
+                if client.close_reason is not None:
+                    return  # closed meanwhile (close_publisher): the rest is dropped
+                continue
             client.held = event
             self._hand_over(client)
             return

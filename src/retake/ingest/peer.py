@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
+from retake.av.message import MediaMessage
 from retake.ingest.hooks import PublishGrant
 from retake.ingest.rtmp.connection import RtmpConnection
 from retake.ingest.rtmp.events import Event
@@ -33,7 +34,7 @@ class Client:
     # Shared by the transport callbacks and the task.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     busy: bool = False  # the task owns the events now; reading is paused until it is done
-    held: Event | None = None  # the event the direct path handed to the task
+    held: Event | MediaMessage | None = None  # the event the read callback handed to the task
     backlog: list[bytes] = field(default_factory=list)  # bytes delivered while busy (TLS may still deliver)
     backlog_bytes: int = 0
     parsing: bool = False  # the parse of earlier input ran out of budget and continues in a later loop turn

@@ -2,13 +2,12 @@
 
 Each TCP connection is an :class:`asyncio.Protocol` whose ``data_received`` feeds
 :class:`~retake.ingest.rtmp.RtmpConnection`, plus one task for whatever has to wait (authorizing a publish,
-the hooks' coroutines, draining writes, closing). Media of an accepted publish takes the direct path: when
-the hooks offer ``on_media_nowait`` (:class:`~retake.ingest.hooks.MediaNowait`) it is called inside
-``data_received``, so a media message costs no task wakeup, no stream-reader copy, no coroutine and no
-timeout context; that per-message overhead used to be most of the ingest's CPU (docs/benchmarks.md, media).
-The first event the direct path cannot take is handed to the task with reading paused until the task has
-handled it and every event after it, so events keep their order and a slow hook still back-pressures the
-encoder. Timeouts are one lazily re-armed timer per connection rather than a timeout context per read.
+the hooks' coroutines, draining writes, closing). Media of an accepted publish goes to the synchronous
+``on_media`` hook inside ``data_received``, so a media message costs no task wakeup, no stream-reader copy, no
+coroutine and no timeout context; that per-message overhead used to be most of the ingest's CPU
+(docs/benchmarks.md, media). Any other event is handed to the task with reading paused until the task has
+handled it and every event after it, so events keep their order. Timeouts are one lazily re-armed timer per
+connection rather than a timeout context per read.
 
 Every failure of one connection (bad bytes, timeouts, resets, a hook raising) ends that connection only.
 Before its publish is authorized a connection may make the server hold little (``RtmpConfig.preauth_max_bytes``)
@@ -30,17 +29,17 @@ import ssl
 import time
 from collections.abc import Callable
 
+from retake.av.message import MediaMessage
 from retake.ingest.admission import Admission, AdmissionLimits, LogLimiter
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.hooks import IngestHooks, MediaMessage, PublishGrant
-from retake.ingest.input_path import HookFailed, InputPath, MediaNowaitHook
+from retake.ingest.hooks import IngestHooks, PublishGrant
+from retake.ingest.input_path import HookFailed, InputPath
 from retake.ingest.peer import Client, RtmpProtocol
 from retake.ingest.rtmp.connection import RtmpConfig, RtmpConnection
 from retake.ingest.rtmp.events import (
     Connected,
     Event,
     HandshakeCompleted,
-    MediaReceived,
     PublishEnded,
     PublishRequested,
 )
@@ -83,7 +82,6 @@ class RtmpServer(InputPath):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hooks = hooks
-        self._media_nowait: MediaNowaitHook | None = getattr(hooks, "on_media_nowait", None)
         self._host = host
         self._port = port
         self._ssl = ssl_context
@@ -291,14 +289,13 @@ class RtmpServer(InputPath):
         while client.close_reason is None and (event := conn.next_event()) is not None:
             await self._handle_event(client, event)
 
-    async def _handle_event(self, client: Client, event: Event) -> None:
+    async def _handle_event(self, client: Client, event: Event | MediaMessage) -> None:
         if client.close_reason is not None:
             return
-        if isinstance(event, MediaReceived):
+        if isinstance(event, MediaMessage):
             if client.grant is not None:
-                message = MediaMessage(event.kind, event.timestamp, event.payload)
                 try:
-                    await self._hooks.on_media(client.grant, message)
+                    self._hooks.on_media(client.grant, event)
                 except Exception as exc:
                     log.exception("rtmp on_media failed on connection %d", client.id)
                     raise HookFailed from exc

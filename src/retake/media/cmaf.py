@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .aac import AudioSpecificConfig
-from .avc import AvcDecoderConfigurationRecord
+from retake.av.aac import AudioSpecificConfig
+from retake.av.headers import AudioHeader, Tracks, VideoHeader
+from retake.av.message import MediaMessage
+
 from .errors import FlvError
 from .flv import (
     AAC_SEQUENCE_HEADER,
@@ -20,8 +22,6 @@ from .flv import (
     AVC_SEQUENCE_HEADER,
     FRAME_GENERATED_KEY,
     FRAME_KEY,
-    AudioTagBody,
-    VideoTagBody,
     audio_packet_type,
     video_header,
 )
@@ -35,7 +35,6 @@ from .fmp4 import (
     init_segment,
     media_fragment,
 )
-from .messages import MediaMessage
 
 _MS_TO_90K = 90
 _DEFAULT_FRAME_MS = 33
@@ -89,15 +88,21 @@ class _PendingVideo:
 
 
 class CmafSegmenter:
-    """Feed repaired messages with :meth:`push`; collect :class:`CmafInit` / :class:`CmafPart` events."""
+    """Feed repaired messages with :meth:`push`; collect :class:`CmafInit` / :class:`CmafPart` events.
 
-    def __init__(self, segment_target_ms: int = 2000, part_target_ms: int = 500) -> None:
+    Codec headers come from ``tracks`` (:class:`retake.av.headers.Tracks`): shared with the stream's FLV
+    fan-out, which has parsed a sequence header by the time it reaches here, or the segmenter's own.
+    """
+
+    def __init__(self, segment_target_ms: int = 2000, part_target_ms: int = 500, tracks: Tracks | None = None) -> None:
         if part_target_ms <= 0 or segment_target_ms < part_target_ms:
             raise ValueError("need 0 < part target <= segment target")
         self.segment_target_ms = segment_target_ms
         self.part_target_ms = part_target_ms
-        self._video_config: AvcDecoderConfigurationRecord | None = None
-        self._audio_config: AudioSpecificConfig | None = None
+        self.tracks = tracks or Tracks()
+        self._video: VideoHeader | None = None  # the newest headers taken: the next init segment is made of them
+        self._audio: AudioHeader | None = None
+        self._audio_config: AudioSpecificConfig | None = None  # self._audio.config, read per audio frame
         self._config_changed = False
         self._init: CmafInit | None = None
         self._sequence = 0
@@ -134,13 +139,13 @@ class CmafSegmenter:
     # -- configuration ---------------------------------------------------------------------------
 
     def _new_init(self) -> CmafInit:
-        video = VideoTrack(self._video_config) if self._video_config is not None else None
-        audio = AudioTrack(self._audio_config) if self._audio_config is not None else None
+        video_header, audio_header = self._video, self._audio
+        video = VideoTrack(video_header.record, sps=video_header.sps) if video_header is not None else None
+        audio = AudioTrack(audio_header.config) if audio_header is not None else None
         width = height = 0
-        if video is not None:
-            info = video.config.sps_info
-            width, height = info.width, info.height
-        codecs = ",".join(c.codec_string for c in (self._video_config, self._audio_config) if c is not None)
+        if video_header is not None:
+            width, height = video_header.sps.width, video_header.sps.height
+        codecs = ",".join(h.codec_string for h in (video_header, audio_header) if h is not None)
         version = 0 if self._init is None else self._init.version + 1
         self._config_changed = False
         return CmafInit(
@@ -159,13 +164,12 @@ class CmafSegmenter:
         payload = message.payload
         frame_type, packet_type = video_header(payload)  # no tag body object per frame: this runs ~30 times/s
         if packet_type == AVC_SEQUENCE_HEADER:
-            config = VideoTagBody.parse(payload).decoder_config()
-            if self._video_config is None or config.serialize() != self._video_config.serialize():
-                config.sps_info  # noqa: B018 -- validate now: a bad SPS must fail here, not in the muxer
-                self._video_config = config
+            header = self.tracks.update_video(payload)  # parsed already when the tracks are shared
+            if header is not self._video:
+                self._video = header
                 self._config_changed = True
             return []
-        if packet_type != AVC_NALU or self._video_config is None:
+        if packet_type != AVC_NALU or self._video is None:
             return []
         out: list[CmafInit | CmafPart] = []
         t = message.timestamp_ms
@@ -233,16 +237,17 @@ class CmafSegmenter:
     def _push_audio(self, message: MediaMessage) -> list[CmafInit | CmafPart]:
         payload = message.payload
         if audio_packet_type(payload) == AAC_SEQUENCE_HEADER:
-            new_config = AudioTagBody.parse(payload).audio_config()
-            if self._audio_config is None or new_config.raw != self._audio_config.raw:
-                self._audio_config = new_config
+            header = self.tracks.update_audio(payload)
+            if header is not self._audio:
+                self._audio = header
+                self._audio_config = header.config
                 self._config_changed = True
                 self._audio_next = None
             return []
         config = self._audio_config
         if config is None:
             return []
-        if self._video_config is not None:
+        if self._video is not None:
             # A/V stream: audio joins the open part; nothing before the first keyframe.
             if self._init is None or not self._init.has_audio or self._segment_start_ms is None:
                 return []

@@ -1,4 +1,8 @@
-"""The media package's one exception tree."""
+"""The media package's one exception tree.
+
+Malformed AMF0 and codec configuration records raise :mod:`retake.av.errors` (``AmfError``,
+``CodecConfigError``): those structures live in :mod:`retake.av`, shared with the ingest.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,6 @@ class MediaError(Exception):
 
 class FlvError(MediaError):
     """Malformed FLV file header, tag or tag body."""
-
-
-class AmfError(FlvError):
-    """Malformed or unsupported AMF0 data (script tags)."""
-
-
-class CodecConfigError(MediaError):
-    """Malformed AVCDecoderConfigurationRecord, SPS or AudioSpecificConfig."""
 
 
 class UnsupportedCodecError(MediaError):

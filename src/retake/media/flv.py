@@ -1,7 +1,7 @@
 """FLV file structures [Adobe FLV spec v10.1, Annex E]: header, tags, AVC/AAC tag bodies, script data.
 
-The codec configuration records carried by sequence-header tags live in :mod:`.avc` and :mod:`.aac` and
-are re-exported here.
+The codec configuration records carried by sequence-header tags, the AMF0 codec of script tags and the
+media message live in :mod:`retake.av`.
 """
 
 from __future__ import annotations
@@ -9,28 +9,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from . import amf0
-from .aac import AudioSpecificConfig
-from .avc import AvcDecoderConfigurationRecord, SpsInfo, parse_sps
-from .errors import AmfError, FlvError, UnsupportedCodecError
-from .messages import MediaKind, MediaMessage
+from retake.av import amf0
+from retake.av.aac import AudioSpecificConfig
+from retake.av.avc import AvcDecoderConfigurationRecord
+from retake.av.errors import AmfError
+from retake.av.message import MediaKind, MediaMessage
 
-__all__ = [
-    "AudioSpecificConfig",
-    "AudioTagBody",
-    "AvcDecoderConfigurationRecord",
-    "FlvHeader",
-    "FlvReader",
-    "FlvTag",
-    "ScriptData",
-    "SpsInfo",
-    "VideoTagBody",
-    "audio_packet_type",
-    "parse_sps",
-    "stream_start",
-    "tag_bytes",
-    "video_header",
-]
+from .errors import FlvError, UnsupportedCodecError
 
 TAG_AUDIO = 8
 TAG_VIDEO = 9
@@ -337,7 +322,7 @@ class ScriptData:
 
     @classmethod
     def parse(cls, payload: bytes) -> ScriptData:
-        values = amf0.decode_all(payload)
+        values = amf0.decode(payload)
         if values and values[0] == "@setDataFrame":
             values = values[1:]
         if not values or not isinstance(values[0], str):
@@ -345,4 +330,4 @@ class ScriptData:
         return cls(values[0], values[1] if len(values) > 1 else None)
 
     def serialize(self) -> bytes:
-        return amf0.encode_all(self.name, self.value)
+        return amf0.encode(self.name, self.value)

@@ -12,8 +12,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .aac import AudioSpecificConfig
-from .avc import AvcDecoderConfigurationRecord
+from retake.av.aac import AudioSpecificConfig
+from retake.av.avc import AvcDecoderConfigurationRecord, SpsInfo
+
 from .errors import Mp4Error
 
 VIDEO_TRACK_ID = 1
@@ -98,6 +99,7 @@ class VideoTrack:
     config: AvcDecoderConfigurationRecord
     track_id: int = VIDEO_TRACK_ID
     timescale: int = VIDEO_TIMESCALE
+    sps: SpsInfo | None = None  # the parsed first SPS, when the caller has it already (retake.av.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,7 @@ def _stbl(sample_entry: bytes) -> bytes:
 
 
 def _avc1(track: VideoTrack) -> tuple[bytes, int, int]:
-    info = track.config.sps_info
+    info = track.sps or track.config.sps_info
     entry = box(
         b"avc1",
         bytes(6),

@@ -15,10 +15,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from retake.av.headers import Tracks
+from retake.av.message import MediaMessage
+
 from .cmaf import CmafInit, CmafPart, CmafSegmenter
 from .errors import PlaylistRequestError
 from .fmp4 import styp
-from .messages import MediaMessage
 from .playlist import format_duration, format_pdt, media_type_for
 from .recording import FinishedPart, FinishedSegment, HlsRecorder, SegmentListener
 
@@ -124,6 +126,11 @@ class HlsPackager:
         self._listeners.append(listener)
         for version, data in self._inits.items():
             listener.on_init(_init_name(version), data)
+
+    def share_tracks(self, tracks: Tracks) -> None:
+        """Read the codec headers from ``tracks`` (a :class:`~retake.media.stream.LiveStream`'s, which
+        parses each sequence header first) instead of parsing them again."""
+        self._segmenter.tracks = tracks
 
     def push(self, message: MediaMessage) -> None:
         if self._ended:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NamedTuple, Protocol
 
-from . import amf0
-from .aac import AudioSpecificConfig
-from .avc import AvcDecoderConfigurationRecord
-from .errors import AmfError
+from retake.av import amf0
+from retake.av.errors import AmfError
+from retake.av.headers import Tracks
+from retake.av.message import MediaMessage
+
 from .flv import (
     AAC_SEQUENCE_HEADER,
     AVC_NALU,
@@ -28,17 +29,14 @@ from .flv import (
     TAG_HEADER_SIZE,
     TAG_SCRIPT,
     TAG_VIDEO,
-    AudioTagBody,
     FlvTag,
     ScriptData,
-    VideoTagBody,
     audio_packet_type,
     stream_start,
     tag_bytes,
     video_header,
 )
 from .hls import HlsPackager
-from .messages import MediaMessage
 from .timestamps import TimestampRepair
 
 _SKIP_WINDOW_MS = 60_000
@@ -46,6 +44,10 @@ _SKIP_WINDOW_MS = 60_000
 
 class MediaSink(Protocol):
     """Something fed with every repaired message of a stream, e.g. :class:`retake.media.hls.HlsPackager`."""
+
+    def share_tracks(self, tracks: Tracks) -> None:
+        """Called when the sink is added: the stream's codec headers, parsed before each sequence header
+        is pushed, for the sink to read rather than parse its own."""
 
     def push(self, message: MediaMessage) -> None: ...
 
@@ -238,7 +240,8 @@ class Subscriber:
 
 
 class LiveStream:
-    """Per-stream state: codec configs, metadata, the latest GOP, viewers and sinks.
+    """Per-stream state: codec headers (:attr:`tracks`, shared with the sinks), metadata, the latest GOP,
+    viewers and sinks.
 
     Feed it the ingest's messages in order with :meth:`publish`; timestamps are repaired first, and sinks
     (HLS packager, recorders) receive the repaired messages.
@@ -254,11 +257,8 @@ class LiveStream:
         self.stream_id = stream_id
         self.limits = limits or StreamLimits()
         self.repair = repair or TimestampRepair()
-        self.video_config: AvcDecoderConfigurationRecord | None = None
-        self.audio_config: AudioSpecificConfig | None = None
+        self.tracks = Tracks()  # sequence headers, parsed once here; their payloads are re-stamped per use
         self.metadata: dict[str, amf0.AmfValue] = {}
-        self._video_header: bytes | None = None  # tag bodies, re-stamped per use
-        self._audio_header: bytes | None = None
         self._gop: list[_Tag] = []
         self._gop_bytes = 0
         self._subscribers: list[Subscriber] = []
@@ -272,17 +272,16 @@ class LiveStream:
 
     @property
     def has_video(self) -> bool:
-        return self._video_header is not None or "videocodecid" in self.metadata
+        return self.tracks.video is not None or "videocodecid" in self.metadata
 
     @property
     def has_audio(self) -> bool:
-        return self._audio_header is not None or "audiocodecid" in self.metadata
+        return self.tracks.audio is not None or "audiocodecid" in self.metadata
 
     @property
     def codecs(self) -> str:
         """RFC 6381 CODECS list of the known tracks, e.g. ``avc1.64001f,mp4a.40.2``."""
-        parts = [c.codec_string for c in (self.video_config, self.audio_config) if c is not None]
-        return ",".join(parts)
+        return self.tracks.codecs
 
     @property
     def subscriber_count(self) -> int:
@@ -298,13 +297,14 @@ class LiveStream:
 
     def latest_keyframe(self) -> Keyframe | None:
         """The keyframe that starts the cached GOP, with the current AVC config; None without one."""
-        if self._video_header is None or len(self._video_header) <= 5 or not self._gop:
+        video = self.tracks.video
+        if video is None or not self._gop:
             return None
         first = self._gop[0]
         if first.tag_type != TAG_VIDEO:  # audio-only GOPs start with an AAC frame
             return None
         # [FLV E.4.3.1] the 5-byte AVC video header, then the length-prefixed NAL units
-        return Keyframe(self._video_header[5:], first.body[5:], first.timestamp_ms)
+        return Keyframe(video.avc_config, first.body[5:], first.timestamp_ms)
 
     # -- publisher side ----------------------------------------------------------------------------
 
@@ -347,19 +347,17 @@ class LiveStream:
             key = frame_type in (FRAME_KEY, FRAME_GENERATED_KEY)
             self._on_frame(TAG_VIDEO, message, is_sync=key, resets_gop=key)
         elif packet_type == AVC_SEQUENCE_HEADER:
-            self.video_config = VideoTagBody.parse(message.payload).decoder_config()
-            self._video_header = message.payload
+            self.tracks.update_video(message.payload)  # the one parse of this header (SPS included)
             self._broadcast_config(message)
         # end-of-sequence and command frames are not relayed
 
     def _on_audio(self, message: MediaMessage) -> None:
         if audio_packet_type(message.payload) == AAC_SEQUENCE_HEADER:
-            self.audio_config = AudioTagBody.parse(message.payload).audio_config()
-            self._audio_header = message.payload
+            self.tracks.update_audio(message.payload)
             self._broadcast_config(message)
         else:
             # Without video every AAC frame is a random access point.
-            video = self._video_header is not None or "videocodecid" in self.metadata
+            video = self.tracks.video is not None or "videocodecid" in self.metadata
             self._on_frame(TAG_AUDIO, message, is_sync=not video, resets_gop=not video)
 
     def _broadcast_config(self, message: MediaMessage) -> None:
@@ -414,10 +412,11 @@ class LiveStream:
 
     def _config_tags(self, timestamp_ms: int) -> list[bytes]:
         tags = []
-        if self._video_header is not None:
-            tags.append(FlvTag(9, timestamp_ms, self._video_header).serialize())
-        if self._audio_header is not None:
-            tags.append(FlvTag(8, timestamp_ms, self._audio_header).serialize())
+        video, audio = self.tracks.video, self.tracks.audio
+        if video is not None:
+            tags.append(FlvTag(9, timestamp_ms, video.payload).serialize())
+        if audio is not None:
+            tags.append(FlvTag(8, timestamp_ms, audio.payload).serialize())
         return tags
 
     def _resend_config(self, sub: Subscriber) -> None:
@@ -441,6 +440,7 @@ class LiveStream:
 
     def add_sink(self, sink: MediaSink) -> Callable[[], None]:
         """Feed ``sink`` every later message; returns a function that detaches it."""
+        sink.share_tracks(self.tracks)
         self._sinks.append(sink)
 
         def remove() -> None:

@@ -19,9 +19,9 @@ aligned (rebasing each track separately shifts A/V: eerimoq/moblin#516).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from .messages import MediaMessage
+from retake.av.message import MediaMessage
 
 _DEFAULT_STEP_MS = {"audio": 23, "video": 33}
 _WRAP = 1 << 32
@@ -96,7 +96,7 @@ class TimestampRepair:
         ts = message.timestamp_ms
         if is_config_payload(message):
             out = self.current_ms if self._offset is not None else (0 if ts >= _REBASE_FROM else max(ts, 0))
-            return message if out == ts else replace(message, timestamp_ms=out)
+            return message if out == ts else message.with_timestamp(out)
         kind = message.kind
         ts = self._unwrap(ts)
         if self._offset is None:
@@ -125,4 +125,4 @@ class TimestampRepair:
         self._last[kind] = candidate
         if candidate == message.timestamp_ms and payload is message.payload:
             return message
-        return MediaMessage(kind=kind, timestamp_ms=candidate, payload=payload)
+        return MediaMessage(kind, candidate, payload)

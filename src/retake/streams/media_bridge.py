@@ -1,8 +1,8 @@
 """Connects the RTMP ingest to the media layer and the session lifecycle.
 
 ingest ──on_publish(key)──▶ StreamService.authorize_publish ──▶ Playback: LiveStream (FLV fan-out + LL-HLS + recorder)
-       ──on_media────────▶ LiveStream.publish; the first media of a publish marks the session live
-       ──on_media_nowait─▶ LiveStream.publish for the rest, synchronously (no coroutine per message)
+       ──on_media────────▶ LiveStream.publish, synchronously; the first audio/video of a publish also starts a
+                           task that marks the session live (it awaits the store; on_unpublish waits for it)
        ──on_unpublish────▶ StreamService.publisher_left (grace period; viewers stay connected)
 StreamService ends a session ──▶ ``Playback.session_ended`` closes the LiveStream and returns the recording path
 (or finishes, from its journal, a recording a killed process left on disk: streams/recovery.py).
@@ -16,12 +16,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retake.ingest.hooks import MediaMessage as IngestMessage
+from retake.av.errors import AvError
+from retake.av.message import MediaMessage
 from retake.ingest.hooks import PublishGrant
 from retake.media.errors import MediaError
 from retake.media.hls import HlsPackager
 from retake.media.journal import JOURNAL_NAME
-from retake.media.messages import MediaKind, MediaMessage
 from retake.media.recording import FileWriter, HlsRecorder
 from retake.media.stream import LiveStream, StreamRegistry
 from retake.streams.lifecycle import PublishTarget, StreamService
@@ -50,6 +50,7 @@ class MediaBridge:
     def __init__(self, streams: StreamService, playback: Playback) -> None:
         self._streams = streams
         self._playback = playback
+        self._going_live: dict[int, asyncio.Task[None]] = {}  # id(grant) -> its media_flowing, while it runs
 
     async def on_publish(self, app: str, key: str) -> PublishGrant | None:
         if app != INGEST_APP:
@@ -60,37 +61,41 @@ class MediaBridge:
         self._playback.begin(target.stream_id, target.session_id)
         return SessionGrant(stream_id=target.stream_id, session_id=target.session_id, target=target)
 
-    async def on_media(self, grant: PublishGrant, message: IngestMessage) -> None:
+    def on_media(self, grant: PublishGrant, message: MediaMessage) -> None:
+        """Every media message of a publish, in order, synchronously from the ingest's read callback."""
         playing = self._playback.of(grant)
         if playing is None:
             return  # the session ended under this publisher; the ingest is closing it
         try:
-            playing.stream.publish(MediaMessage(message.kind, message.timestamp_ms, message.payload))
-        except MediaError:
+            playing.stream.publish(message)
+        except (MediaError, AvError):
             log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
             raise
-        if id(grant) not in playing.media_seen and message.kind in ("audio", "video"):
+        if id(grant) not in playing.media_seen and message.kind != "script":
             playing.media_seen.add(id(grant))
-            assert isinstance(grant, SessionGrant)
-            await self._streams.media_flowing(grant.target)
+            self._go_live(grant)
 
-    def on_media_nowait(self, grant: PublishGrant, kind: MediaKind, timestamp_ms: int, payload: bytes) -> bool:
-        """The ingest's direct path (``retake.ingest.hooks.MediaNowait``): every media message but the first
-        of a publish, synchronously from the socket's read callback, without an ingest message object."""
-        playing = self._playback.of(grant)
-        if playing is None:
-            return True  # dropped, as on_media drops it
-        if id(grant) not in playing.media_seen:
-            return False  # the first media marks the session live, which awaits the store: on_media does it
-        try:
-            playing.stream.publish(MediaMessage(kind, timestamp_ms, payload))
-        except MediaError:
-            log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
-            raise
-        return True
+    def _go_live(self, grant: PublishGrant) -> None:
+        # The first audio/video marks the session live, which awaits the store: a task, so the per-message
+        # path stays synchronous. Later messages go on meanwhile (they need nothing of it).
+        assert isinstance(grant, SessionGrant)
+        key = id(grant)
+        task = asyncio.get_running_loop().create_task(self._streams.media_flowing(grant.target))
+        self._going_live[key] = task
+
+        def done(task: asyncio.Task[None]) -> None:
+            if self._going_live.get(key) is task:
+                del self._going_live[key]
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                log.error("marking session %s live failed", grant.session_id, exc_info=exc)
+
+        task.add_done_callback(done)
 
     async def on_unpublish(self, grant: PublishGrant, reason: str) -> None:
         assert isinstance(grant, SessionGrant)
+        going_live = self._going_live.get(id(grant))
+        if going_live is not None:
+            await asyncio.wait({going_live})  # live, then left: in the order the publisher did it
         self._playback.publisher_left(grant)
         await self._streams.publisher_left(grant.target, reason)
 

@@ -12,8 +12,6 @@ from retake.ingest.rtmp.events import (
     ConnectionClosed,
     Event,
     HandshakeCompleted,
-    MediaKind,
-    MediaReceived,
     PublishEnded,
     PublishRequested,
 )
@@ -26,8 +24,6 @@ __all__ = [
     "ConnectionClosed",
     "Event",
     "HandshakeCompleted",
-    "MediaKind",
-    "MediaReceived",
     "PublishEnded",
     "PublishRequested",
     "RtmpConfig",

@@ -1,10 +1,12 @@
 """Server side of one RTMP publishing connection, sans-IO (the h11 shape).
 
-Feed the socket's bytes to :meth:`RtmpConnection.receive_data`, take events with :meth:`next_event`, write
-whatever :meth:`data_to_send` returns. The owner decides on a ``PublishRequested`` with
-:meth:`accept_publish` (NetStream.Publish.Start) or :meth:`reject_publish` (NetStream.Publish.BadName, level
-error, then closed) — the key is checked *before* Publish.Start (ossrs/srs#4038). Until that decision the
-connection parses nothing further, so no media can slip in unauthorized.
+Feed the socket's bytes to :meth:`RtmpConnection.receive_data`, take events with :meth:`next_event` (the
+accepted publish's media arrive as :class:`retake.av.message.MediaMessage`, everything else as
+:mod:`~retake.ingest.rtmp.events`), write whatever :meth:`data_to_send` returns. The owner decides on a
+``PublishRequested`` with :meth:`accept_publish` (NetStream.Publish.Start) or :meth:`reject_publish`
+(NetStream.Publish.BadName, level error, then closed) — the key is checked *before* Publish.Start
+(ossrs/srs#4038). Until that decision the connection parses nothing further, so no media can slip in
+unauthorized.
 
 Any malformed or out-of-sequence input raises :class:`~retake.ingest.errors.RtmpProtocolError`; the
 connection is then dead and every later ``receive_data`` raises again.
@@ -19,16 +21,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from retake.av import amf0
+from retake.av.errors import AmfError
+from retake.av.message import MediaKind, MediaMessage
 from retake.ingest.errors import IngestError, RtmpProtocolError
-from retake.ingest.rtmp import amf0
 from retake.ingest.rtmp.chunk import ChunkReader, ChunkWriter, RtmpMessage
 from retake.ingest.rtmp.events import (
     Connected,
     ConnectionClosed,
     Event,
     HandshakeCompleted,
-    MediaKind,
-    MediaReceived,
     PublishEnded,
     PublishRequested,
     strip_query,
@@ -154,7 +156,7 @@ class RtmpConnection:
         self.authorized = False  # a publish was accepted once: the full limits apply from then on
         self._writer = ChunkWriter()
         self._out = bytearray()
-        self._events: deque[Event] = deque()
+        self._events: deque[Event | MediaMessage] = deque()
         self._error: RtmpProtocolError | None = None
         self.app: str | None = None
         self.publish_stream_id: int | None = None
@@ -212,10 +214,10 @@ class RtmpConnection:
             self.state = ConnState.CLOSED
             raise
 
-    def next_event(self) -> Event | None:
+    def next_event(self) -> Event | MediaMessage | None:
         return self._events.popleft() if self._events else None
 
-    def events(self) -> list[Event]:
+    def events(self) -> list[Event | MediaMessage]:
         """Take every pending event."""
         events = list(self._events)
         self._events.clear()
@@ -316,7 +318,7 @@ class RtmpConnection:
             kind = _MEDIA_KINDS.get(type_id)
             if kind is not None:
                 if self.state is _PUBLISHING and stream_id == self.publish_stream_id and payload:
-                    self._events.append(MediaReceived(kind, timestamp, payload, stream_id))
+                    self._events.append(MediaMessage(kind, timestamp, payload))
                 else:
                     self.dropped_messages += 1
             else:
@@ -356,7 +358,7 @@ class RtmpConnection:
         if not self._publishing_on(message.stream_id) or not message.payload:
             self.dropped_messages += 1
             return
-        self._events.append(MediaReceived(kind, message.timestamp, message.payload, message.stream_id))
+        self._events.append(MediaMessage(kind, message.timestamp, message.payload))
 
     def _on_data(self, message: RtmpMessage) -> None:
         payload = message.payload
@@ -366,7 +368,10 @@ class RtmpConnection:
             payload = payload[1:]
         if not payload:
             return
-        name, offset = amf0.decode_one(payload)
+        try:
+            name, offset = amf0.decode_one(payload)
+        except AmfError as exc:
+            raise RtmpProtocolError(str(exc)) from exc
         if name == "@setDataFrame":
             # Over RTMP the metadata is wrapped: "@setDataFrame", "onMetaData", {...}; an FLV script tag
             # carries it without the wrapper (as ffmpeg's handle_notify strips it).
@@ -377,7 +382,7 @@ class RtmpConnection:
         if not self._publishing_on(message.stream_id) or not payload:
             self.dropped_messages += 1
             return
-        self._events.append(MediaReceived("script", message.timestamp, payload, message.stream_id))
+        self._events.append(MediaMessage("script", message.timestamp, payload))
 
     # -- commands -----------------------------------------------------------------------------------------
 

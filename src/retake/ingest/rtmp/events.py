@@ -1,4 +1,5 @@
-"""Events the sans-IO :class:`~retake.ingest.rtmp.connection.RtmpConnection` emits.
+"""Events the sans-IO :class:`~retake.ingest.rtmp.connection.RtmpConnection` emits, besides the media of the
+accepted publish, which it emits as :class:`retake.av.message.MediaMessage` (the one media message type).
 
 Fields that may carry a secret (the publish name holds the stream key; tcUrl may hold tokens) are kept out
 of ``repr`` so an event can be logged as is.
@@ -7,9 +8,6 @@ of ``repr`` so an event can be logged as is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
-
-MediaKind = Literal["audio", "video", "script"]
 
 
 def strip_query(value: str) -> str:
@@ -52,17 +50,6 @@ class PublishRequested(Event):
     def key(self) -> str:
         """The stream key: the publish name without its query string. Never log it."""
         return strip_query(self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class MediaReceived(Event):
-    """An audio, video or script message of the accepted publish. ``payload`` is exactly an FLV tag body;
-    for ``script`` the ``@setDataFrame`` prefix has been removed."""
-
-    kind: MediaKind
-    timestamp: int
-    payload: bytes = field(repr=False)
-    stream_id: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
+from retake.av import amf0
+from retake.av.errors import AmfError
 from retake.ingest.errors import RtmpProtocolError
-from retake.ingest.rtmp import amf0
 from retake.ingest.rtmp.chunk import RtmpMessage
 
 
@@ -193,7 +194,10 @@ class Command:
             if not payload or payload[0] != 0:
                 raise RtmpProtocolError("AMF3-encoded commands are not supported")
             payload = payload[1:]
-        values = amf0.decode(payload)
+        try:
+            values = amf0.decode(payload)
+        except AmfError as exc:
+            raise RtmpProtocolError(str(exc)) from exc
         if not values or not isinstance(values[0], str):
             raise RtmpProtocolError("command message without a command name")
         name = values[0]

@@ -1,3 +1,5 @@
+"""AMF0, both directions, as the RTMP commands and the FLV script tags use it [AMF0 §2]."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retake.ingest.errors import IngestError, RtmpProtocolError
-from retake.ingest.rtmp import amf0
-from retake.ingest.rtmp.amf0 import UNDEFINED, AmfDate, AmfValue, EcmaArray
+from retake.av import amf0
+from retake.av.amf0 import UNDEFINED, AmfDate, AmfValue, EcmaArray
+from retake.av.errors import AmfError, AvError
 
 # The connect command ffmpeg 5.1 sends, byte for byte as AMF0 (media notes §1.4 step 1).
 FFMPEG_CONNECT = (
@@ -122,17 +124,17 @@ def test_undefined_is_a_singleton() -> None:
         b"\x01",  # boolean without its byte
     ],
 )
-def test_malformed_input_raises_protocol_error(data: bytes) -> None:
-    with pytest.raises(RtmpProtocolError):
+def test_malformed_input_raises_amf_error(data: bytes) -> None:
+    with pytest.raises(AmfError):
         amf0.decode(data)
 
 
-def test_protocol_error_is_an_ingest_error() -> None:
-    assert issubclass(RtmpProtocolError, IngestError)
+def test_amf_error_is_an_av_error() -> None:
+    assert issubclass(AmfError, AvError)
 
 
 def test_decode_one_rejects_bad_offset() -> None:
-    with pytest.raises(RtmpProtocolError):
+    with pytest.raises(AmfError):
         amf0.decode_one(b"\x05", 2)
 
 
@@ -176,18 +178,67 @@ def test_round_trip_property(values: list[AmfValue]) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
-def test_garbage_raises_only_protocol_error(data: bytes) -> None:
-    with contextlib.suppress(RtmpProtocolError):
+def test_garbage_raises_only_amf_error(data: bytes) -> None:
+    with contextlib.suppress(AmfError):
         amf0.decode(data)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_values, min_size=1, max_size=3), st.data())
-def test_mutated_valid_input_raises_only_protocol_error(values: list[AmfValue], data: st.DataObject) -> None:
+def test_mutated_valid_input_raises_only_amf_error(values: list[AmfValue], data: st.DataObject) -> None:
     encoded = bytearray(amf0.encode(*values))
     for _ in range(data.draw(st.integers(1, 4))):
         index = data.draw(st.integers(0, len(encoded) - 1))
         encoded[index] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(encoded)))
-    with contextlib.suppress(RtmpProtocolError):
+    with contextlib.suppress(AmfError):
         amf0.decode(bytes(encoded[:cut]))
+
+
+# -- FLV script data (onMetaData), the media layer's use -----------------------------------------------------
+
+ON_METADATA = amf0.encode("onMetaData", EcmaArray(width=320.0, codec="avc1"))
+
+
+def test_metadata_round_trip_keeps_types() -> None:
+    values: list[AmfValue] = [
+        1.5,
+        True,
+        "héllo",
+        None,
+        {"a": 1.0, "nested": {"b": [1.0, "x", None]}},
+        EcmaArray(k="v"),
+        "x" * 70000,
+    ]
+    data = amf0.encode(*values)
+    decoded = amf0.decode(data)
+    assert decoded == values
+    assert isinstance(decoded[5], EcmaArray) and not isinstance(decoded[4], EcmaArray)
+    assert amf0.encode(*decoded) == data
+
+
+def test_metadata_fed_a_byte_at_a_time() -> None:
+    # Every prefix fails with AmfError, except those ending exactly after the name or between two properties
+    # of the ECMA array (the lenient end some encoders rely on), which give what is complete so far.
+    name_end = len(amf0.encode("onMetaData"))
+    pairs_start = name_end + 5  # marker 0x08 and the UI32 count
+    width_end = pairs_start + len(b"\x00\x05width") + 9
+    complete: dict[int, list[AmfValue]] = {
+        name_end: ["onMetaData"],
+        pairs_start: ["onMetaData", EcmaArray()],
+        width_end: ["onMetaData", EcmaArray(width=320.0)],
+        len(ON_METADATA) - 3: ["onMetaData", EcmaArray(width=320.0, codec="avc1")],
+    }
+    for end in range(1, len(ON_METADATA)):
+        if end in complete:
+            assert amf0.decode(ON_METADATA[:end]) == complete[end]
+        else:
+            with pytest.raises(AmfError):
+                amf0.decode(ON_METADATA[:end])
+    assert amf0.decode(ON_METADATA) == complete[len(ON_METADATA) - 3]
+
+
+def test_date_and_undefined_keep_their_types() -> None:
+    date = b"\x0b" + bytes.fromhex("426d1a94a2000000") + b"\x00\x00"
+    assert amf0.decode(date) == [AmfDate(1.0e12, 0)]
+    assert amf0.decode(b"\x06") == [UNDEFINED]

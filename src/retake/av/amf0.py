@@ -1,4 +1,5 @@
-"""AMF0 encoding and decoding [AMF0 §2].
+"""AMF0 encoding and decoding [AMF0 §2], for both of its users: RTMP command and data messages [RTMP §7.1]
+and FLV script tags (``onMetaData``) [FLV E.4.4].
 
 Python mapping (decode → encode round-trips exactly):
 
@@ -20,7 +21,9 @@ object end (0x09)  only as the terminator of objects and ECMA arrays
 
 Decoding never trusts a length or count field: every claim is checked against the bytes actually present
 before anything is sliced or allocated, nesting is capped, and any malformed input raises
-:class:`~retake.ingest.errors.RtmpProtocolError` and nothing else.
+:class:`~retake.av.errors.AmfError` and nothing else. Two leniencies serve both users: strings with invalid
+UTF-8 decode with replacement characters (a stray byte in a client's flashVer or in metadata must not cost
+the whole connection), and an ECMA array may end with the data instead of its end marker.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from retake.ingest.errors import RtmpProtocolError
+from .errors import AmfError
 
 NUMBER: Final = 0x00
 BOOLEAN: Final = 0x01
@@ -164,7 +167,7 @@ def decode(data: bytes) -> list[AmfValue]:
 def decode_one(data: bytes, offset: int = 0) -> tuple[AmfValue, int]:
     """Decode the value that starts at ``offset``; return it and the offset just past it."""
     if not 0 <= offset <= len(data):
-        raise RtmpProtocolError("AMF0 offset outside the data")
+        raise AmfError("AMF0 offset outside the data")
     reader = _Reader(data, offset)
     value = reader.value(0)
     return value, reader.pos
@@ -180,14 +183,14 @@ class _Reader:
     def _take(self, n: int) -> bytes:
         end = self.pos + n
         if end > len(self.data):
-            raise RtmpProtocolError("AMF0 value runs past the end of the message")
+            raise AmfError("AMF0 value runs past the end of the message")
         chunk = self.data[self.pos : end]
         self.pos = end
         return chunk
 
     def _u8(self) -> int:
         if self.pos >= len(self.data):
-            raise RtmpProtocolError("AMF0 value runs past the end of the message")
+            raise AmfError("AMF0 value runs past the end of the message")
         byte = self.data[self.pos]
         self.pos += 1
         return byte
@@ -207,7 +210,7 @@ class _Reader:
 
     def value(self, depth: int) -> AmfValue:
         if depth > MAX_DEPTH:
-            raise RtmpProtocolError("AMF0 nesting too deep")
+            raise AmfError("AMF0 nesting too deep")
         marker = self._u8()
         if marker == NUMBER:
             number: float = struct.unpack(">d", self._take(8))[0]
@@ -236,14 +239,14 @@ class _Reader:
             # Each element takes at least one byte: a count larger than what is left is a lie, refuse it
             # before looping (or allocating) on its word.
             if count > len(self.data) - self.pos:
-                raise RtmpProtocolError("AMF0 strict array count exceeds the message")
+                raise AmfError("AMF0 strict array count exceeds the message")
             return [self.value(depth + 1) for _ in range(count)]
         if marker == DATE:
             millis, timezone = struct.unpack(">dh", self._take(10))
             return AmfDate(millis, timezone)
         if marker == OBJECT_END:
-            raise RtmpProtocolError("AMF0 object-end marker outside an object")
-        raise RtmpProtocolError(f"unsupported AMF0 marker 0x{marker:02x}")
+            raise AmfError("AMF0 object-end marker outside an object")
+        raise AmfError(f"unsupported AMF0 marker 0x{marker:02x}")
 
     def _properties(self, target: dict[str, AmfValue], depth: int, *, lenient_end: bool) -> None:
         while True:
