@@ -59,6 +59,20 @@ def serve(
         bool | None,
         typer.Option("--demo", help="also run a demo agent that streams a test picture and chats (env RETAKE_DEMO)"),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="worker processes sharing the HTTP and RTMP ports, or 'auto' (one per core); more than 1 needs "
+            "PostgreSQL and Redis (env RETAKE_WORKERS, 1)",
+        ),
+    ] = None,
+    worker_port_base: Annotated[
+        int | None,
+        typer.Option(
+            "--worker-port-base", help="worker i's own HTTP port is this + i (env RETAKE_WORKER_PORT_BASE, port + 1)"
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: API, Socket.IO, pages, playback and the RTMP listener in one process."""
     from retake.server.runner import run
@@ -75,6 +89,8 @@ def serve(
         tls_key=tls_key,
         enable_airdrop=enable_airdrop,
         demo=demo,
+        workers=workers,
+        worker_port_base=worker_port_base,
     )
     run(settings, console)
 

@@ -115,7 +115,7 @@ class Platform:
             tokens=ledger,
             media=media,
             reconnect_grace_seconds=settings.reconnect_grace_seconds,
-            node_url=settings.public_url,
+            node_url=settings.node_url,  # its worker's own address under --workers
         )
         await streams.forget_stale_media_nodes()
         # -- media / ingest: RTMP reports publishes to streams, streams close publishers: the cycle Publishers closes
@@ -190,6 +190,7 @@ def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:
         ssl_context=settings.tls_context(),
         max_connections=settings.rtmp_max_connections,
         max_connections_per_ip=settings.rtmp_max_connections_per_ip,
+        reuse_port=settings.worker_index is not None,
     )
 
 
