@@ -63,6 +63,8 @@ class RequirementError(Exception):
 def check_requirements(settings: Settings) -> None:
     """What several workers need, checked before anything starts (see README, "Several workers")."""
     n = settings.worker_count
+    if n <= 1:
+        return
     if not sys.platform.startswith("linux"):
         raise RequirementError(f"--workers {n} needs Linux: other systems do not spread SO_REUSEPORT connections")
     if not settings.effective_database_url.startswith("postgresql"):
