@@ -389,13 +389,16 @@ class RetakeServer(Server):
         self.base = f"http://127.0.0.1:{self.port}"
         self.database = f"retake_bench_{os.getpid()}_{self.port}" if workers else None
         worker_base = free_port_run(workers) if workers else 0
-        self.worker_bases = [f"http://127.0.0.1:{worker_base + i}" for i in range(workers)]
+        # --workers 1 is the single process of today (on PostgreSQL here): no supervisor, no ports of its own.
+        self.worker_bases = [f"http://127.0.0.1:{worker_base + i}" for i in range(workers)] if workers > 1 else []
         env = {
             **os.environ,
             "RETAKE_PORT": str(self.port),
             "RETAKE_RTMP_PORT": str(self.rtmp_port),
             "RETAKE_DATA_DIR": str(root / "data"),
             "RETAKE_REGISTER_RATE": "10000/minute",
+            # Every publisher comes from 127.0.0.1: the per-address RTMP limit (8) would refuse most of them.
+            "RETAKE_RTMP_MAX_CONNECTIONS_PER_IP": "100000",
             **extra_env,
         }
         if self.database:
@@ -412,8 +415,12 @@ class RetakeServer(Server):
         self.http = httpx.Client(base_url=self.base, timeout=30)
         self.user_ids: list[str] = []
         self.auth: list[dict[str, str]] = []
-        if wait_for(self._healthy, 60, 0.2) is None:
-            raise RuntimeError(f"retake serve did not start: see {root / 'retake.log'}")
+        try:
+            if wait_for(self._healthy, 90, 0.2) is None:
+                raise RuntimeError(f"retake serve did not start: see {root / 'retake.log'}")
+        except BaseException:
+            self.close()  # no server (or database) left behind by a failed start
+            raise
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
