@@ -21,7 +21,8 @@ import pytest
 from tests.e2e.media_support import codecs, ffprobe, lavfi_publisher, registered, running, status, wait_until
 from tests.support import FakeOEmbed, free_port, new_db_name, pg_available, pg_create, pg_drop
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+# Two whole servers start on a shared 2-core machine: the default 120 s can be too short.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 STREAMS = 4
 
