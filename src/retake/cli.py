@@ -74,9 +74,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Run the platform: API, Socket.IO, pages, playback and the RTMP listener in one process."""
-    from retake.server.runner import run
-
+    """Run the platform: API, Socket.IO, pages, playback and the RTMP listener in one process (or in several:
+    --workers)."""
     settings = _settings(
         host=host,
         port=port,
@@ -92,6 +91,12 @@ def serve(
         workers=workers,
         worker_port_base=worker_port_base,
     )
+    if settings.worker_index is None and settings.worker_count > 1:
+        from retake.server.supervisor import supervise  # before the app is imported: the workers import it
+
+        raise typer.Exit(supervise(settings, console))
+    from retake.server.runner import run
+
     run(settings, console)
 
 

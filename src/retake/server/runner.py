@@ -87,17 +87,13 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
 
 
 def run(settings: Settings, console: Console) -> None:
-    """One process serving everything; with ``--workers N`` the supervisor instead (server/supervisor.py), which
-    starts N of these as workers (``worker_index`` set: ports shared with SO_REUSEPORT, plus one of its own)."""
+    """One process serving everything, alone or as one of the workers of ``--workers N`` (``worker_index`` set by
+    server/supervisor.py: the ports are shared with SO_REUSEPORT, plus one of its own)."""
     log_redaction.install()  # before anything logs: no query-string secret in any line, the access log included
     worker = "" if settings.worker_index is None else f"w{settings.worker_index} "
     logging.basicConfig(
         level=settings.log_level.upper(), format=f"%(asctime)s {worker}%(levelname)s %(name)s: %(message)s"
     )
-    if settings.worker_index is None and settings.worker_count > 1:
-        from retake.server.supervisor import supervise
-
-        raise SystemExit(supervise(settings, console))
     sockets = None
     if settings.worker_index is not None:
         from retake.server.supervisor import worker_sockets

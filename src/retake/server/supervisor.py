@@ -310,6 +310,7 @@ def workers_table(settings: Settings, pids: list[int]) -> Table:
 
 def supervise(settings: Settings, console: Console) -> int:
     """The supervisor's whole life; the exit status of ``retake serve --workers N``."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         check_requirements(settings)
         probe_ports(settings)
