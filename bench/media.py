@@ -46,6 +46,7 @@ NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 WARMUP_SECONDS = 3.0
 INPUT_MARGIN_SECONDS = 40  # ffmpeg start-up, waiting for N streams to be live, warm-up, start-up probes
 KINDS = ("retake", "retake+uvloop", "nginx-rtmp")
+PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc"]
 CACHE_DIR = Path(os.environ.get("RETAKE_BENCH_CACHE", Path(tempfile.gettempdir()) / "retake-bench-cache"))
 
 
@@ -263,6 +264,24 @@ def free_port() -> int:
         return port
 
 
+def free_port_run(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports (the workers' own ports)."""
+    for _ in range(100):
+        base = free_port()
+        if base + count <= 65535 and all(_port_free(base + i) for i in range(1, count)):
+            return base
+    raise RuntimeError(f"found no {count} consecutive free ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def process_tree(root_pid: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -361,31 +380,53 @@ class Server:
 class RetakeServer(Server):
     name = "retake"
 
-    def __init__(self, root: Path, extra_env: dict[str, str], *, uvloop: bool = False) -> None:
+    def __init__(self, root: Path, extra_env: dict[str, str], *, uvloop: bool = False, workers: int = 0) -> None:
+        """``workers`` > 0: ``retake serve --workers`` on a throwaway PostgreSQL database and Redis (what several
+        workers need), 0: one process on SQLite as before."""
         self.name = "retake" + ("+uvloop" if uvloop else "") + "".join(f" {k}={v}" for k, v in extra_env.items())
+        self.name += f" workers={workers} (PostgreSQL)" if workers else ""
         self.port, self.rtmp_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.database = f"retake_bench_{os.getpid()}_{self.port}" if workers else None
+        worker_base = free_port_run(workers) if workers else 0
+        # --workers 1 is the single process of today (on PostgreSQL here): no supervisor, no ports of its own.
+        self.worker_bases = [f"http://127.0.0.1:{worker_base + i}" for i in range(workers)] if workers > 1 else []
         env = {
             **os.environ,
             "RETAKE_PORT": str(self.port),
             "RETAKE_RTMP_PORT": str(self.rtmp_port),
             "RETAKE_DATA_DIR": str(root / "data"),
             "RETAKE_REGISTER_RATE": "10000/minute",
+            # Every publisher comes from 127.0.0.1: the per-address RTMP limit (8) would refuse most of them.
+            "RETAKE_RTMP_MAX_CONNECTIONS_PER_IP": "100000",
             **extra_env,
         }
+        if self.database:
+            subprocess.run([*PG_ADMIN, f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True)
+            env |= {
+                "RETAKE_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.database}",
+                "RETAKE_REDIS_URL": "redis://127.0.0.1:6379/0",
+                "RETAKE_REDIS_CHANNEL": f"retake-bench-{self.database}",
+                "RETAKE_WORKERS": str(workers),
+                "RETAKE_WORKER_PORT_BASE": str(worker_base),
+            }
         self.log = (root / "retake.log").open("wb")
         self.process = subprocess.Popen(retake_argv(uvloop), env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.http = httpx.Client(base_url=self.base, timeout=30)
         self.user_ids: list[str] = []
         self.auth: list[dict[str, str]] = []
-        if wait_for(self._healthy, 60, 0.2) is None:
-            raise RuntimeError(f"retake serve did not start: see {root / 'retake.log'}")
+        try:
+            if wait_for(self._healthy, 90, 0.2) is None:
+                raise RuntimeError(f"retake serve did not start: see {root / 'retake.log'}")
+        except BaseException:
+            self.close()  # no server (or database) left behind by a failed start
+            raise
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
             raise RuntimeError(f"retake serve exited with {self.process.returncode}")
         try:
-            return self.http.get("/health").status_code == 200
+            return all(httpx.get(f"{b}/health").status_code == 200 for b in [self.base, *self.worker_bases])
         except httpx.HTTPError:
             return False
 
@@ -418,7 +459,8 @@ class RetakeServer(Server):
     def viewer(self, index: int, arrivals: Arrivals, stop: threading.Event) -> None:
         reader = FlvReader()
         url = f"{self.base}/live/{self.user_ids[index]}.flv"
-        with contextlib.suppress(httpx.HTTPError), httpx.stream("GET", url, timeout=10) as response:
+        stream = httpx.stream("GET", url, timeout=10, follow_redirects=True)  # a worker may redirect (307)
+        with contextlib.suppress(httpx.HTTPError), stream as response:
             for chunk in response.iter_raw():
                 now = time.monotonic()
                 for item in reader.feed(chunk):
@@ -431,6 +473,8 @@ class RetakeServer(Server):
         self.http.close()
         super().close()
         self.log.close()
+        if self.database:
+            subprocess.run([*PG_ADMIN, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'], capture_output=True)
 
 
 class NginxServer(Server):
@@ -491,11 +535,13 @@ class NginxServer(Server):
 
 
 @contextlib.contextmanager
-def started(kind: str, root: Path, retake_env: dict[str, str]) -> Iterator[Server]:
+def started(kind: str, root: Path, retake_env: dict[str, str], workers: int = 0) -> Iterator[Server]:
     if kind not in KINDS:
         raise SystemExit(f"unknown server {kind!r}; choose from {', '.join(KINDS)}")
     server: Server = (
-        NginxServer(root) if kind == "nginx-rtmp" else RetakeServer(root, retake_env, uvloop="uvloop" in kind)
+        NginxServer(root)
+        if kind == "nginx-rtmp"
+        else RetakeServer(root, retake_env, uvloop="uvloop" in kind, workers=workers)
     )
     try:
         yield server
@@ -636,6 +682,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--retake-env", action="append", default=[], metavar="KEY=VALUE", help="extra RETAKE_* settings"
     )
+    parser.add_argument(
+        "--workers",
+        default="",
+        help="comma-separated `retake serve --workers` counts, e.g. 1,2: each retake server then runs once per "
+        "count, on a throwaway PostgreSQL database and Redis (127.0.0.1), as several workers require",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument(
         "--wait-quiet",
@@ -648,26 +700,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = [int(n) for n in args.streams.split(",") if n.strip()]
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     retake_env = dict(item.split("=", 1) for item in args.retake_env)
+    worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    runs = [(k, w) for k in servers for w in (worker_counts if worker_counts and k != "nginx-rtmp" else [0])]
     source = prepare_input(args.seconds + INPUT_MARGIN_SECONDS + max(counts, default=0))
     tags = read_tags(source)
     phases: list[Phase] = []
     startups: list[Startup] = []
     with tempfile.TemporaryDirectory(prefix="retake-bench-") as tmp:
         for n in counts:
-            for kind in servers:
-                print(f"{kind}: {n} streams for {args.seconds} s", file=sys.stderr)
-                root = Path(tmp) / f"{kind}-{n}"
+            for kind, workers in runs:
+                print(f"{kind} (workers {workers or '-'}): {n} streams for {args.seconds} s", file=sys.stderr)
+                root = Path(tmp) / f"{kind}-{workers}-{n}"
                 root.mkdir()
                 busy = wait_until_quiet(args.wait_quiet, 300) if args.wait_quiet else float("nan")
-                with started(kind, root, retake_env) as server:
+                with started(kind, root, retake_env, workers) as server:
                     phases.append(run_phase(server, n, args.seconds, source, tags))
                 phases[-1].busy_before_pct = busy
                 print("  " + json.dumps(asdict(phases[-1])), file=sys.stderr)
-        for kind in [] if args.no_startup else servers:
-            print(f"{kind}: start-up and takeover", file=sys.stderr)
-            root = Path(tmp) / f"{kind}-startup"
+        for kind, workers in [] if args.no_startup else runs:
+            print(f"{kind} (workers {workers or '-'}): start-up and takeover", file=sys.stderr)
+            root = Path(tmp) / f"{kind}-{workers}-startup"
             root.mkdir()
-            with started(kind, root, retake_env) as server:
+            with started(kind, root, retake_env, workers) as server:
                 startups.append(measure_startup(server, source, tags, args.repeats))
             print("  " + json.dumps(asdict(startups[-1])), file=sys.stderr)
     print(phase_table(phases))

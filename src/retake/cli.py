@@ -59,10 +59,23 @@ def serve(
         bool | None,
         typer.Option("--demo", help="also run a demo agent that streams a test picture and chats (env RETAKE_DEMO)"),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="worker processes sharing the HTTP and RTMP ports, or 'auto' (one per core); more than 1 needs "
+            "PostgreSQL and Redis (env RETAKE_WORKERS, 1)",
+        ),
+    ] = None,
+    worker_port_base: Annotated[
+        int | None,
+        typer.Option(
+            "--worker-port-base", help="worker i's own HTTP port is this + i (env RETAKE_WORKER_PORT_BASE, port + 1)"
+        ),
+    ] = None,
 ) -> None:
-    """Run the platform: API, Socket.IO, pages, playback and the RTMP listener in one process."""
-    from retake.server.runner import run
-
+    """Run the platform: API, Socket.IO, pages, playback and the RTMP listener in one process (or in several:
+    --workers)."""
     settings = _settings(
         host=host,
         port=port,
@@ -75,7 +88,15 @@ def serve(
         tls_key=tls_key,
         enable_airdrop=enable_airdrop,
         demo=demo,
+        workers=workers,
+        worker_port_base=worker_port_base,
     )
+    if settings.worker_index is None and settings.worker_count > 1:
+        from retake.server.supervisor import supervise  # before the app is imported: the workers import it
+
+        raise typer.Exit(supervise(settings, console))
+    from retake.server.runner import run
+
     run(settings, console)
 
 

@@ -6,6 +6,7 @@ listeners and clients from it.
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from pathlib import Path
@@ -171,6 +172,16 @@ class Settings(BaseSettings):
     image_workers: int = Field(default=2, ge=1, le=64)
     image_queue: int = Field(default=8, ge=0)
     max_image_pixels: int = Field(default=16_000_000, ge=1)
+    # `retake serve --workers N` (server/supervisor.py): N processes share the HTTP and RTMP ports (SO_REUSEPORT,
+    # Linux) and each also listens on a port of its own, worker_port_base + its index (default: port + 1 …). That
+    # address is the worker's media node: playback of a stream is redirected (307) to the worker holding its
+    # publisher, so it must reach that worker from a viewer's browser. Behind a proxy, worker_url_template gives
+    # the URL instead, with {index} and {port} filled in (e.g. "https://w{index}.example.com"). worker_index is
+    # set by the supervisor in each worker's environment, never by hand.
+    workers: str = Field(default="1", description="worker processes: a number, or 'auto' for one per core")
+    worker_port_base: int | None = Field(default=None, ge=1, le=65535, description="first worker's own HTTP port")
+    worker_url_template: str = Field(default="", description="public URL of worker {index} on port {port}")
+    worker_index: int | None = Field(default=None, ge=0)
 
     # Push to agents (webhooks/): targets on loopback, private or link-local addresses are refused unless this is
     # set (tests and single-machine setups). Retry schedule: back-off doubles from base up to max, for
@@ -252,3 +263,33 @@ class Settings(BaseSettings):
     @property
     def api_base(self) -> str:
         return f"{self.public_url}/api/v1"
+
+    @field_validator("workers")
+    @classmethod
+    def _valid_workers(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text != "auto" and not (text.isdigit() and 1 <= int(text) <= 256):
+            raise ValueError(f"workers must be a number from 1 to 256 or 'auto', not {value!r}")
+        return text
+
+    @property
+    def worker_count(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
+
+    def worker_port(self, index: int) -> int:
+        return (self.worker_port_base or self.port + 1) + index
+
+    def worker_url(self, index: int) -> str:
+        """The address of worker ``index`` that playback redirects send viewers to."""
+        port = self.worker_port(index)
+        if self.worker_url_template:
+            return self.worker_url_template.format(index=index, port=port).rstrip("/")
+        parts = urlsplit(self.public_url)
+        host = parts.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"{parts.scheme}://{host}:{port}"
+
+    @property
+    def node_url(self) -> str:
+        """This process's media node address: its worker URL under ``--workers``, else the public URL."""
+        return self.public_url if self.worker_index is None else self.worker_url(self.worker_index)

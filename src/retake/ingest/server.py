@@ -61,6 +61,8 @@ class RtmpServer(InputPath):
     of ending a publish); ffmpeg waits forever for a reply, so half-open sessions are reaped by it.
     ``max_connections`` is the global cap, ``admission`` the per-address limits; ``known_apps`` are the app
     names that may appear in log lines (anything else could be a key pasted into the server URL).
+    ``reuse_port``: bind with ``SO_REUSEPORT``, so that the kernel spreads new connections over every process
+    listening on the port (``retake serve --workers``).
     """
 
     def __init__(
@@ -80,8 +82,10 @@ class RtmpServer(InputPath):
         known_apps: frozenset[str] = frozenset({"live"}),
         config: RtmpConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reuse_port: bool = False,
     ) -> None:
         self._hooks = hooks
+        self._reuse_port = reuse_port  # several worker processes listen on one port (server/supervisor.py)
         self._host = host
         self._port = port
         self._ssl = ssl_context
@@ -131,6 +135,7 @@ class RtmpServer(InputPath):
             self._port,
             ssl=self._ssl,
             ssl_handshake_timeout=self.setup_timeout if self._ssl is not None else None,
+            reuse_port=True if self._reuse_port else None,
         )
         self._log(logging.INFO, "listening", None, host=self._host, port=self.port, tls=self._ssl is not None)
 

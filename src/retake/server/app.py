@@ -67,6 +67,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
             platform = await Platform.start(settings, verifier=verifier)
             running.push_async_callback(platform.close)
             app.state.platform = platform
+            # A node that restarted holds no publisher: sessions still naming it as their media node are not live here.
+            await platform.streams.forget_stale_media_nodes()
             if platform.rtmp is not None:  # listen for RTMP(S) publishers
                 # Crash recovery: what this node held when it last died goes into the reconnect grace first.
                 await recover_held_sessions(platform.sessions, platform.streams, platform.media.recordings_dir)

@@ -96,15 +96,7 @@ class Platform:
         profiles = ProfileService(sessions, live, events, user_changed=[_forget_user(agents, page_cache)])
         # -- ledger: moderation (chat's gate) comes first, since a user muted in a chat may not tip there either
         moderation = ModerationService(sessions, events)
-        ledger = LedgerService(
-            sessions,
-            events,
-            dialect=engine.dialect.name,
-            config_name=settings.token_config,
-            sol_price_usd=settings.sol_price_usd,
-            enable_airdrop=settings.enable_airdrop,
-            chat_gate=moderation,
-        )
+        ledger = _ledger(settings, sessions, events, engine.dialect.name, chat_gate=moderation)
         directory = Directory(
             sessions,
             live,
@@ -126,9 +118,8 @@ class Platform:
             tokens=ledger,
             media=media,
             reconnect_grace_seconds=settings.reconnect_grace_seconds,
-            node_url=settings.public_url,
+            node_url=settings.node_url,  # its worker's own address under --workers
         )
-        await streams.forget_stale_media_nodes()
         # -- media / ingest: RTMP reports publishes to streams, streams close publishers: the cycle Publishers closes
         rtmp = _rtmp_server(settings, MediaBridge(streams, media)) if settings.rtmp_enabled else None
         if rtmp is not None:
@@ -180,6 +171,25 @@ def _engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def _ledger(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventBus,
+    dialect: str,
+    *,
+    chat_gate: ModerationService,
+) -> LedgerService:
+    return LedgerService(
+        sessions,
+        events,
+        dialect=dialect,
+        config_name=settings.token_config,
+        sol_price_usd=settings.sol_price_usd,
+        enable_airdrop=settings.enable_airdrop,
+        chat_gate=chat_gate,
+    )
+
+
 def _tweet_verifier(settings: Settings) -> TweetVerifier:
     return build_verifier(settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds)
 
@@ -202,6 +212,7 @@ def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:
         ssl_context=settings.tls_context(),
         max_connections=settings.rtmp_max_connections,
         max_connections_per_ip=settings.rtmp_max_connections_per_ip,
+        reuse_port=settings.worker_index is not None,
     )
 
 

@@ -53,7 +53,7 @@ async def _live_stream(platform: Platform, stream_id: str, request: Request) -> 
     if stream is not None and not stream.closed:
         return stream
     node = await platform.streams.media_node_of(stream_id)
-    if node and node.rstrip("/") != platform.settings.public_url:
+    if node and node.rstrip("/") != platform.settings.node_url:
         query = f"?{request.url.query}" if request.url.query else ""
         raise ElsewhereRedirect(f"{node.rstrip('/')}{request.url.path}{query}")
     raise NotFound("this stream is not live", code="stream_not_live")
@@ -113,7 +113,7 @@ async def flv_websocket(websocket: WebSocket, stream_id: str) -> None:
     if stream is None or stream.closed:
         # WebSockets cannot be redirected: tell the player where the stream is (it may reconnect there).
         node = await platform.streams.media_node_of(stream_id)
-        if node and node.rstrip("/") != platform.settings.public_url and len(node) < 100:
+        if node and node.rstrip("/") != platform.settings.node_url and len(node) < 100:
             await websocket.close(code=4307, reason=node)
         else:
             await websocket.close(code=4404, reason="stream not live")

@@ -87,10 +87,21 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
 
 
 def run(settings: Settings, console: Console) -> None:
+    """One process serving everything, alone or as one of the workers of ``--workers N`` (``worker_index`` set by
+    server/supervisor.py: the ports are shared with SO_REUSEPORT, plus one of its own)."""
     log_redaction.install()  # before anything logs: no query-string secret in any line, the access log included
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = "" if settings.worker_index is None else f"w{settings.worker_index} "
+    logging.basicConfig(
+        level=settings.log_level.upper(), format=f"%(asctime)s {worker}%(levelname)s %(name)s: %(message)s"
+    )
+    sockets = None
+    if settings.worker_index is not None:
+        from retake.server.supervisor import worker_sockets
+
+        sockets = worker_sockets(settings)  # bound before the app is built: a taken port fails at once
     app = create_app(settings)
-    console.print(banner(settings))
+    if sockets is None:
+        console.print(banner(settings))
     config = uvicorn_config(app, settings)
     gc_tuning.apply(settings.gc_threshold, freeze=settings.gc_freeze)
     try:
@@ -99,4 +110,4 @@ def run(settings: Settings, console: Console) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover - plain asyncio works too
         pass
-    asyncio.run(_Server(config, app.state.realtime).serve())
+    asyncio.run(_Server(config, app.state.realtime).serve(sockets=sockets))
