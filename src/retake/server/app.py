@@ -27,6 +27,7 @@ from retake.server.api import (
     session_owner,
     sessions,
     streams,
+    token_chart,
     tokens,
     trades,
     users,
@@ -100,7 +101,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
         app.include_router(module.router)
     app.include_router(moderation.router)
-    for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
+    for module in (tokens, token_chart, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(site_router)
     app.include_router(playback_router)
