@@ -133,7 +133,7 @@ function guestView(): HTMLElement[] {
           const icon = safeUrl(wallet.icon) || (wallet.icon.startsWith("data:image/") ? wallet.icon : "");
           if (icon) pick.append(el("img", { attrs: { src: icon, alt: "", width: "24", height: "24" } }));
           pick.append(el("span", { text: wallet.name }), el("span", { class: "wallet-go", text: busy ? "…" : "Sign in" }));
-          pick.disabled = busy;
+          if (busy) pick.setAttribute("aria-disabled", "true"); // not disabled: it would drop the focus
           pick.addEventListener("click", () => void act(() => signInWith(wallet).then(() => refreshWallet())));
           return el("li", {}, pick);
         }),
@@ -194,7 +194,7 @@ function walletView(me: Viewer): HTMLElement[] {
   ];
   if (airdropEnabled()) {
     const demo = el("button", { class: "button", attrs: { type: "button", id: "demo-sol" }, text: busy ? "Sending…" : "Get 10 demo SOL" });
-    demo.disabled = busy;
+    if (busy) demo.setAttribute("aria-disabled", "true");
     demo.addEventListener("click", () =>
       void act(async () => {
         const viewer = walletViewer();
@@ -205,7 +205,7 @@ function walletView(me: Viewer): HTMLElement[] {
     parts.push(demo, el("p", { class: "account-note", text: "Demo SOL lives on this server's ledger and has no value." }));
   }
   const out = el("button", { class: "button secondary", attrs: { type: "button", id: "sign-out" }, text: "Sign out" });
-  out.disabled = busy;
+  if (busy) out.setAttribute("aria-disabled", "true");
   out.addEventListener("click", () =>
     void act(async () => {
       await disconnectWallet(me.wallet_name);
@@ -256,8 +256,8 @@ export function initAccount(): void {
     if (menu?.hidden) openAccountMenu();
     else closeMenu(false);
   });
-  box.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closeMenu(true);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !menu?.hidden) closeMenu(true);
   });
   document.addEventListener("click", (event) => {
     const target = event.target;

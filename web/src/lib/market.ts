@@ -75,6 +75,8 @@ export class TokenMarket {
   private chart: IChartApi | null = null;
   private series: ISeriesApi<"Area"> | null = null;
   private lastTime = 0;
+  private tradeCount = 0;
+  private volumeDay = 0;
   private refreshTimer = 0;
   private pollTimer = 0;
   private readonly feed = byId<HTMLOListElement>("trade-feed");
@@ -123,6 +125,7 @@ export class TokenMarket {
       this.graduated = chart.graduated;
       this.ready = true;
       byId("token-holders").textContent = compact(chart.holders);
+      this.tradeCount = chart.trade_count;
       byId("token-trades").textContent = compact(chart.trade_count);
       await this.drawChart(chart.points);
     }
@@ -133,7 +136,8 @@ export class TokenMarket {
   private renderStats(stats: TokenStats): void {
     byId("token-price").textContent = usd(stats.current_price);
     byId("token-mcap").textContent = usd(stats.market_cap);
-    byId("token-volume").textContent = usd(stats.volume?.["24h"] ?? 0);
+    this.volumeDay = stats.volume?.["24h"] ?? 0;
+    byId("token-volume").textContent = usd(this.volumeDay);
     const day = stats.growth?.["24h"] ?? 0;
     const changeNode = byId("token-change");
     changeNode.textContent = change(day);
@@ -183,6 +187,9 @@ export class TokenMarket {
       .sort((a, b) => a[0] - b[0])
       .map(([time, value]) => ({ time: time as UTCTimestamp, value }));
     this.series?.setData(data);
+    // Minutes alone label every tick the same while all the trades are a few minutes old.
+    const span = data.length > 1 ? data[data.length - 1].time - data[0].time : 0;
+    this.chart.applyOptions({ timeScale: { secondsVisible: span < 600 } });
     this.lastTime = data.length ? data[data.length - 1].time : 0;
     byId("chart-empty").hidden = points.some((p) => p.side !== "start");
     this.chart.timeScale().fitContent();
@@ -204,6 +211,11 @@ export class TokenMarket {
     const priceUsd = trade.priceSol * this.solPriceUsd;
     byId("token-price").textContent = usd(priceUsd);
     byId("token-mcap").textContent = usd(trade.marketCapUsd);
+    // Counted here at once; the refresh below brings the server's figures (and the holder count) a moment later.
+    this.tradeCount += 1;
+    this.volumeDay += trade.usdAmount;
+    byId("token-trades").textContent = compact(this.tradeCount);
+    byId("token-volume").textContent = usd(this.volumeDay);
     this.addPoint(trade.timestamp, priceUsd);
     this.prependFeed({
       is_buy: trade.action === "buy",

@@ -45,7 +45,7 @@ export function tokenText(value: number, ticker: string): string {
 
 export function percent(fraction: number, digits = 2): string {
   if (!Number.isFinite(fraction)) return "–";
-  return `${(fraction * 100).toFixed(digits)} %`;
+  return `${(fraction * 100).toFixed(digits)}\u00a0%`; // never "1.0" at a line's end and "%" on the next
 }
 
 export function shortAddress(address: string): string {

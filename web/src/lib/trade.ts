@@ -135,6 +135,12 @@ export class TradePanel {
 
   /** Buy or Sell was picked (the side radios belong to the page, which also shows the tip form). */
   setSide(side: Side): void {
+    if (this.form.dataset.side !== side) {
+      // Start from what this side spends (SOL to buy, the token to sell); the toggle can still flip it.
+      const unit = byId<HTMLInputElement>(side === "buy" ? "trade-unit-sol" : "trade-unit-token");
+      unit.checked = true;
+      if (this.form.dataset.side) this.amount.value = "";
+    }
     this.form.dataset.side = side;
     this.changed(true);
   }
@@ -169,6 +175,9 @@ export class TradePanel {
   private changed(layout: boolean): void {
     this.closeReview(false);
     this.result.hidden = true;
+    this.quote = null; // a quote for other inputs is never shown, nor reviewed
+    this.quoteFor = "";
+    this.quoteBox.hidden = true;
     if (layout) this.renderLayout();
     this.scheduleQuote();
   }
@@ -213,11 +222,16 @@ export class TradePanel {
     const box = byId("trade-balance");
     const wallet = currentWallet();
     if (!walletViewer()) {
+      box.dataset.sol = "";
+      box.dataset.atoms = "";
       box.textContent = "Sign in with a wallet to trade.";
       this.review.textContent = "Sign in to trade";
       return;
     }
     this.review.textContent = this.side() === "buy" ? "Review buy" : "Review sell";
+    // The raw amounts too, so what the page shows can be compared with GET /wallet exactly.
+    box.dataset.sol = wallet?.sol ?? "";
+    box.dataset.atoms = wallet ? this.holding().toString() : "";
     box.textContent = wallet
       ? `Balance: ${solText(wallet.sol_amount)} · ${tokenText(toNumber(this.holding(), this.market.tokenDecimals), this.ticker)}`
       : "Balance: …";
@@ -385,7 +399,6 @@ export class TradePanel {
         el("span", { class: "muted", text: ` Transaction ${trade.tx_hash.slice(0, 8)}…` }),
       );
       this.result.hidden = false;
-      this.result.dataset.side = trade.side;
       void this.chat
         .announceTrade({
           tx_hash: trade.tx_hash,
@@ -402,6 +415,7 @@ export class TradePanel {
     } finally {
       this.submitting = false;
       this.confirmButton.disabled = false;
+      this.renderReviewState();
       await refreshWallet();
     }
   }
