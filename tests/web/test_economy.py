@@ -338,6 +338,12 @@ def test_moderation_reaches_every_viewer(
     for page in (talker, watcher):
         page.goto(f"/{token_agent.name}")
         chat_ready(page)
+    # a browser without a wallet extension is told what to install
+    watcher.click("#account-button")
+    expect(watcher.locator(".wallet-none")).to_contain_text("No Solana wallet found")
+    expect(watcher.locator(".wallet-none a")).to_have_count(3)
+    screenshot(watcher, "economy-no-wallet")
+    watcher.keyboard.press("Escape")
     text = f"please delete me {time.monotonic_ns()}"
     talker.fill("#chat-input", text)
     talker.press("#chat-input", "Enter")

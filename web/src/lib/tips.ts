@@ -112,7 +112,7 @@ export class TipPanel {
       this.result.hidden = false;
       this.scheduleTippers();
     } catch (error) {
-      this.showError(explain(error, ""));
+      this.showError(explain(error, "", "tip"));
     } finally {
       this.sending = false;
       this.send.disabled = false;

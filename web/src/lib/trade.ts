@@ -54,14 +54,14 @@ interface Terms {
 const QUOTE_DELAY_MS = 250;
 
 /** Ledger refusals in words (API.md error codes). */
-export function explain(error: unknown, ticker: string): string {
+export function explain(error: unknown, ticker: string, what: "trade" | "tip" = "trade"): string {
   if (!(error instanceof ApiError)) return "The server could not be reached; check your connection and try again.";
   switch (error.code) {
     case "slippage_exceeded":
       return "The price moved past your slippage limit, so nothing was traded. Check the new quote and try again, or allow more slippage.";
     case "insufficient_balance":
       return error.message.includes("SOL")
-        ? "Not enough SOL in your wallet for this trade. Nothing was traded."
+        ? `Not enough SOL in your wallet for this ${what}. Nothing was ${what === "tip" ? "sent" : "traded"}.`
         : `You do not hold that many $${ticker}. Nothing was traded.`;
     case "pool_completed":
       return `$${ticker} has graduated: its bonding curve is complete and this pool no longer trades.`;
