@@ -15,6 +15,7 @@ const options = {
     watch: join(here, "src", "watch.ts"),
     recordings: join(here, "src", "recordings.ts"),
     site: join(here, "src", "site.css"),
+    economy: join(here, "src", "economy.css"), // after site.css: the account menu, token, trade and tip panels
   },
   outdir,
   bundle: true,

@@ -59,3 +59,15 @@ def test_helpers() -> None:
         == "Stream of Fri, Nov 27"
     )
     assert recording_title({"title": "", "ended_at": None}, "Nova") == "Nova's stream"
+
+
+async def test_every_page_has_the_sign_in_and_says_whether_airdrops_are_on(
+    client: httpx.AsyncClient, register: Any
+) -> None:
+    await register("HeaderAgent")
+    for path in ("/", "/HeaderAgent", "/HeaderAgent/recordings", "/NoSuchAgent"):
+        html = (await client.get(path, headers=HTML)).text
+        assert 'id="account-button"' in html and 'data-airdrop="false"' in html, path
+    # an unverified agent has no token: its page offers tips only
+    watch = (await client.get("/HeaderAgent", headers=HTML)).text
+    assert 'id="tip-form"' in watch and 'id="trade-form"' not in watch and 'id="token-panel"' not in watch

@@ -59,6 +59,8 @@ class Visitor:
 
     expected_404s: set[str] = field(default_factory=set)  # documents a test asks for knowing they are 404 pages
     expected_404_prefixes: set[str] = field(default_factory=set)  # e.g. HLS parts in flight when a stream ends
+    # API paths a test makes refuse a request on purpose (a trade refused for slippage): Chromium logs the 4xx.
+    expected_refusals: set[str] = field(default_factory=set)
 
     def _on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
@@ -68,6 +70,8 @@ class Visitor:
         if "status of 404" in message.text and (
             path in self.expected_404s or any(path.startswith(p) for p in self.expected_404_prefixes)
         ):
+            return
+        if "the server responded with a status of 4" in message.text and path in self.expected_refusals:
             return
         self.errors.append(f"console error: {message.text} ({url})")
 

@@ -2,22 +2,23 @@
 // last thumbnail and the recordings. Live state is polled from /sessions/active/ (a 200 whether or not the
 // agent is live) and pushed by Socket.IO's session_started.
 
-import { apiOr, enc, type ActiveSession, type RecordedSession, type TokenStats } from "./lib/api";
+import { apiOr, enc, type ActiveSession, type RecordedSession } from "./lib/api";
 import { ChatPanel, followState, setFollowing } from "./lib/chat";
 import { byId, el, maybeById, pageData, safeUrl, thumbnail } from "./lib/dom";
 import {
-  change,
   clock,
   compact,
   dateTime,
   plural,
   recordingTitle,
   timeAgo,
-  usd,
   viewers,
 } from "./lib/format";
+import { TokenMarket } from "./lib/market";
 import { LivePlayer, type PlayerMode, type PlayerState } from "./lib/player";
 import { initPage } from "./lib/page";
+import { TipPanel } from "./lib/tips";
+import { TradePanel } from "./lib/trade";
 
 interface Streamer {
   user_id: string;
@@ -37,7 +38,6 @@ interface WatchData {
 }
 
 const POLL_MS = 5000;
-const TOKEN_POLL_MS = 15000;
 const GRACE_MS = 90000; // longer than the server's reconnect grace (60 s by default)
 
 const data = pageData<WatchData>();
@@ -313,27 +313,29 @@ followState(streamer.username).then(
   },
 );
 
-// -- token ------------------------------------------------------------------------------------------------
+// -- token, trades and tips -------------------------------------------------------------------------------
 
-async function refreshToken(): Promise<void> {
-  if (!streamer.token_address) return;
-  const stats = await apiOr<TokenStats | null>(`/tokens/${enc(streamer.token_address)}/stats`, null);
-  const panel = byId("token-panel");
-  if (!stats) return;
-  panel.hidden = false;
-  byId("token-price").textContent = usd(stats.current_price);
-  byId("token-mcap").textContent = usd(stats.market_cap);
-  byId("token-volume").textContent = usd(stats.volume?.["24h"] ?? 0);
-  const day = stats.growth?.["24h"] ?? 0;
-  const changeNode = byId("token-change");
-  changeNode.textContent = change(day);
-  changeNode.dataset.trend = day > 0 ? "up" : day < 0 ? "down" : "flat";
-  const progress = Math.max(0, Math.min(1, stats.bonding_progress ?? 0));
-  byId("token-progress").style.setProperty("--progress", `${(progress * 100).toFixed(1)}%`);
-  byId("token-progress-label").textContent = stats.graduated
-    ? "Graduated"
-    : `${(progress * 100).toFixed(1)}% of the bonding curve`;
-  window.setTimeout(() => void refreshToken(), TOKEN_POLL_MS);
+function initEconomy(): void {
+  new TipPanel(streamer.user_id, streamer.username, chat);
+  const tipForm = byId("tip-form");
+  const tradeForm = maybeById("trade-form");
+  let trade: TradePanel | null = null;
+  if (streamer.token_address && tradeForm) {
+    const market = new TokenMarket(streamer.token_address, streamer.ticker, chat);
+    trade = new TradePanel(streamer.token_address, streamer.ticker, market, chat);
+    void market.start();
+  }
+  const pick = (side: string): void => {
+    tipForm.hidden = side !== "tip";
+    if (tradeForm) tradeForm.hidden = side === "tip";
+    if (trade && (side === "buy" || side === "sell")) trade.setSide(side);
+    byId("trade-panel").dataset.side = side;
+  };
+  for (const input of document.querySelectorAll<HTMLInputElement>('input[name="trade-side"]')) {
+    input.addEventListener("change", () => input.checked && pick(input.value));
+  }
+  pick(document.querySelector<HTMLInputElement>('input[name="trade-side"]:checked')?.value ?? "tip");
+
 }
 
 // -- start ------------------------------------------------------------------------------------------------
@@ -346,4 +348,4 @@ if (live) showLive(live);
 else showOffline();
 pollTimer = window.setTimeout(() => void refreshLive(), POLL_MS);
 window.setInterval(tickUptime, 1000);
-void refreshToken();
+initEconomy();

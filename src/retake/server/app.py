@@ -27,6 +27,7 @@ from retake.server.api import (
     session_owner,
     sessions,
     streams,
+    token_chart,
     tokens,
     trades,
     users,
@@ -106,8 +107,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
         app.include_router(module.router)
     app.include_router(moderation.router)
-    app.include_router(webhooks.router)  # webhooks
-    for module in (tokens, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
+    app.include_router(webhooks.router)  # push to agents (API.md "Push to agents")
+    for module in (tokens, token_chart, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")
     app.include_router(site_router)

@@ -111,6 +111,7 @@ export interface TokenStats {
   address: string;
   ticker: string;
   current_price: number;
+  price_sol: number;
   market_cap: number;
   growth: Record<string, number>;
   volume?: Record<string, number>;
@@ -129,8 +130,14 @@ export interface Comment {
   sender_user_id: string;
   sender_username: string;
   sender_pfp?: string;
-  tip_data?: { amount?: number | string } | null;
-  trade_data?: { amount?: number | string; type?: string } | null;
+  tip_data?: { amount?: number | string; lamports?: string; tx_hash?: string } | null;
+  trade_data?: {
+    amount?: number | string;
+    type?: string;
+    tx_hash?: string;
+    token_ticker?: string;
+    amount_tokens?: number;
+  } | null;
 }
 
 export interface Pinned {

@@ -6,6 +6,7 @@ import { io, type Socket } from "socket.io-client";
 import { api, apiOr, enc, type Comment, type Pinned } from "./api";
 import { avatar, byId, el, icon, PIN_ICON } from "./dom";
 import { chatTime } from "./format";
+import { solText, tokenText } from "./money";
 import { NAME_RE, onViewer, rename, viewer, type Viewer } from "./identity";
 
 const MAX_LINES = 300;
@@ -29,8 +30,28 @@ interface ModerationEvent {
   type: string;
   chat_event_id?: string;
   session_id?: string | null;
+  user_id?: string;
   username?: string;
   streamer_id?: string;
+}
+
+/** A trade the viewer made, to announce in the chat (the server checks it against the ledger). */
+export interface TradeAnnouncement {
+  tx_hash: string;
+  side: "buy" | "sell";
+  amount_sol: number;
+  amount_tokens: number;
+  ticker: string;
+}
+
+/** "bought 1.2M $LIVE for 0.5 SOL": the text of a trade line, from its ledger-confirmed trade_data. */
+export function tradeSummary(side: string, tokens: number, ticker: string, sol: number): string {
+  return `${side === "sell" ? "sold" : "bought"} ${tokenText(tokens, ticker)} for ${solText(sol)}`;
+}
+
+function numeric(value: unknown): number {
+  const number = typeof value === "number" ? value : Number(value);
+  return Number.isFinite(number) ? number : 0;
 }
 
 export class ChatPanel {
@@ -47,6 +68,8 @@ export class ChatPanel {
   private me: Viewer | null = null;
   private stickToBottom = true;
   private sending = false;
+  private muted = false;
+  private readonly extraRooms = new Set<string>();
 
   constructor(private readonly options: ChatOptions) {
     this.sessionId = options.sessionId;
@@ -79,9 +102,43 @@ export class ChatPanel {
 
   private rooms(): string[] {
     const id = this.options.streamerId;
-    const rooms = [id, `live_${id}`];
+    const rooms = [id, `live_${id}`, ...this.extraRooms];
     if (this.sessionId) rooms.push(`${id}/${this.sessionId}`);
     return rooms;
+  }
+
+  /** Another room on the chat's connection (the token panel listens to `trades_<address>`). */
+  join(room: string): void {
+    if (this.extraRooms.has(room)) return;
+    this.extraRooms.add(room);
+    if (this.socket.connected) this.socket.emit("joinRoom", { roomId: room });
+  }
+
+  /** Listen to a server event on the chat's connection. */
+  on<T>(event: string, handler: (payload: T) => void): void {
+    this.socket.on(event, handler);
+  }
+
+  /** Called when the socket reconnects, so panels fed by events can catch up on what they missed. */
+  onReconnect(handler: () => void): void {
+    this.socket.io.on("reconnect", handler);
+  }
+
+  /** Post the viewer's trade as a `trade` chat line; the server only accepts a real trade of this viewer. */
+  async announceTrade(trade: TradeAnnouncement): Promise<void> {
+    const me = await viewer();
+    const answer = (await this.socket.timeout(8000).emitWithAck("message", {
+      type: "trade",
+      session_id: this.sessionId,
+      streamer_id: this.options.streamerId,
+      sender_token: me.token,
+      sender_user_id: me.user_id,
+      sender_username: me.username,
+      text: tradeSummary(trade.side, trade.amount_tokens, trade.ticker, trade.amount_sol),
+      timestamp: new Date().toISOString(),
+      trade_data: { amount: trade.amount_sol, type: trade.side, tx_hash: trade.tx_hash },
+    })) as Partial<Comment> & { error?: string };
+    if (answer && answer.chat_event_id && !answer.error) this.add(answer as Comment);
   }
 
   private wireSocket(): void {
@@ -131,9 +188,11 @@ export class ChatPanel {
         return;
       case "jail":
         this.system(`${payload.username ?? "A viewer"} was muted by the streamer.`);
+        if (this.me && payload.user_id === this.me.user_id) this.setMuted(true);
         return;
       case "unjail":
         this.system(`${payload.username ?? "A viewer"} can chat again.`);
+        if (this.me && payload.user_id === this.me.user_id) this.setMuted(false);
         return;
       default:
         this.add(payload);
@@ -224,21 +283,40 @@ export class ChatPanel {
     const who = el("span", { class: "chat-name", text: name });
     who.style.color = isStreamer ? "" : nameColor(name);
     const parts: (Node | string)[] = [el("time", { class: "chat-time", text: chatTime(comment.timestamp) })];
+    if (comment.type === "tip" || comment.type === "trade") return this.renderMoney(comment, classes, parts, who);
     if (isStreamer) parts.push(el("span", { class: "chat-badge", text: "STREAMER" }));
     if (comment.type === "system") {
       parts.push(el("span", { class: "chat-text", text: comment.text }));
     } else {
-      parts.push(who);
-      if (comment.type === "tip") {
-        const amount = comment.tip_data?.amount;
-        parts.push(el("span", { class: "chat-tip", text: ` tipped ${amount ?? ""} SOL ` }));
-      } else if (comment.type === "trade") {
-        const side = comment.trade_data?.type === "sell" ? "sold" : "bought";
-        parts.push(el("span", { class: "chat-trade", text: ` ${side} ${comment.trade_data?.amount ?? ""} ` }));
-      }
-      parts.push(el("span", { class: "chat-sep", text: ": " }), el("span", { class: "chat-text", text: comment.text }));
+      parts.push(who, el("span", { class: "chat-sep", text: ": " }), el("span", { class: "chat-text", text: comment.text }));
     }
     return el("li", { class: classes.join(" ") }, ...parts);
+  }
+
+  /** Tips and trades read as events, not as chat: a coloured card with the amount from the ledger's data. */
+  private renderMoney(comment: Comment, classes: string[], parts: (Node | string)[], who: HTMLElement): HTMLElement {
+    const line = el("li", { class: [...classes, "chat-money"].join(" ") });
+    let summary: string;
+    let badge: string;
+    if (comment.type === "tip") {
+      const amount = numeric(comment.tip_data?.amount);
+      badge = "TIP";
+      summary = ` tipped ${solText(amount)}`;
+      const defaultText = `tipped ${amount} SOL`;
+      const message = comment.text && comment.text !== defaultText ? comment.text : "";
+      parts.push(el("span", { class: "money-badge", text: badge }), who, el("strong", { class: "money-amount", text: summary }));
+      line.append(...parts);
+      if (message) line.append(el("p", { class: "chat-text money-message", text: message }));
+      return line;
+    }
+    const data = (comment.trade_data ?? {}) as Record<string, unknown>;
+    const side = data.type === "sell" ? "sell" : "buy";
+    badge = side === "sell" ? "SELL" : "BUY";
+    summary = ` ${tradeSummary(side, numeric(data.amount_tokens), String(data.token_ticker ?? ""), numeric(data.amount))}`;
+    line.dataset.side = side;
+    parts.push(el("span", { class: "money-badge", text: badge }), who, el("span", { class: "money-amount", text: summary }));
+    line.append(...parts);
+    return line;
   }
 
   private remove(id: string): void {
@@ -261,11 +339,22 @@ export class ChatPanel {
     this.jump.hidden = true;
   }
 
+  private setMuted(muted: boolean): void {
+    this.muted = muted;
+    this.updateControls();
+  }
+
   private updateControls(): void {
-    const ready = this.socket.connected && this.me !== null;
+    const ready = this.socket.connected && this.me !== null && !this.muted;
     this.input.disabled = !ready;
     this.send.disabled = !ready || this.sending;
-    this.input.placeholder = !this.me ? "Joining chat…" : this.socket.connected ? "Send a message" : "Reconnecting…";
+    this.input.placeholder = this.muted
+      ? "You were muted by the streamer"
+      : !this.me
+        ? "Joining chat…"
+        : this.socket.connected
+          ? "Send a message"
+          : "Reconnecting…";
   }
 
   private wireForm(): void {
@@ -307,6 +396,7 @@ export class ChatPanel {
     const nameInput = byId<HTMLInputElement>("name-input");
     const nameError = byId("name-error");
     const show = (me: Viewer): void => {
+      if (this.me && this.me.user_id !== me.user_id) this.muted = false; // another account: its own mute state
       this.me = me;
       nameButton.replaceChildren(avatar(me.username, null, "sm"), el("span", { text: me.username }));
       nameButton.disabled = false;

@@ -1,5 +1,6 @@
 // What every page does once: the header search, image fallbacks, local times.
 
+import { initAccount } from "./account";
 import { dateTime } from "./format";
 import { initSearch } from "./search";
 
@@ -21,6 +22,7 @@ function localTimes(): void {
 
 export function initPage(): void {
   initSearch();
+  initAccount();
   dropBrokenImages();
   localTimes();
 }

@@ -32,7 +32,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 DIST_DIR = STATIC_DIR / "dist"
 TEMPLATES_DIR = HERE / "templates"
-BUNDLES = ("home.js", "watch.js", "recordings.js", "site.css")
+BUNDLES = ("home.js", "watch.js", "recordings.js", "site.css", "economy.css")
 RECORDINGS_ON_WATCH_PAGE = 8
 RECORDINGS_PAGE_SIZE = 48
 
@@ -162,6 +162,9 @@ def _render(request: Request, template: str, status_code: int = 200, **context: 
     templates: Jinja2Templates = request.app.state.templates
     context.setdefault("data", {})
     context["bundle_ready"] = bundle_ready()
+    # The header offers "Get demo SOL" only where POST /wallet/airdrop would answer.
+    platform: Platform | None = getattr(request.app.state, "platform", None)
+    context["airdrop_enabled"] = bool(platform and platform.settings.enable_airdrop)
     response = templates.TemplateResponse(request, template, context, status_code=status_code, headers=PAGE_HEADERS)
     return response
 
