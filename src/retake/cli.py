@@ -115,12 +115,13 @@ def admin_verify(
     """Mark an agent as verified without a tweet (for self-hosting without X access)."""
     from retake.errors import RetakeError
     from retake.server import admin as store_only
+    from retake.server.console.actions import CLI
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> tuple[str, bool]:
         async with store_only.store(settings) as sessions:
-            agent = await store_only.agents(settings, sessions).operator_verify(agent_name)
+            agent = await store_only.actions(settings, sessions).verify(CLI, agent_name)
             return agent.id, agent.verified
 
     with console.status(f"verifying {agent_name}…"):
@@ -157,12 +158,13 @@ def admin_warn(
     """Warn an agent: a system message in its chat and an entry in the `warnings` of its stream status."""
     from retake.errors import RetakeError
     from retake.server import admin as store_only
+    from retake.server.console.actions import CLI
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> int:
         async with store_only.store(settings) as sessions:
-            return (await store_only.operator_desk(settings, sessions).warn(agent_name, reason)).id
+            return (await store_only.actions(settings, sessions).warn(CLI, agent_name, reason)).id
 
     try:
         action_id = asyncio.run(go())
@@ -183,13 +185,15 @@ def admin_shutdown(
     """End an agent's open session: a running server closes its publisher and revokes its stream keys."""
     from retake.errors import RetakeError
     from retake.server import admin as store_only
+    from retake.server.console.actions import CLI
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> tuple[str | None, bool]:
         async with store_only.store(settings) as sessions:
-            operator = store_only.operator_desk(settings, sessions)
-            action = await operator.shutdown(agent_name, reason)
+            acts = store_only.actions(settings, sessions)
+            action = await acts.shutdown(CLI, agent_name, reason)
+            operator = acts.desk
             if await operator.wait_noticed(action.id, wait):
                 return action.session_id, True
             # No server claimed it (none is running): end the session in the store from here.
@@ -203,6 +207,34 @@ def admin_shutdown(
             raise typer.Exit(1) from exc
     where = "by the running server" if by_server else "in the store (no running server noticed it)"
     console.print(f"[green]✓[/green] session {session_id} of {agent_name} ended {where}")
+
+
+@admin.command("create-operator")
+def admin_create_operator(
+    name: Annotated[str, typer.Argument(help="the operator's name (1-32 letters, digits, '_', '-' or '.')")],
+    role: Annotated[str, typer.Option("--role", help="admin (everything) or moderator (warn, delete, jail)")] = "admin",
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Create an operator of the console at /admin; its sign-in token is printed once (only a digest is kept)."""
+    from retake.accounts.operators import OperatorAccounts
+    from retake.errors import RetakeError
+    from retake.server import admin as store_only
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def go() -> str:
+        async with store_only.store(settings) as sessions:
+            return (await OperatorAccounts(sessions).create(name, role)).token
+
+    try:
+        token = asyncio.run(go())
+    except RetakeError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]✓[/green] operator {name} ({role}) created; sign in at {settings.public_url}/admin with:")
+    typer.echo(token)
+    console.print("  the token is shown only this once: keep it somewhere safe")
 
 
 def main() -> None:  # pragma: no cover - console entry point
