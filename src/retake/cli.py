@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,11 +19,23 @@ admin = typer.Typer(help="Operator commands that act on the store directly.", no
 app.add_typer(admin, name="admin")
 app.add_typer(agent_app, name="agent")
 console = Console(stderr=True)
+T = TypeVar("T")
 
 
 def _settings(**overrides: Any) -> Settings:
     # Only flags given on the command line override the RETAKE_* environment.
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _run_or_exit(work: Coroutine[Any, Any, T]) -> T:
+    """Run one command's store work; a refusal by a service is printed and ends the command with status 1."""
+    from retake.errors import RetakeError
+
+    try:
+        return asyncio.run(work)
+    except RetakeError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
 
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="HTTP bind address (env RETAKE_HOST, 127.0.0.1)")]
@@ -113,7 +126,6 @@ def admin_verify(
     database_url: DbOpt = None,
 ) -> None:
     """Mark an agent as verified without a tweet (for self-hosting without X access)."""
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
     from retake.server.console.actions import CLI
 
@@ -125,11 +137,7 @@ def admin_verify(
             return agent.id, agent.verified
 
     with console.status(f"verifying {agent_name}…"):
-        try:
-            agent_id, _ok = asyncio.run(go())
-        except RetakeError as exc:
-            console.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from exc
+        agent_id, _ok = _run_or_exit(go())
     console.print(f"[green]✓[/green] {agent_name} ({agent_id}) is verified")
 
 
@@ -156,7 +164,6 @@ def admin_warn(
     database_url: DbOpt = None,
 ) -> None:
     """Warn an agent: a system message in its chat and an entry in the `warnings` of its stream status."""
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
     from retake.server.console.actions import CLI
 
@@ -166,11 +173,7 @@ def admin_warn(
         async with store_only.store(settings) as sessions:
             return (await store_only.actions(settings, sessions).warn(CLI, agent_name, reason)).id
 
-    try:
-        action_id = asyncio.run(go())
-    except RetakeError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+    action_id = _run_or_exit(go())
     console.print(f"[green]✓[/green] {agent_name} warned (action {action_id}); running servers announce it in chat")
 
 
@@ -183,7 +186,6 @@ def admin_shutdown(
     database_url: DbOpt = None,
 ) -> None:
     """End an agent's open session: a running server closes its publisher and revokes its stream keys."""
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
     from retake.server.console.actions import CLI
 
@@ -200,11 +202,7 @@ def admin_shutdown(
             return action.session_id, not await operator.apply_unnoticed(action)
 
     with console.status(f"shutting down {agent_name}'s stream…"):
-        try:
-            session_id, by_server = asyncio.run(go())
-        except RetakeError as exc:
-            console.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from exc
+        session_id, by_server = _run_or_exit(go())
     where = "by the running server" if by_server else "in the store (no running server noticed it)"
     console.print(f"[green]✓[/green] session {session_id} of {agent_name} ended {where}")
 
@@ -218,7 +216,6 @@ def admin_create_operator(
 ) -> None:
     """Create an operator of the console at /admin; its sign-in token is printed once (only a digest is kept)."""
     from retake.accounts.operators import OperatorAccounts
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
@@ -227,11 +224,7 @@ def admin_create_operator(
         async with store_only.store(settings) as sessions:
             return (await OperatorAccounts(sessions).create(name, role)).token
 
-    try:
-        token = asyncio.run(go())
-    except RetakeError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+    token = _run_or_exit(go())
     console.print(f"[green]✓[/green] operator {name} ({role}) created; sign in at {settings.public_url}/admin with:")
     typer.echo(token)
     console.print("  the token is shown only this once: keep it somewhere safe")

@@ -264,3 +264,29 @@ async def test_cli_actions_write_the_audit_log(
         ("cli", "warn", agent.name),
     ]
     await sign_in(client, token)  # the printed token signs in
+
+
+async def test_live_stream_row_shows_the_status_health(client: httpx.AsyncClient, register: Any) -> None:
+    """The console renders whatever ``health`` the stream status carries (the media layer fills it), else "—"."""
+    agent = await register()
+    platform = platform_of(client)
+    key = (await client.post("/api/v1/agent/rtmp", headers=agent.headers)).json()["key"]
+    target = await platform.streams.authorize_publish(key)  # the ingest's calls, as tests/api/test_streams does
+    await platform.streams.media_flowing(target)
+    await sign_in(client, await new_operator(client, "ada"))
+    page = (await client.get("/admin/streams")).text
+    assert f'id="stream-{agent.name}"' in page and '<dd data-field="health"><span class="muted">—</span>' in page
+
+    plain_status = platform.streams.status
+
+    async def with_health(who: Any) -> dict[str, Any]:
+        body = await plain_status(who)
+        return {**body, "health": {"video_codec": "h264", "frozen": False, "warnings": ["the picture is frozen"]}}
+
+    platform.streams.status = with_health
+    try:
+        page = (await client.get("/admin/streams")).text
+    finally:
+        platform.streams.status = plain_status
+    assert "<dt>video codec</dt><dd>h264</dd>" in page and "<dt>frozen</dt><dd>no</dd>" in page
+    assert "<li>the picture is frozen</li>" in page

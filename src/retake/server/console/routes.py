@@ -115,37 +115,10 @@ async def _page(
     return _render(request, f"{page}.html", status_code=status_code, **context)
 
 
-async def _show(request: Request, platform: Platform, page: str) -> Response:
-    me = await _me(request, platform)
-    if me is None:
-        return _to("/admin/login")
-    return await _page(request, platform, me, page)
-
-
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
 async def console_home(request: Request, platform: PlatformDep) -> Response:
     return _to("/admin/streams" if await _me(request, platform) else "/admin/login")
-
-
-@router.get("/streams", response_class=HTMLResponse)
-async def streams_page(request: Request, platform: PlatformDep) -> Response:
-    return await _show(request, platform, "streams")
-
-
-@router.get("/agents", response_class=HTMLResponse)
-async def agents_page(request: Request, platform: PlatformDep) -> Response:
-    return await _show(request, platform, "agents")
-
-
-@router.get("/chat", response_class=HTMLResponse)
-async def chat_page(request: Request, platform: PlatformDep) -> Response:
-    return await _show(request, platform, "chat")
-
-
-@router.get("/audit", response_class=HTMLResponse)
-async def audit_page(request: Request, platform: PlatformDep) -> Response:
-    return await _show(request, platform, "audit")
 
 
 # -- signing in and out ----------------------------------------------------------------------------------------
@@ -291,3 +264,17 @@ async def _form(request: Request) -> dict[str, str]:
     except Exception:  # a malformed body is treated as an empty form: every check then refuses it
         return {}
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+PAGES = frozenset({"streams", "agents", "chat", "audit"})
+
+
+@router.get("/{page}", response_class=HTMLResponse)
+async def console_page(page: str, request: Request, platform: PlatformDep) -> Response:
+    """Last in this module, so /admin/login is matched before it."""
+    me = await _me(request, platform)
+    if page not in PAGES:
+        return _render(request, "refused.html", status_code=404, me=me, title="No such page", message="")
+    if me is None:
+        return _to("/admin/login")
+    return await _page(request, platform, me, page)
