@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,11 +19,23 @@ admin = typer.Typer(help="Operator commands that act on the store directly.", no
 app.add_typer(admin, name="admin")
 app.add_typer(agent_app, name="agent")
 console = Console(stderr=True)
+T = TypeVar("T")
 
 
 def _settings(**overrides: Any) -> Settings:
     # Only flags given on the command line override the RETAKE_* environment.
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _run_or_exit(work: Coroutine[Any, Any, T]) -> T:
+    """Run one command's store work; a refusal by a service is printed and ends the command with status 1."""
+    from retake.errors import RetakeError
+
+    try:
+        return asyncio.run(work)
+    except RetakeError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
 
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="HTTP bind address (env RETAKE_HOST, 127.0.0.1)")]
@@ -134,22 +147,18 @@ def admin_verify(
     database_url: DbOpt = None,
 ) -> None:
     """Mark an agent as verified without a tweet (for self-hosting without X access)."""
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
+    from retake.server.console.actions import CLI
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> tuple[str, bool]:
         async with store_only.store(settings) as sessions:
-            verified = await store_only.agents(settings, sessions).operator_verify(agent_name)
+            verified = await store_only.actions(settings, sessions).verify(CLI, agent_name)
             return verified.agent_id, verified.verified
 
     with console.status(f"verifying {agent_name}…"):
-        try:
-            agent_id, _ok = asyncio.run(go())
-        except RetakeError as exc:
-            console.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from exc
+        agent_id, _ok = _run_or_exit(go())
     console.print(f"[green]✓[/green] {agent_name} ({agent_id}) is verified")
 
 
@@ -176,20 +185,16 @@ def admin_warn(
     database_url: DbOpt = None,
 ) -> None:
     """Warn an agent: a system message in its chat and an entry in the `warnings` of its stream status."""
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
+    from retake.server.console.actions import CLI
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> int:
         async with store_only.store(settings) as sessions:
-            return (await store_only.operator_desk(settings, sessions).warn(agent_name, reason)).id
+            return (await store_only.actions(settings, sessions).warn(CLI, agent_name, reason)).id
 
-    try:
-        action_id = asyncio.run(go())
-    except RetakeError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+    action_id = _run_or_exit(go())
     console.print(f"[green]✓[/green] {agent_name} warned (action {action_id}); running servers announce it in chat")
 
 
@@ -202,28 +207,48 @@ def admin_shutdown(
     database_url: DbOpt = None,
 ) -> None:
     """End an agent's open session: a running server closes its publisher and revokes its stream keys."""
-    from retake.errors import RetakeError
     from retake.server import admin as store_only
+    from retake.server.console.actions import CLI
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def go() -> tuple[str | None, bool]:
         async with store_only.store(settings) as sessions:
-            operator = store_only.operator_desk(settings, sessions)
-            action = await operator.shutdown(agent_name, reason)
+            acts = store_only.actions(settings, sessions)
+            action = await acts.shutdown(CLI, agent_name, reason)
+            operator = acts.desk
             if await operator.wait_noticed(action.id, wait):
                 return action.session_id, True
             # No server claimed it (none is running): end the session in the store from here.
             return action.session_id, not await operator.apply_unnoticed(action)
 
     with console.status(f"shutting down {agent_name}'s stream…"):
-        try:
-            session_id, by_server = asyncio.run(go())
-        except RetakeError as exc:
-            console.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1) from exc
+        session_id, by_server = _run_or_exit(go())
     where = "by the running server" if by_server else "in the store (no running server noticed it)"
     console.print(f"[green]✓[/green] session {session_id} of {agent_name} ended {where}")
+
+
+@admin.command("create-operator")
+def admin_create_operator(
+    name: Annotated[str, typer.Argument(help="the operator's name (1-32 letters, digits, '_', '-' or '.')")],
+    role: Annotated[str, typer.Option("--role", help="admin (everything) or moderator (warn, delete, jail)")] = "admin",
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Create an operator of the console at /admin; its sign-in token is printed once (only a digest is kept)."""
+    from retake.accounts.operators import OperatorAccounts
+    from retake.server import admin as store_only
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def go() -> str:
+        async with store_only.store(settings) as sessions:
+            return (await OperatorAccounts(sessions).create(name, role)).token
+
+    token = _run_or_exit(go())
+    console.print(f"[green]✓[/green] operator {name} ({role}) created; sign in at {settings.public_url}/admin with:")
+    typer.echo(token)
+    console.print("  the token is shown only this once: keep it somewhere safe")
 
 
 def main() -> None:  # pragma: no cover - console entry point

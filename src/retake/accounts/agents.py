@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 
 from retake.accounts import tickers
 from retake.accounts.auth_cache import AuthCache
-from retake.errors import NotFound, Unauthorized, ValidationFailed
+from retake.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from retake.identity import tokens
 from retake.identity.evm import check_v1_wallet
 from retake.identity.tweets import TweetVerifier, parse_tweet_url
@@ -238,11 +238,7 @@ class AgentService:
 
     async def operator_verify(self, agent_name: str) -> AgentVerification:
         async with self._sessions() as db:
-            agent = await db.scalar(
-                select(Agent).join(User, User.id == Agent.user_id).where(User.username_key == agent_name.lower())
-            )
-            if agent is None:
-                raise NotFound(f"no agent named '{agent_name}'", code="agent_not_found")
+            agent = await _agent_named(db, agent_name)
             if not agent.verified:
                 agent.verified = True
                 agent.verified_at = utcnow()
@@ -251,6 +247,32 @@ class AgentService:
             result = AgentVerification(agent_id=agent.id, verified=agent.verified)
         self.forget(agent_id=result.agent_id)
         return result
+
+    # -- suspension (operator console) ---------------------------------------------------------------------
+
+    async def set_suspended(self, agent_name: str, suspended: bool) -> Agent:
+        """Suspend (or lift it): a suspended agent gets no RTMP key, cannot start a session or chat. Its unused
+        keys are revoked at once; a stream already on air goes on until the operator shuts it down."""
+        now = utcnow()
+        async with self._sessions() as db:
+            agent = await _agent_named(db, agent_name)
+            if suspended and agent.suspended_at is None:
+                agent.suspended_at = now
+                await db.execute(
+                    update(RtmpKey)
+                    .where(RtmpKey.agent_id == agent.id, RtmpKey.revoked_at.is_(None), RtmpKey.publishing.is_(False))
+                    .values(revoked_at=now)
+                )
+            elif not suspended:
+                agent.suspended_at = None
+            await db.commit()
+        self.forget(agent_id=agent.id)
+        return agent
+
+    async def require_active(self, db: AsyncSession, agent_id: str) -> None:
+        """Raise 403 ``suspended`` for a suspended agent; read from the store, never from the auth cache."""
+        if await db.scalar(select(Agent.suspended_at).where(Agent.id == agent_id)) is not None:
+            raise Forbidden("this agent is suspended by the platform operator", code="suspended")
 
     async def is_verified(self, agent_id: str) -> bool:
         async with self._sessions() as db:
@@ -263,6 +285,7 @@ class AgentService:
         key = tokens.new_stream_key()
         now = utcnow()
         async with self._sessions() as db:
+            await self.require_active(db, agent_id)
             await db.execute(
                 update(RtmpKey)
                 .where(RtmpKey.agent_id == agent_id, RtmpKey.revoked_at.is_(None), RtmpKey.publishing.is_(False))
@@ -294,3 +317,12 @@ class AgentService:
         if row is None or not tokens.matches(key, row[1].key_hash):
             return None
         return row[0], row[1]
+
+
+async def _agent_named(db: AsyncSession, agent_name: str) -> Agent:
+    agent = await db.scalar(
+        select(Agent).join(User, User.id == Agent.user_id).where(User.username_key == agent_name.lower())
+    )
+    if agent is None:
+        raise NotFound(f"no agent named '{agent_name}'", code="agent_not_found")
+    return agent

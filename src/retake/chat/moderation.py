@@ -17,13 +17,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from retake.chat.operator import SYSTEM_USER_ID
 from retake.chat.results import CommentJson, Deleted, DeletedAll, JailState, MutedUser, MutedUsers, PinState
 from retake.chat.service import comment_body
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ids import parse_id
 from retake.principal import Principal
-from retake.store.tables import ChatEvent, ChatMute, ChatPin, StreamSession, User
+from retake.store.tables import Agent, ChatEvent, ChatMute, ChatPin, StreamSession, User
 from retake.store.types import iso, utcnow
 
 
@@ -46,7 +47,8 @@ class Where(TypedDict):
 
 
 def _require_owner(actor: Principal, streamer_id: str, what: str) -> None:
-    if actor.id != streamer_id:
+    # The platform's system user acts for the operator console in every chat (server/console).
+    if actor.id != streamer_id and actor.id != SYSTEM_USER_ID:
         raise Forbidden(f"only the stream owner can {what}", code="not_owner")
 
 
@@ -60,6 +62,9 @@ class ModerationService:
     # -- the gate ------------------------------------------------------------------------------------------
 
     async def check_send(self, db: AsyncSession, streamer_id: str, sender_id: str) -> None:
+        # An agent suspended by the operator (console) writes nowhere, its own chat included.
+        if await db.scalar(select(Agent.suspended_at).where(Agent.user_id == sender_id)) is not None:
+            raise Forbidden("this agent is suspended by the platform operator", code="suspended")
         if sender_id == streamer_id:  # an owner cannot be jailed in their own chat
             return
         muted = await db.scalar(

@@ -190,6 +190,14 @@ class OperatorDesk:
         log.info("operator %s recorded for agent %s (action %s)", kind, agent.id, action.id)
         return action
 
+    async def system_user(self) -> User:
+        """The platform's own user, the author of notices and the actor of console moderation."""
+        await self._ensure_system_user()
+        async with self._sessions() as db:
+            user = await db.get(User, SYSTEM_USER_ID)
+        assert user is not None, "created just above"
+        return user
+
     async def _ensure_system_user(self) -> None:
         async with self._sessions() as db:
             if await db.get(User, SYSTEM_USER_ID) is not None:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.accounts.agents import AgentService
+from retake.accounts.audit import AuditLog
 from retake.chat.moderation import ModerationService
 from retake.chat.operator import OperatorDesk
 from retake.config import Settings
@@ -24,6 +25,7 @@ from retake.events import EventBus
 from retake.identity.tweets import build_verifier
 from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
+from retake.server.console.actions import OperatorActions
 from retake.store.engine import Migration, create_engine, migrate, private_dir, session_factory, sqlite_file
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import Playback
@@ -62,6 +64,18 @@ async def migrate_only(settings: Settings) -> Migration:
 def agents(settings: Settings, sessions: Sessions) -> AgentService:
     verifier = build_verifier(settings.tweet_verifier, settings.oembed_url, settings.oembed_timeout_seconds)
     return AgentService(sessions, verifier, settings.platform_handle)
+
+
+def actions(settings: Settings, sessions: Sessions) -> OperatorActions:
+    """What ``admin verify|warn|shutdown`` do, as the console does it: the service acts, the audit log records."""
+    events = EventBus()
+    return OperatorActions(
+        sessions,
+        agents(settings, sessions),
+        operator_desk(settings, sessions),
+        ModerationService(sessions, events),
+        AuditLog(sessions),
+    )
 
 
 def operator_desk(settings: Settings, sessions: Sessions) -> OperatorDesk:

@@ -36,6 +36,7 @@ from retake.server.api import (
     webhooks,
 )
 from retake.server.client_address import ClientAddressMiddleware
+from retake.server.console import router as console_router
 from retake.server.demo import start_demo
 from retake.server.errors import install_error_handlers
 from retake.server.middleware import Metrics, MetricsMiddleware
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         app.include_router(module.router)
     app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")
     app.include_router(site_router)
+    app.include_router(console_router)  # the operator console at /admin (before the pages' /{name})
     app.include_router(playback_router)
     media_dir = settings.data_dir / "media"
     media_dir.mkdir(parents=True, exist_ok=True)

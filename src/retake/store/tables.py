@@ -54,6 +54,8 @@ class Agent(Base):
     pool_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     thumbnail_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by an operator (console): a suspended agent gets no RTMP keys, cannot start or chat. Revision 0008.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RtmpKey(Base):
@@ -346,3 +348,42 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Operator(Base):
+    """A person allowed into the operator console (``retake admin create-operator``). Added in revision 0008.
+    ``token_hash`` is the SHA-256 hex of the sign-in token, like agents' access tokens: the token is never stored."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | moderator
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OperatorSession(Base):
+    """A signed-in console browser. The cookie holds a random secret; only its SHA-256 digest is kept here, so a
+    copy of the database signs nobody in. Sign-out deletes the row; expired rows are refused and swept."""
+
+    __tablename__ = "operator_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditEntry(Base):
+    """One operator action (console or ``retake admin``): who (operator name, or ``cli``), what, on what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(16))  # admin | moderator | cli
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

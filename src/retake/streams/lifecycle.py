@@ -107,6 +107,7 @@ class StreamService:
         # starting at once (many encoders connecting after a restart) do not queue behind each other.
         lock = self._start_locks.setdefault(who.user_id, asyncio.Lock())
         async with lock, self._sessions() as db:
+            await self._agents.require_active(db, who.agent_id)
             session = await self.open_session_of(db, who.user_id)
             if session is None:
                 now = utcnow()
@@ -223,6 +224,8 @@ class StreamService:
         if found is None:
             return None
         agent, rtmp_key = found
+        if agent.suspended_at is not None:  # an encoder reconnecting with a key it held when suspended
+            return None
         async with self._sessions() as db:
             user = await db.get(User, agent.user_id)
         if user is None:
