@@ -69,12 +69,9 @@ def test_publish_round_trip(step: int | None) -> None:
     client.send_media("video", 0x1000000 + 5, video)  # extended timestamp
     media = [e for e in _pump(client, server, step) if isinstance(e, MediaMessage)]
     assert media[0] == MediaMessage("script", 0, metadata)  # @setDataFrame stripped by the server
-    expected = [
-        MediaMessage(
-            "video" if i % 2 == 0 else "audio", (i // 2) * 40 + (3 if i % 2 else 0), video if i % 2 == 0 else audio
-        )
-        for i in range(10)
-    ]
+    expected: list[MediaMessage] = []
+    for ts in range(0, 200, 40):
+        expected += [MediaMessage("video", ts, video), MediaMessage("audio", ts + 3, audio)]
     assert media[1:11] == expected
     assert media[11] == MediaMessage("video", 0x1000005, video)
     assert client.bytes_sent > 5 * 9000

@@ -245,10 +245,14 @@ class RtmpPublisher:
                 self.stream_id = int(stream_id)
                 self._command("publish", _TX_PUBLISH, self._key, "live", stream_id=self.stream_id, csid=CSID_PUBLISH)
                 self.state = ClientState.PUBLISHING_REQUESTED
-        elif command.name == "onStatus" and info is not None and self.state is ClientState.PUBLISHING_REQUESTED:
-            if info.get("code") == "NetStream.Publish.Start":
-                self.state = ClientState.PUBLISHING
-                self._events.append(PublishStarted(self.stream_id))
+        elif (
+            command.name == "onStatus"
+            and info is not None
+            and self.state is ClientState.PUBLISHING_REQUESTED
+            and info.get("code") == "NetStream.Publish.Start"
+        ):
+            self.state = ClientState.PUBLISHING
+            self._events.append(PublishStarted(self.stream_id))
         # onBWDone, onFCPublish, _result of releaseStream/FCPublish and other calls: nothing to do.
 
     # -- output -------------------------------------------------------------------------------------------
