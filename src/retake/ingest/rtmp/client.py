@@ -143,6 +143,10 @@ class RtmpPublisher:
         return self._events.popleft() if self._events else None
 
     @property
+    def closed(self) -> bool:
+        return self.state is ClientState.CLOSED
+
+    @property
     def publishing(self) -> bool:
         return self.state is ClientState.PUBLISHING
 
@@ -157,7 +161,7 @@ class RtmpPublisher:
                 return
         self._reader.feed(data)
         self._maybe_acknowledge()
-        while self.state is not ClientState.CLOSED:
+        while not self.closed:
             message = self._reader.next_message()
             if message is None:
                 break
@@ -194,7 +198,7 @@ class RtmpPublisher:
         self._out += s1  # C2 = echo of S1 [RTMP §5.2.4]
         self._send(SetChunkSize(self.config.chunk_size).to_message())
         self._writer.chunk_size = self.config.chunk_size
-        connect = {
+        connect: dict[str, amf0.AmfValue] = {
             "app": self._app,
             "type": "nonprivate",
             "flashVer": self.config.flash_ver,
