@@ -99,9 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, cpu in rows:
         print(f"| {name} | {cpu:.1f} % | {cpu - base:+.1f} % |")
     per_dest = (rows[3][1] - base) / args.destinations
-    print(
-        f"per destination (slope over {args.destinations}): {per_dest:.1f} % ; one FLV viewer: {rows[1][1] - base:.1f} %"
-    )
+    viewer_cost = rows[1][1] - base
+    print(f"per destination (slope over {args.destinations}): {per_dest:.1f} %; one FLV viewer: {viewer_cost:.1f} %")
     print("restreams:", [(e["name"], e["status"], e["bytes_sent"]) for e in status["restreams"]])
     return 0
 
