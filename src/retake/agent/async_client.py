@@ -133,13 +133,13 @@ class AsyncRetakeClient(_Core):
         return await self.call(calls.rotate_token())
 
     # restream to other platforms
-    async def add_restream(self, name: str, url: str, key: str) -> JSONObject:
+    async def restream_add(self, name: str, url: str, key: str) -> JSONObject:
         return await self.call(calls.restream_add(name, url, key))
 
     async def restreams(self) -> JSONObject:
         return await self.call(calls.restreams())
 
-    async def remove_restream(self, restream_id: str) -> JSONObject:
+    async def restream_remove(self, restream_id: str) -> JSONObject:
         return await self.call(calls.restream_remove(restream_id))
 
     # push (retake.agent.webhooks, retake.agent.events)

@@ -226,13 +226,13 @@ class RetakeClient(_Core):
         return self.call(calls.rotate_token())
 
     # restream to other platforms
-    def add_restream(self, name: str, url: str, key: str) -> JSONObject:
+    def restream_add(self, name: str, url: str, key: str) -> JSONObject:
         return self.call(calls.restream_add(name, url, key))
 
     def restreams(self) -> JSONObject:
         return self.call(calls.restreams())
 
-    def remove_restream(self, restream_id: str) -> JSONObject:
+    def restream_remove(self, restream_id: str) -> JSONObject:
         return self.call(calls.restream_remove(restream_id))
 
     # push (retake.agent.webhooks)

@@ -30,7 +30,7 @@ def add(
 ) -> None:
     """Add a destination (at most 5). While you are live, the push starts at once."""
     with _client(base_url) as client, _errors():
-        answer = client.add_restream(name, url, key)
+        answer = client.restream_add(name, url, key)
     if as_json:
         _print_json(answer)
     else:
@@ -68,5 +68,5 @@ def remove(
 ) -> None:
     """Remove a destination (a running push stops)."""
     with _client(base_url) as client, _errors():
-        client.remove_restream(restream_id)
+        client.restream_remove(restream_id)
     out.print(f"restream {escape(restream_id)} removed")
