@@ -11,6 +11,8 @@ command -v node >/dev/null || need+=(nodejs)  # tests/realtime/js drives the JS 
 command -v npm >/dev/null || need+=(npm)
 # tests/e2e/test_edge_cache.py runs the shipped LL-HLS edge (docs/deploy/edge-nginx.conf); nginx is in /usr/sbin
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# tests/restream/test_restream_e2e.py pushes to a real nginx-rtmp (bench/media.py compares against it too)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     worker_url_template: str = Field(default="", description="public URL of worker {index} on port {port}")
     worker_index: int | None = Field(default=None, ge=0)
 
+    # Restream (restream/): destinations on loopback or private addresses are refused unless this is set.
+    restream_allow_private: bool = Field(default=False, description="allow restreams to private/loopback addresses")
+
     # Push to agents (webhooks/): targets on loopback, private or link-local addresses are refused unless this is
     # set (tests and single-machine setups). Retry schedule: back-off doubles from base up to max, for
     # retry_seconds per event; an endpoint failing for disable_after_seconds is disabled.

@@ -77,6 +77,7 @@ async def test_full_lifecycle_with_fake_ingest(client: httpx.AsyncClient, regist
         "userDbId": agent.user_id,
         "session_id": start["session_id"],
         "warnings": [],  # operator notices (retake admin warn|shutdown); none here
+        "restreams": [],  # pushes to other platforms on this node (restream); none here
     }
     assert (await client.get("/api/v1/users/live/")).json() == []
     assert (await client.get("/api/v1/sessions/active/")).json() == []

@@ -132,6 +132,16 @@ class AsyncRetakeClient(_Core):
     async def rotate_token(self) -> AccessToken:
         return await self.call(calls.rotate_token())
 
+    # restream to other platforms
+    async def restream_add(self, name: str, url: str, key: str) -> JSONObject:
+        return await self.call(calls.restream_add(name, url, key))
+
+    async def restreams(self) -> JSONObject:
+        return await self.call(calls.restreams())
+
+    async def restream_remove(self, restream_id: str) -> JSONObject:
+        return await self.call(calls.restream_remove(restream_id))
+
     # push (retake.agent.webhooks, retake.agent.events)
     async def set_webhook(self, url: str, events: list[str] | None = None) -> JSONObject:
         return await self.call(webhooks.set_webhook(url, events))

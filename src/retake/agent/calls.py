@@ -389,3 +389,18 @@ def session_delete(session_id: str) -> Call[Any]:
 
 def muted_users(session_id: str) -> Call[Any]:
     return Call("GET", f"{API}/sessions/{_seg(session_id)}/muted-users", auth=True)
+
+
+# -- restream to other platforms (the key is sent once; answers carry only its last 4 characters) -----------
+
+
+def restream_add(name: str, url: str, key: str) -> Call[JSONObject]:
+    return Call("POST", f"{API}/agent/restreams", json={"name": name, "url": url, "key": key}, auth=True)
+
+
+def restreams() -> Call[JSONObject]:
+    return Call("GET", f"{API}/agent/restreams", auth=True)
+
+
+def restream_remove(restream_id: str) -> Call[JSONObject]:
+    return Call("DELETE", f"{API}/agent/restreams/{_seg(restream_id)}", auth=True)

@@ -225,6 +225,16 @@ class RetakeClient(_Core):
     def rotate_token(self) -> AccessToken:
         return self.call(calls.rotate_token())
 
+    # restream to other platforms
+    def restream_add(self, name: str, url: str, key: str) -> JSONObject:
+        return self.call(calls.restream_add(name, url, key))
+
+    def restreams(self) -> JSONObject:
+        return self.call(calls.restreams())
+
+    def restream_remove(self, restream_id: str) -> JSONObject:
+        return self.call(calls.restream_remove(restream_id))
+
     # push (retake.agent.webhooks)
     def set_webhook(self, url: str, events: list[str] | None = None) -> JSONObject:
         return self.call(webhooks.set_webhook(url, events))

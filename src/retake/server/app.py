@@ -24,6 +24,7 @@ from retake.server.api import (
     chat,
     moderation,
     profile,
+    restreams,
     session_owner,
     sessions,
     streams,
@@ -84,6 +85,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
             running.push_async_callback(realtime.close)
             platform.webhooks.start()  # push to agents: after the relay, which carries agent events to their sockets
             running.push_async_callback(platform.webhooks.stop)
+            platform.restreams.start()  # pushes to other platforms follow session_started/session_ended
+            running.push_async_callback(platform.restreams.stop)
             running.push_async_callback(_cancel, await platform.operator.start_watching(settings.operator_poll_seconds))
             running.push_async_callback(_cancel, asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere()))
             running.push_async_callback(wal_checkpoints.stop, wal_checkpoints.start(platform.engine))
@@ -109,6 +112,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         app.include_router(module.router)
     app.include_router(moderation.router)
     app.include_router(webhooks.router)  # push to agents (API.md "Push to agents")
+    app.include_router(restreams.router)  # restream to other platforms
     for module in (tokens, token_chart, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")

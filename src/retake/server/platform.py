@@ -33,6 +33,8 @@ from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
 from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
+from retake.restream.keybox import KeyBox  # restream
+from retake.restream.service import RestreamConfig, RestreamService  # restream
 from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
@@ -73,6 +75,8 @@ class Platform:
     previews: PreviewService | None  # None: no ingest, or preview_interval_seconds=0
     # push to agents
     webhooks: WebhookService
+    # restream: this node pushes the streams it holds to the agents' other platforms
+    restreams: RestreamService
 
     @classmethod
     async def start(cls, settings: Settings, *, verifier: TweetVerifier | None = None) -> Platform:
@@ -149,6 +153,7 @@ class Platform:
             rtmp=rtmp,
             previews=previews,
             webhooks=WebhookService(sessions, events, engine.dialect.name, _webhook_config(settings)),
+            restreams=_restreams(settings, sessions, events, media),
         )
 
     async def close(self) -> None:
@@ -241,6 +246,14 @@ def _forget_user(
             await page_cache.invalidate_all()  # the user may have written in any chat
 
     return user_changed
+
+
+def _restreams(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], events: EventBus, media: Playback
+) -> RestreamService:
+    """Destination keys are sealed with a node key kept next to the JWT keys, in ``<data-dir>/keys/``."""
+    keys = KeyBox.load_or_create(settings.data_dir / "keys")
+    return RestreamService(sessions, events, media, keys, RestreamConfig(allow_private=settings.restream_allow_private))
 
 
 def _webhook_config(settings: Settings) -> WebhookConfig:

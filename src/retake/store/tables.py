@@ -387,3 +387,19 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Restream(Base):
+    """A destination an agent's stream is pushed to while it is live (``POST /agent/restreams``). ``sealed_key``
+    is the destination's stream key encrypted by restream/keybox.py (never returned: only ``key_last4``).
+    Added in revision 0008_restreams."""
+
+    __tablename__ = "restreams"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    sealed_key: Mapped[str] = mapped_column(Text)
+    key_last4: Mapped[str] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import Field
 from starlette.datastructures import UploadFile
 
 from retake.errors import ValidationFailed
 from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep
 from retake.server.api.hints import START_STREAM, hint
+from retake.server.api.restreams import RestreamStatus
 from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
 from retake.server.workers import reencode_upload
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
+
+
+class StreamStatusOut(StatusOut):
+    restreams: list[RestreamStatus] = Field(default_factory=list, description="pushes to other platforms (this node)")
+
 
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
@@ -28,7 +35,7 @@ async def start(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     return views.started(await platform.streams.start(who))
 
 
-@router.get("/stream/status", response_model=StatusOut)
+@router.get("/stream/status", response_model=StreamStatusOut)
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     body = views.stream_status(await platform.streams.status(who))
     notices = await platform.operator.warnings_for(who.agent_id)
@@ -36,7 +43,7 @@ async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     webhook = await platform.webhooks.warnings(who.user_id)
     disabled = [{**w, "reason": f"{w['reason']} (PUT /api/v1/agent/webhook)"} for w in webhook]
     warnings: list[Any] = [*disabled, *notices]
-    return {**body, "warnings": warnings}
+    return {**body, "warnings": warnings, "restreams": platform.restreams.statuses(who.user.id)}
 
 
 @router.post("/stream/stop", response_model=StopOut)
