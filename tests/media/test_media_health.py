@@ -152,6 +152,20 @@ def test_frozen_after_the_window_of_static_frames_and_motion_clears_it() -> None
     assert not feed.report().frozen
 
 
+def test_the_frame_after_a_keyframe_is_not_judged_and_a_still_picture_is_not_low_bitrate() -> None:
+    meter = StreamHealth(HealthConfig(frozen_seconds=3, low_bitrate_seconds=3))
+    meter.publish_started(T0)
+    meter.observe(video_config(), T0)
+    for n in range(FPS * 6):
+        index = n % FPS
+        # x264 refines a still keyframe in the next frame (900 B > 3000/16), then codes all-skip frames
+        size = 3000 if index == 0 else 900 if index == 1 else 40
+        meter.observe(frame(n * 33, size, index == 0), T0 + n / FPS)
+    report = meter.report(T0 + 6.0)
+    assert report.frozen and report.low_bitrate
+    assert kinds(report) == ["stream_frozen"], "the low bitrate of a still picture is the frozen warning's"
+
+
 def test_a_keyframe_of_a_different_size_is_motion() -> None:
     feed = started(HealthConfig(frozen_seconds=3))
     feed.run(4.0, key=3000, inter=40)

@@ -11,14 +11,15 @@ bitrate falling to zero. The heuristics, and why (measured with ffmpeg/libx264 a
 
 * **frozen** — the picture did not change for ``frozen_seconds``. When nothing moves, x264 codes inter
   frames as (nearly) all-skip: a few dozen to ~170 bytes at 720p, against ≥ 1.2 KB for moving 800 kb/s video.
-  An inter frame counts as motion when it is larger than 1/8 of the last keyframe and than
-  ``64 + macroblocks/16`` bytes; a keyframe counts as motion when its size differs from the previous one by
-  more than 25 % (a still picture's keyframes grow by up to ~22 % a GOP while rate control lowers the QP).
-  A picture that changes only exactly at keyframes (a slideshow switching on GOP boundaries to images of
-  similar complexity) is misread as frozen. Hashing keyframes is not enough: under rate control x264
-  re-encodes a still picture into different keyframe bytes every GOP (a looped 720p still image at 1500 kb/s
-  gave 10 distinct keyframes out of 10, a flat grey picture cycled through 4), so identical hashes would miss
-  most frozen streams.
+  An inter frame counts as motion when it is larger than 1/16 of the last keyframe and than
+  ``64 + macroblocks/16`` bytes, except the first after a keyframe (x264 spends it refining the keyframe:
+  up to 6.5 % of a still keyframe's size, while moving 100 kb/s video has inter frames of ~12 %). A keyframe
+  counts as motion when its size differs from the previous one by more than 25 % (a still picture's
+  keyframes grow by up to ~22 % a GOP while rate control lowers the QP). A picture that changes only exactly
+  at keyframes (a slideshow switching on GOP boundaries to images of similar complexity) is misread as
+  frozen. Hashing keyframes is not enough: under rate control x264 re-encodes a still picture into different
+  keyframe bytes every GOP (a looped 720p still image at 1500 kb/s gave 10 distinct keyframes out of 10, a
+  flat grey picture cycled through 4), so identical hashes would miss most frozen streams.
 * **black** — keyframes of a black (or any flat single-colour) picture compress to almost nothing: ~280 bytes
   at 720p against ≥ 5 KB for a real picture even at 100 kb/s. Black = every keyframe for ``black_seconds``
   is at most ``macroblocks/4`` bytes. A black picture is also frozen; only the black warning is given then.
@@ -27,7 +28,8 @@ bitrate falling to zero. The heuristics, and why (measured with ffmpeg/libx264 a
   :data:`SILENT_FRAME_BYTES` for ``silent_seconds``. An encoder that pads to a constant bitrate is never
   reported silent (its silent frames are not small).
 * **low bitrate** — audio + video payload averaged over the last ``low_bitrate_seconds`` full seconds below
-  ``low_bitrate_kbps``, once the current publisher has been connected that long.
+  ``low_bitrate_kbps``, once the current publisher has been connected that long. Not warned of while the
+  picture is frozen or black: a still picture needs few bits, and that warning names the cause.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class StreamHealth:
         self._key_ts: int | None = None
         self._key_interval_ms: int | None = None
         self._motion_bytes = self._motion_floor
+        self._after_key = False
         self._motion_at = 0.0
         self._keys_since_motion = 0
         self._black_since: float | None = None
@@ -159,6 +162,8 @@ class StreamHealth:
             self._vf += 1
             if payload[0] >> 4 in (1, 4):  # key / generated key frame
                 self._on_keyframe(size, message.timestamp_ms, now)
+            elif self._after_key:
+                self._after_key = False  # the frame after a keyframe mostly refines it (x264): not judged
             elif size > self._motion_bytes:
                 self._motion_at = now
                 self._keys_since_motion = 0
@@ -182,7 +187,8 @@ class StreamHealth:
             self._key_interval_ms = timestamp_ms - self._key_ts
         self._key_ts = timestamp_ms
         self._key_bytes = size
-        self._motion_bytes = max(size >> 3, self._motion_floor)
+        self._motion_bytes = max(size >> 4, self._motion_floor)
+        self._after_key = True
         if size > self._black_bytes:
             self._black_since = None
         elif self._black_since is None:
@@ -266,7 +272,10 @@ class StreamHealth:
         black = video_arriving and self._black_since is not None and now - self._black_since >= cfg.black_seconds
         frozen = video_arriving and self._keys_since_motion >= 2 and still_for >= cfg.frozen_seconds
         silent = audio_arriving and now - self._sound_at >= cfg.silent_seconds
-        warnings = self._warnings(now, frozen=frozen and not black, black=black, silent=silent)
+        # A still picture needs few bits: its low bitrate is the frozen/black warning's, not the upload's.
+        warnings = self._warnings(
+            now, frozen=frozen and not black, black=black, silent=silent, low=self._low_since is not None and not frozen
+        )
         has_video, has_audio = self._video is not None, self._audio is not None
         return HealthReport(
             video_codec="h264" if has_video else None,
@@ -291,7 +300,7 @@ class StreamHealth:
             warnings=warnings,
         )
 
-    def _warnings(self, now: float, *, frozen: bool, black: bool, silent: bool) -> tuple[HealthWarning, ...]:
+    def _warnings(self, now: float, *, frozen: bool, black: bool, silent: bool, low: bool) -> tuple[HealthWarning, ...]:
         cfg = self.config
         out: list[HealthWarning] = []
         if black and self._black_since is not None:
@@ -320,7 +329,7 @@ class StreamHealth:
                     self._sound_at + cfg.silent_seconds,
                 )
             )
-        if self._low_since is not None:
+        if low and self._low_since is not None:
             out.append(
                 HealthWarning(
                     "low_bitrate",

@@ -10,7 +10,8 @@ from prometheus_client.registry import Collector
 
 from retake.media.health import HealthReport
 
-BITRATE_BUCKETS_KBPS = (300, 1000, 2500, 4500, 8000)  # 300: the low-bitrate threshold; 4500/8000: 1080p30/60
+# 300: the low-bitrate threshold; 4500/8000: 1080p30/60. Labelled "300.0" etc., as prometheus_client's Histogram.
+BITRATE_BUCKETS_KBPS = (300, 1000, 2500, 4500, 8000)
 CONDITIONS = ("frozen", "black", "silent", "low_bitrate")
 
 
@@ -36,7 +37,7 @@ class StreamHealthCollector(Collector):
             conditions.add_metric([name], sum(1 for r in reports if getattr(r, name)))
         yield conditions
         rates = [r.bitrate_kbps_10s for r in reports if r.bitrate_kbps_10s is not None]
-        buckets = [(str(edge), sum(1 for kbps in rates if kbps <= edge)) for edge in BITRATE_BUCKETS_KBPS]
+        buckets = [(f"{edge:.1f}", sum(1 for kbps in rates if kbps <= edge)) for edge in BITRATE_BUCKETS_KBPS]
         buckets.append(("+Inf", len(rates)))
         yield GaugeHistogramMetricFamily(
             "retake_stream_bitrate_kbps",
