@@ -108,6 +108,7 @@ class StreamHealth:
         self._ring_vf = [0] * size
         self._ring_af = [0] * size
         self._sec = -1  # the second being counted now
+        self._sec_end = float("-inf")  # when it ends (a float compare per message, no int())
         self._first_sec = -1  # the first second anything arrived (a partial second, never averaged)
         self._vb = self._ab = self._vf = self._af = 0
         self.publishes = 0
@@ -147,9 +148,8 @@ class StreamHealth:
 
     def observe(self, message: MediaMessage, now: float) -> None:
         """One repaired media message (an FLV tag body) that arrived at ``now`` (Unix time, seconds)."""
-        second = int(now)
-        if second > self._sec:  # a clock stepping back keeps counting into the current second
-            self._advance(second)
+        if now >= self._sec_end:  # a clock stepping back keeps counting into the current second
+            self._advance(int(now))
         payload = message.payload
         size = len(payload)
         kind = message.kind
@@ -221,6 +221,7 @@ class StreamHealth:
         elif self._sec < 0:
             self._first_sec = second
         self._sec = second
+        self._sec_end = second + 1.0
         self._vb = self._ab = self._vf = self._af = 0
         self._update_low_bitrate(second)
 
