@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     preview_interval_seconds: float = Field(
         default=10.0, ge=0, description="seconds between preview images of a live stream without a thumbnail; 0 = off"
     )
+    # Stream health (media/health.py): measured from tag sizes per live stream, shown in stream/status and /metrics.
+    # A warning is given once the picture is frozen / black or the sound silent this long, or the bitrate has
+    # averaged under low_bitrate_kbps for low_bitrate_seconds.
+    stream_health: bool = Field(default=True, description="measure the health of live streams")
+    stream_health_frozen_seconds: float = Field(default=10.0, gt=0, le=600)
+    stream_health_black_seconds: float = Field(default=10.0, gt=0, le=600)
+    stream_health_silent_seconds: float = Field(default=15.0, gt=0, le=600)
+    stream_health_low_bitrate_kbps: int = Field(default=300, ge=1)
+    stream_health_low_bitrate_seconds: int = Field(default=30, ge=1, le=600)
     log_level: str = "info"
     # `retake serve --demo`: a demo agent streams a test picture with a clock and chats (server/demo.py).
     demo: bool = Field(default=False, description="run the demo agent inside the server")

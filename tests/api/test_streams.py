@@ -76,6 +76,7 @@ async def test_full_lifecycle_with_fake_ingest(client: httpx.AsyncClient, regist
         "token_address": "",
         "userDbId": agent.user_id,
         "session_id": start["session_id"],
+        "health": None,  # measured only while the stream is live
         "warnings": [],  # operator notices (retake admin warn|shutdown); none here
         "restreams": [],  # pushes to other platforms on this node (restream); none here
     }
@@ -186,3 +187,35 @@ async def test_publisher_drop_keeps_session_for_grace_then_ends(settings_factory
             await asyncio.sleep(0.8)
             status = (await http.get("/api/v1/agent/stream/status", headers=headers)).json()
             assert status["session_id"] is None, "session ended after the grace period"
+
+
+async def test_status_shows_the_health_of_the_live_stream(client: httpx.AsyncClient, register: Any) -> None:
+    from retake.av.message import MediaMessage
+    from tests.media.conftest import ASC_LC_44100_STEREO, AVCC_320X240
+
+    agent = await register()
+    platform = platform_of(client)
+    key = (await client.post("/api/v1/agent/rtmp", headers=agent.headers)).json()["key"]
+    target = await platform.streams.authorize_publish(key)
+    assert target is not None
+    platform.media.begin(target.stream_id, target.session_id)  # what the ingest bridge does on a publish
+    stream = platform.media.live_stream(target.stream_id)
+    assert stream is not None
+    stream.publish(MediaMessage("video", 0, bytes([0x17, 0, 0, 0, 0]) + AVCC_320X240))
+    stream.publish(MediaMessage("audio", 0, bytes([0xAF, 0]) + ASC_LC_44100_STEREO))
+    status = (await client.get("/api/v1/agent/stream/status", headers=agent.headers)).json()
+    assert status["is_live"] is False and status["health"] is None, "not live yet: no health"
+
+    await platform.streams.media_flowing(target)
+    status = (await client.get("/api/v1/agent/stream/status", headers=agent.headers)).json()
+    health = status["health"]
+    assert health["video_codec"] == "h264" and health["audio_codec"] == "aac"
+    assert (health["width"], health["height"]) == (320, 240)
+    assert health["codecs"] == "avc1.64000d,mp4a.40.2"
+    assert (health["publishes"], health["reconnects"]) == (1, 0)
+    assert health["frame_rate"] is None, "under a second of media: rates are not known yet"
+    assert not (health["frozen"] or health["black"] or health["silent"] or health["low_bitrate"])
+    assert status["warnings"] == []
+    metrics = (await client.get("/metrics")).text
+    assert 'retake_stream_health_streams{condition="frozen"} 0.0' in metrics
+    assert "retake_stream_reconnects 0.0" in metrics

@@ -16,11 +16,19 @@ from retake.agent.policy import ViewerTracker
 from retake.agent.report import Reporter, WarnOnce
 from retake.agent.state import AgentState, warning_text
 
+OPERATOR_KINDS = frozenset({"warn", "shutdown"})  # what `retake admin warn|shutdown` and the console issue
+
 
 def notify_warning(warning: dict[str, Any], report: Reporter, notifier: Notifier) -> None:
-    """An operator warning or shutdown notice: on the console (shutdowns in capitals) and as an urgent event."""
+    """An operator warning or shutdown notice: on the console (shutdowns in capitals) and as an urgent event.
+    Anything else in the status's warnings (stream health, a disabled webhook) is a quality notice, not urgent."""
     text = warning_text(warning)
-    report.error(text.upper() if warning.get("kind") == "shutdown" else text)
+    kind = warning.get("kind")
+    if kind not in OPERATOR_KINDS:
+        report.warn(text)
+        notifier.emit("stream_warning", text, urgent=False, warning=warning)
+        return
+    report.error(text.upper() if kind == "shutdown" else text)
     notifier.emit("shutdown_warning", text, urgent=True, warning=warning)
 
 

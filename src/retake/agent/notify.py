@@ -3,7 +3,8 @@ running stream goes, as one JSON object, to ``--notify CMD`` (on its standard in
 (POSTed), in order, one at a time, each bounded by a timeout so a stuck receiver cannot stall the stream.
 
 Event names: ``live``, ``viewers_falling``, ``milestone``, ``large_tip``, ``encoder_crashed``,
-``encoder_recovered``, ``encoder_failed``, ``display_crashed``, ``shutdown_warning`` (urgent), ``session_ended``
+``encoder_recovered``, ``encoder_failed``, ``display_crashed``, ``shutdown_warning`` (urgent: an operator warning or
+shutdown), ``stream_warning`` (stream health, a disabled webhook), ``session_ended``
 (urgent when the platform ended it), ``skill_changed``, ``stopped``. The access token is never part of an
 event, never in the notifier's environment, and never sent to ``--notify-url``.
 """

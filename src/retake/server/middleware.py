@@ -8,6 +8,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from retake.server.health_metrics import StreamHealthCollector
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -35,6 +37,8 @@ class Metrics:
         self.live_streams = Gauge(
             "retake_live_streams", "streams with media flowing on this node", registry=self.registry
         )
+        self.stream_health = StreamHealthCollector()
+        self.registry.register(self.stream_health)
 
 
 class MetricsMiddleware:

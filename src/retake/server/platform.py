@@ -31,6 +31,7 @@ from retake.images import ImageStore
 from retake.ingest import RtmpServer
 from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
+from retake.media.health import HealthConfig
 from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
 from retake.restream.keybox import KeyBox  # restream
@@ -111,7 +112,7 @@ class Platform:
         # -- chat: muted senders are refused and tip/trade announcements confirmed, on REST and Socket.IO alike
         chat = ChatService(sessions, events, RateLimiter(settings.chat_rate), gate=moderation, transactions=ledger)
         # -- streams: launches a token on a first stream (ledger), ends playback and RTMP connections of a session
-        media = Playback(settings.data_dir / "recordings")
+        media = Playback(settings.data_dir / "recordings", health=_health_config(settings))
         publishers = Publishers()
         streams = StreamService(
             sessions,
@@ -206,6 +207,19 @@ def _previews(
     if settings.preview_interval_seconds <= 0:
         return None
     return PreviewService(sessions, images, media.playing, interval_seconds=settings.preview_interval_seconds)
+
+
+def _health_config(settings: Settings) -> HealthConfig | None:
+    """Stream health thresholds; ``stream_health=False`` measures nothing."""
+    if not settings.stream_health:
+        return None
+    return HealthConfig(
+        frozen_seconds=settings.stream_health_frozen_seconds,
+        black_seconds=settings.stream_health_black_seconds,
+        silent_seconds=settings.stream_health_silent_seconds,
+        low_bitrate_kbps=settings.stream_health_low_bitrate_kbps,
+        low_bitrate_seconds=settings.stream_health_low_bitrate_seconds,
+    )
 
 
 def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:

@@ -95,6 +95,7 @@ async def ready(request: Request) -> JSONResponse:
 async def metrics(request: Request, platform: PlatformDep) -> Response:
     metrics: Metrics = request.app.state.metrics
     metrics.live_streams.set(len(platform.live.live_stream_ids()))
+    metrics.stream_health.update(platform.media.health_reports())
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

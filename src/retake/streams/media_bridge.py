@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from retake.av.errors import AvError
 from retake.av.message import MediaMessage
 from retake.ingest.hooks import PublishGrant
 from retake.media.errors import MediaError
+from retake.media.health import HealthConfig, HealthReport, HealthSink, StreamHealth
 from retake.media.hls import HlsPackager
 from retake.media.journal import JOURNAL_NAME
 from retake.media.recording import FileWriter, HlsRecorder
@@ -41,6 +44,7 @@ class Playing:
     session_id: str
     stream: LiveStream
     recorder: HlsRecorder
+    health: StreamHealth | None = None  # None: stream health is off (RETAKE_STREAM_HEALTH=0)
     media_seen: set[int] = field(default_factory=set)  # id() of grants that already delivered media
 
 
@@ -107,8 +111,15 @@ class Playback:
     lifecycle can be given it in its constructor: it needs nothing of the lifecycle.
     """
 
-    def __init__(self, recordings_dir: Path) -> None:
+    def __init__(
+        self,
+        recordings_dir: Path,
+        health: HealthConfig | None = HealthConfig(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._recordings_dir = recordings_dir
+        self._health = health  # None: no health meter on the streams
+        self._clock = clock
         self.registry = StreamRegistry()
         self._playback: dict[str, Playing] = {}  # stream_id -> what is playing now
         self._files = FileWriter()  # recordings are written off the event loop
@@ -132,9 +143,14 @@ class Playback:
             if stream.hls is None:
                 stream.hls = packager
                 stream.add_sink(packager)
-            playback = Playing(session_id, stream, recorder)
+            meter = StreamHealth(self._health) if self._health is not None else None
+            if meter is not None:
+                stream.add_sink(HealthSink(meter, self._clock))
+            playback = Playing(session_id, stream, recorder, meter)
             self._playback[stream_id] = playback
         playback.stream.begin_publish()
+        if playback.health is not None:
+            playback.health.publish_started(self._clock())
 
     def of(self, grant: PublishGrant) -> Playing | None:
         """The playback a grant publishes into; ``None`` once its session ended."""
@@ -191,6 +207,18 @@ class Playback:
     def live_stream(self, stream_id: str) -> LiveStream | None:
         playback = self._playback.get(stream_id)
         return playback.stream if playback else None
+
+    def health(self, stream_id: str) -> HealthReport | None:
+        """The health of the stream playing here now; None when nothing plays or health is off."""
+        playback = self._playback.get(stream_id)
+        if playback is None or playback.health is None:
+            return None
+        return playback.health.report(self._clock())
+
+    def health_reports(self) -> list[HealthReport]:
+        """The health of every stream playing on this node (Prometheus gauges)."""
+        now = self._clock()
+        return [p.health.report(now) for p in self._playback.values() if p.health is not None]
 
     def playing(self) -> list[tuple[str, str, LiveStream]]:
         """(stream_id, session_id, stream) of every stream with playback on this node (preview images)."""

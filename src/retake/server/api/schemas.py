@@ -111,10 +111,37 @@ class StartOut(BaseModel):
 
 class OperatorWarning(BaseModel):
     id: str
-    kind: str = Field(description="warn or shutdown (`retake admin warn|shutdown`)")
+    kind: str = Field(
+        description="warn or shutdown (`retake admin warn|shutdown`), webhook_disabled, or a stream health "
+        "warning: stream_frozen, stream_black, stream_silent, low_bitrate"
+    )
     reason: str
     session_id: str | None
     created_at: str | None
+
+
+class StreamHealthOut(BaseModel):
+    """What this node measures of the live stream's media (``media/health.py``); null fields are not known yet."""
+
+    video_codec: str | None = Field(description="h264")
+    audio_codec: str | None = Field(description="aac")
+    codecs: str = Field(description="RFC 6381 codecs, e.g. avc1.64001f,mp4a.40.2")
+    width: int | None
+    height: int | None
+    frame_rate: float | None = Field(description="video frames per second over the last 10 s")
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    bitrate_kbps_1s: int | None = Field(description="audio + video, last full second")
+    bitrate_kbps_10s: int | None = Field(description="audio + video, last 10 full seconds")
+    video_bitrate_kbps_10s: int | None
+    audio_bitrate_kbps_10s: int | None
+    keyframe_interval_seconds: float | None
+    frozen: bool = Field(description="the picture has not changed for a while (warning stream_frozen)")
+    black: bool = Field(description="the picture is black or one flat colour (warning stream_black)")
+    silent: bool = Field(description="the audio is silent (warning stream_silent)")
+    low_bitrate: bool = Field(description="under 300 kb/s for 30 s by default (warning low_bitrate)")
+    publishes: int = Field(description="encoder connections of this session")
+    reconnects: int = Field(description="publishes after the first")
 
 
 class StatusOut(BaseModel):
@@ -124,7 +151,14 @@ class StatusOut(BaseModel):
     token_address: str
     userDbId: str
     session_id: str | None
-    warnings: list[OperatorWarning] = Field(default_factory=list, description="operator notices, newest first")
+    health: StreamHealthOut | None = Field(
+        default=None, description="the stream's media health while it is live on the node holding the encoder"
+    )
+    warnings: list[OperatorWarning] = Field(
+        default_factory=list,
+        description="stream health warnings first (stream_frozen, stream_black, stream_silent, low_bitrate), "
+        "then disabled webhooks and operator notices, newest first",
+    )
 
 
 class StopOut(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,12 +11,14 @@ from pydantic import Field
 from starlette.datastructures import UploadFile
 
 from retake.errors import ValidationFailed
+from retake.media.health import HealthReport
 from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep
 from retake.server.api.hints import START_STREAM, hint
 from retake.server.api.restreams import RestreamStatus
 from retake.server.api.schemas import ERRORS, StartOut, StatusOut, StopOut, ThumbnailOut
 from retake.server.workers import reencode_upload
+from retake.store.types import iso
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERRORS)
 
@@ -42,8 +46,34 @@ async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     # A disabled webhook is a warning too; the hint names the call that enables it again.
     webhook = await platform.webhooks.warnings(who.user_id)
     disabled = [{**w, "reason": f"{w['reason']} (PUT /api/v1/agent/webhook)"} for w in webhook]
-    warnings: list[Any] = [*disabled, *notices]
-    return {**body, "warnings": warnings, "restreams": platform.restreams.statuses(who.user.id)}
+    report = platform.media.health(who.user_id) if body["is_live"] else None
+    health = _health_warnings(report, body["session_id"]) if report is not None else []
+    warnings: list[Any] = [*health, *disabled, *notices]
+    return {
+        **body,
+        "health": _health_body(report) if report is not None else None,
+        "warnings": warnings,
+        "restreams": platform.restreams.statuses(who.user_id),
+    }
+
+
+def _health_body(report: HealthReport) -> dict[str, Any]:
+    return {f.name: getattr(report, f.name) for f in fields(report) if f.name != "warnings"}
+
+
+def _health_warnings(report: HealthReport, session_id: str | None) -> list[dict[str, Any]]:
+    """Health conditions in the shape of the other warnings. The id names the condition's start, so an agent
+    that remembers ids hears of each episode once."""
+    return [
+        {
+            "id": f"{w.kind}_{session_id}_{int(w.since)}",
+            "kind": w.kind,
+            "reason": w.reason,
+            "session_id": session_id,
+            "created_at": iso(datetime.fromtimestamp(w.since, UTC)),
+        }
+        for w in report.warnings
+    ]
 
 
 @router.post("/stream/stop", response_model=StopOut)
