@@ -62,7 +62,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     with fake.running():
         # Behind an edge the origin's public URL is the edge's: Socket.IO checks the page's Origin against it.
         edge_port = free_port()
-        server = start_server(tmp, fake.url, RETAKE_PUBLIC_URL=f"http://127.0.0.1:{edge_port}")
+        # The edge is a trusted proxy: its X-Forwarded-For names the viewer (server/client_address.py).
+        server = start_server(
+            tmp, fake.url, RETAKE_PUBLIC_URL=f"http://127.0.0.1:{edge_port}", RETAKE_TRUSTED_PROXIES="127.0.0.1"
+        )
         publisher: subprocess.Popen[bytes] | None = None
         try:
             with httpx.Client(base_url=server.base, timeout=15) as http:
