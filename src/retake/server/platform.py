@@ -33,6 +33,7 @@ from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
 from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
+from retake.server.realtime.wire import comment_json, wire_payload
 from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
@@ -141,14 +142,16 @@ class Platform:
             moderation=moderation,
             ledger=ledger,
             chat=chat,
-            chat_pages=ChatPages(engine, page_cache),
+            chat_pages=ChatPages(engine, comment_json, page_cache),  # pages spell comments as broadcasts do
             streams=streams,
             owned_sessions=OwnerSessions(sessions, streams, live),
             operator=OperatorDesk(sessions, events, streams),
             media=media,
             rtmp=rtmp,
             previews=previews,
-            webhooks=WebhookService(sessions, events, engine.dialect.name, _webhook_config(settings)),
+            webhooks=WebhookService(
+                sessions, events, engine.dialect.name, _webhook_config(settings), encode=wire_payload
+            ),
         )
 
     async def close(self) -> None:
