@@ -2,6 +2,11 @@
 
 Services publish here; the Socket.IO layer (or anything else) subscribes. Keeping this a tiny in-process
 fan-out means services never import the realtime server, and tests can observe every event.
+
+An event carries a frozen domain record with snake_case fields (``chat.results.Comment``,
+``ledger.results.TradeRecord``, …), never its JSON: the wire form, with API.md's names, is made only at the edge
+(``server/realtime/wire.py`` ``wire_payload``, which lists the record each event name carries), and handed to
+subscribers in the domain that need it (push to agents) by the assembly.
 """
 
 from __future__ import annotations
@@ -9,16 +14,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """A dataclass instance (what ``dataclasses.fields`` accepts): the services' records are frozen ones."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class PlatformEvent:
     name: str  # Socket.IO event name: message, pinned, tip_received, newtrade, rawtrade, session_started, ...
     room: str  # Socket.IO room: "<streamer_id>", "live_<id>", "trades", ...
-    payload: dict[str, Any]
+    record: Record  # what happened, in the domain's terms; its JSON is the edge's (see above)
 
 
 # Events for subscribers inside the platform (push to agents maps them to webhook events), not for Socket.IO

@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from retake.server.realtime.wire import wire_payload
+
 SEND = "/api/v1/agent/stream/chat/send"
 COMMENTS = "/api/v1/agent/stream/comments"
 
@@ -49,7 +51,7 @@ async def test_send_then_read_back_with_both_field_sets(client: httpx.AsyncClien
     assert isinstance(item["author"]["fid"], int)
     assert item["timestamp"] == body["sent_at"]
     assert [e.name for e in events] == ["message"] and events[0].room == streamer.user_id
-    assert events[0].payload == item, "the broadcast and the REST read are the same object"
+    assert wire_payload(events[0]) == item, "the broadcast and the REST read are the same object"
 
 
 async def test_ids_grow_newest_first_and_before_id_pages(client: httpx.AsyncClient, register: Any) -> None:

@@ -15,10 +15,11 @@ from asgi_lifespan import LifespanManager
 from pydantic import TypeAdapter
 from sqlalchemy import insert, select
 
-from retake.chat.service import comment_body
+from retake.chat.service import comment_record
 from retake.config import Settings
 from retake.server.api.schemas import ChatPage, CommentsOut
 from retake.server.app import create_app
+from retake.server.realtime.wire import comment
 from retake.store.tables import ChatEvent, User
 from tests.api.test_moderation import platform_of
 from tests.support import VALID_WALLET
@@ -32,7 +33,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 async def expected_json(
     client: httpx.AsyncClient, shape: str, *, limit: int = 50, before: int | None = None, **where: str
 ) -> bytes:
-    """What the endpoints answered before the fast path: ORM rows, ``comment_body``, the response model."""
+    """What the endpoints answered before the fast path: ORM rows, the broadcast comment of each, the response model."""
     query = select(ChatEvent, User).join(User, User.id == ChatEvent.sender_user_id).where(ChatEvent.deleted.is_(False))
     for column, value in where.items():
         query = query.where(getattr(ChatEvent, column) == value)
@@ -40,7 +41,7 @@ async def expected_json(
         query = query.where(ChatEvent.id < before)
     async with platform_of(client).sessions() as db:
         rows = (await db.execute(query.order_by(ChatEvent.id.desc()).limit(limit + 1))).all()
-    items = [comment_body(event, sender) for event, sender in rows[:limit]]
+    items = [comment(comment_record(event, sender)) for event, sender in rows[:limit]]
     cursor = items[-1]["_id"] if len(rows) > limit else None
     model: TypeAdapter[Any] = TypeAdapter(CommentsOut if shape == "comments" else ChatPage)
     return model.dump_json(model.validate_python({shape: items, "next_cursor": cursor}), by_alias=True)

@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 
 from retake.events import PlatformEvent
 from retake.server.app import create_app
+from retake.server.realtime.wire import wire_payload
 
 SEND = "/api/v1/agent/stream/chat/send"
 COMMENTS = "/api/v1/agent/stream/comments"
@@ -50,7 +51,7 @@ async def test_pin_replace_unpin_and_read_back(client: httpx.AsyncClient, regist
     assert body["pinned"] is True and body["session_id"] == session_id and body["chat_event_id"] == first
     assert body["message"]["_id"] == first and body["message"]["author"]["fusername"] == viewer.name
     assert [(e.name, e.room) for e in events] == [("pinned", f"{streamer.user_id}/{session_id}")]
-    assert events[0].payload == body, "the broadcast and the REST answer are the same object"
+    assert wire_payload(events[0]) == body, "the broadcast and the REST answer are the same object"
 
     replaced = (await client.post(f"/api/v1/chat/{second}/pin", headers=streamer.headers)).json()
     assert replaced["chat_event_id"] == second
@@ -59,7 +60,7 @@ async def test_pin_replace_unpin_and_read_back(client: httpx.AsyncClient, regist
 
     unpinned = (await client.delete(f"/api/v1/chat/{second}/pin", headers=streamer.headers)).json()
     assert unpinned["pinned"] is False and unpinned["message"] is None
-    assert events[-1].name == "pinned" and events[-1].payload["pinned"] is False
+    assert events[-1].name == "pinned" and wire_payload(events[-1])["pinned"] is False
     count = len(events)
     again = await client.delete(f"/api/v1/chat/{second}/pin", headers=streamer.headers)
     assert again.status_code == 200 and len(events) == count, "unpinning twice is a no-op, not re-broadcast"
@@ -94,11 +95,11 @@ async def test_delete_one_then_all(client: httpx.AsyncClient, register: Any) -> 
     assert (await client.delete(f"/api/v1/chat/{ids[1]}", headers=viewer.headers)).status_code == 403
     deleted = await client.delete(f"/api/v1/chat/{ids[0]}", headers=streamer.headers)
     assert deleted.json() == {"deleted": 1, "chat_event_id": ids[0]}
-    assert [(e.name, e.payload.get("type"), e.payload.get("pinned")) for e in events] == [
+    assert [(e.name, wire_payload(e).get("type"), wire_payload(e).get("pinned")) for e in events] == [
         ("message", "delete", None),
         ("pinned", None, False),  # a deleted message cannot stay pinned
     ]
-    assert events[0].room == streamer.user_id and events[0].payload["_id"] == ids[0]
+    assert events[0].room == streamer.user_id and wire_payload(events[0])["_id"] == ids[0]
     assert (await client.delete(f"/api/v1/chat/{ids[0]}", headers=streamer.headers)).status_code == 404
     left = (await client.get(COMMENTS, params={"userDbId": streamer.user_id}, headers=viewer.headers)).json()
     assert [c["_id"] for c in left["comments"]] == ids[:0:-1]
@@ -108,7 +109,7 @@ async def test_delete_one_then_all(client: httpx.AsyncClient, register: Any) -> 
         "/api/v1/chat/delete-all", headers={**streamer.headers, "Content-Type": "application/json"}
     )
     assert everything.json() == {"deleted": 3, "streamer_id": streamer.user_id, "session_id": None}
-    assert events[-1].payload["type"] == "delete_all" and events[-1].payload["count"] == 3
+    assert wire_payload(events[-1])["type"] == "delete_all" and wire_payload(events[-1])["count"] == 3
     assert (await client.get("/api/v1/chat/", params={"session_id": session_id})).json()["chats"] == []
     other = await client.post("/api/v1/chat/delete-all", json={"streamer_id": streamer.user_id}, headers=viewer.headers)
     assert other.status_code == 403 and other.json()["code"] == "not_owner"
@@ -126,7 +127,7 @@ async def test_jail_refuses_rest_chat_until_unjailed(client: httpx.AsyncClient, 
     jailed = await client.post(jail, json={"user_id": viewer.user_id}, headers=streamer.headers)
     assert jailed.status_code == 200, jailed.text
     assert jailed.json()["muted"] is True and jailed.json()["username"] == viewer.name
-    assert [(e.name, e.room, e.payload["type"]) for e in events] == [("message", streamer.user_id, "jail")]
+    assert [(e.name, e.room, wire_payload(e)["type"]) for e in events] == [("message", streamer.user_id, "jail")]
     await client.post(jail, json={"user_id": viewer.user_id}, headers=streamer.headers)
     assert len(events) == 1, "jailing twice changes nothing and is not broadcast again"
 
@@ -147,7 +148,7 @@ async def test_jail_refuses_rest_chat_until_unjailed(client: httpx.AsyncClient, 
     unjailed = await client.post(
         f"/api/v1/sessions/{session_id}/unjail", json={"user_id": viewer.user_id}, headers=streamer.headers
     )
-    assert unjailed.json()["muted"] is False and events[-1].payload["type"] == "unjail"
+    assert unjailed.json()["muted"] is False and wire_payload(events[-1])["type"] == "unjail"
     assert (await say(client, viewer, streamer, "thanks")).status_code == 200
     chats = (await client.get("/api/v1/chat/", params={"streamer_id": streamer.user_id})).json()["chats"]
     assert [c["text"] for c in chats] == ["thanks", "the owner still talks"], "the refused message was not stored"
@@ -206,10 +207,11 @@ async def test_operator_warn_and_shutdown(quiet_client: httpx.AsyncClient) -> No
     cursor = await platform.operator.apply_since(cursor)
     [notice] = [e for e in events if e.name == "message"]  # (push adds operator_action, session_ended)
     assert notice.room == reg["userDbId"]
-    assert notice.payload["type"] == "system" and notice.payload["text"] == "Operator warning: keep it friendly"
-    assert notice.payload["sender_username"] == "retake" and notice.payload["session_id"] == session_id
+    sent = wire_payload(notice)
+    assert sent["type"] == "system" and sent["text"] == "Operator warning: keep it friendly"
+    assert sent["sender_username"] == "retake" and sent["session_id"] == session_id
     comments = (await client.get(COMMENTS, headers=headers)).json()["comments"]
-    assert comments[0] == notice.payload, "the system message is stored and reads back the same"
+    assert comments[0] == sent, "the system message is stored and reads back the same"
     status = (await client.get("/api/v1/agent/stream/status", headers=headers)).json()
     assert [(w["kind"], w["reason"]) for w in status["warnings"]] == [("warn", "keep it friendly")]
     assert await platform.operator.apply_since(cursor - 1) == cursor, "announced only once"
@@ -221,9 +223,9 @@ async def test_operator_warn_and_shutdown(quiet_client: httpx.AsyncClient) -> No
     status = (await client.get("/api/v1/agent/stream/status", headers=headers)).json()
     assert status["session_id"] is None and status["is_live"] is False
     assert [w["kind"] for w in status["warnings"]] == ["shutdown", "warn"]
-    assert events[-1].payload["text"] == "This stream was shut down by the operator: off-topic"
-    assert [e.payload.get("kind") for e in events if e.name == "operator_action"] == ["warn", "shutdown"]
-    assert [e.payload["session_id"] for e in events if e.name == "session_ended"] == [session_id]
+    assert wire_payload(events[-1])["text"] == "This stream was shut down by the operator: off-topic"
+    assert [wire_payload(e).get("kind") for e in events if e.name == "operator_action"] == ["warn", "shutdown"]
+    assert [wire_payload(e)["session_id"] for e in events if e.name == "session_ended"] == [session_id]
 
     with pytest.raises(Conflict):
         await platform.operator.shutdown("WarnedBot")

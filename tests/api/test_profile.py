@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from retake.server.realtime.wire import wire_payload
 from tests.identity.support import guest, platform_of, row_counts
 
 ME = "/api/v1/users/me"
@@ -172,7 +173,7 @@ async def test_follow_unfollow_and_listing(client: httpx.AsyncClient, register: 
     again = await client.put(f"{ME}/following/{agent.user_id}", headers=viewer.headers)
     assert again.status_code == 200 and again.json()["followers_count"] == 1, "follow is idempotent"
     assert [(e.name, e.room) for e in events] == [("user_followed", f"live_{agent.user_id}")]
-    assert events[0].payload["follower_id"] == viewer.id and events[0].payload["followers_count"] == 1
+    assert wire_payload(events[0])["follower_id"] == viewer.id and wire_payload(events[0])["followers_count"] == 1
     assert (await client.put(f"{ME}/following/{other.id}", headers=viewer.headers)).status_code == 200
 
     status = await client.get(f"{ME}/following/{agent.name.upper()}", headers=viewer.headers)

@@ -15,6 +15,7 @@ import pytest
 from retake.config import Settings
 from retake.ledger import CONFIG_A, Side, SwapMode, new_pool, quote_swap
 from retake.ledger.records import state_from_json
+from retake.server.realtime.wire import wire_payload
 from retake.store.tables import Token, Trade
 from tests.ledger.support import (
     SOL,
@@ -112,10 +113,10 @@ async def test_acceptance_path(client: httpx.AsyncClient, register: Any) -> None
         assert ranked[0]["address"] == address and ranked[0]["trade_count"] == 1 and ranked[0]["volume_sol"] == 1.0
 
     assert [e.room for e in events.named("newtrade")] == ["trades", f"trades_{address}"]
-    newtrade = events.named("newtrade")[0].payload
+    newtrade = wire_payload(events.named("newtrade")[0])
     assert newtrade["address"] == address and newtrade["action"] == "buy" and newtrade["tokenTicker"] == "TST"
     assert newtrade["usdAmount"] == 150.0
-    assert [(e.room, e.payload) for e in events.named("rawtrade")] == [("trades", trade)]
+    assert [(e.room, wire_payload(e)) for e in events.named("rawtrade")] == [("trades", trade)]
 
     # Selling everything back: the seller gets the quoted SOL, the holding goes to zero.
     sell_quote = await client.get(f"/api/v1/tokens/{address}/quote", params={"side": "sell", "amount": FIRST_BUY_OUT})

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from retake.identity.evm import checksummed
+from retake.server.realtime.wire import wire_payload
 from retake.store.tables import Agent, User
 from tests.api.test_moderation import platform_of, record_events
 from tests.support import OTHER_WALLET, VALID_WALLET
@@ -271,7 +272,7 @@ async def test_chat_send_is_the_same_event_on_every_path(client: httpx.AsyncClie
     assert set(answer) >= {"message_id", "sent_at"} and answer["message_id"] == answer["chat_event_id"]
     [event] = [e for e in events if e.name == "message"]
     assert event.room == streamer["userDbId"]
-    broadcast = event.payload
+    broadcast = wire_payload(event)
     assert broadcast["_id"] == answer["message_id"] and broadcast["text"] == "hello, v1"
     author = {"userDbId": viewer["userDbId"], "_id": viewer["userDbId"], "walletType": "EVM"}
     assert broadcast["author"] | author == broadcast["author"], "Socket.IO's payload names the sender as v1 does"

@@ -11,6 +11,7 @@ from asgi_lifespan import LifespanManager
 
 from retake.config import Settings
 from retake.server.app import create_app
+from retake.server.realtime.wire import wire_payload
 from tests.ledger.support import SOL, funded_viewer, is_base58_key, launch, record_events, snapshot, swap
 from tests.support import VALID_WALLET
 
@@ -96,9 +97,10 @@ async def test_tips_move_sol_and_show_in_chat(client: httpx.AsyncClient, registe
     assert chats[1]["chat_event_id"] == tip["chat_event_id"]
 
     messages = events.named("message")
-    assert [m.room for m in messages] == [streamer.user_id] * 2 and messages[0].payload["_id"] == tip["chat_event_id"]
+    assert [m.room for m in messages] == [streamer.user_id] * 2
+    assert wire_payload(messages[0])["_id"] == tip["chat_event_id"]
     received = events.named("tip_received")
-    assert [r.room for r in received] == [f"live_{streamer.user_id}"] * 2 and received[0].payload == tip
+    assert [r.room for r in received] == [f"live_{streamer.user_id}"] * 2 and wire_payload(received[0]) == tip
 
 
 async def test_refused_tips_change_nothing(client: httpx.AsyncClient, register: Any) -> None:

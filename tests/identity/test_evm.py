@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from retake.chat.service import wallet_type
 from retake.errors import ValidationFailed
 from retake.identity.evm import check_evm_wallet, check_v1_wallet, checksummed, keccak256
+from retake.server.realtime.wire import wallet_type
 from tests.support import VALID_WALLET
 
 EIP55 = [

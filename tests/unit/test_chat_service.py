@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from retake.chat.moderation import ModerationService
 from retake.chat.operator import SYSTEM_USERNAME, OperatorDesk
 from retake.chat.ports import TransactionKind
-from retake.chat.results import JailState, PinState, PostedComment, Tipper
-from retake.chat.service import ChatService, pseudo_fid
+from retake.chat.results import ChatCleared, Comment, JailState, MessageDeleted, PinState, PostedComment, Sender, Tipper
+from retake.chat.service import ChatService
 from retake.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ratelimit import RateLimiter
@@ -107,24 +107,15 @@ async def test_send_stores_and_broadcasts_one_typed_comment(store: Chat) -> None
     posted = await store.chat.send(viewer, streamer.id, "  hello there  ")
     assert isinstance(posted, PostedComment)
     comment = posted.comment
-    assert posted.chat_event_id == comment["_id"] == comment["chat_event_id"] and posted.chat_event_id.isdigit()
-    assert posted.timestamp == comment["timestamp"] and posted.timestamp is not None
+    assert posted.chat_event_id == comment.chat_event_id and posted.chat_event_id.isdigit()
+    assert posted.timestamp == comment.timestamp and posted.timestamp is not None
     assert posted.timestamp.endswith("Z")
-    assert comment["text"] == "hello there", "stored stripped"
-    assert comment["session_id"] == session_id and comment["streamer_id"] == comment["streamId"] == streamer.id
-    assert comment["sender_user_id"] == viewer.id and comment["sender_username"] == "viewer"
-    assert comment["author"] == {
-        "walletAddress": "",
-        "fusername": "viewer",
-        "fid": pseudo_fid(viewer.id),
-        "favatar": "https://example.com/viewer.png",
-        "walletType": "",  # this viewer has no wallet
-        "userDbId": viewer.id,
-        "_id": viewer.id,
-    }
-    assert comment["tip_data"] is None and comment["trade_data"] is None
+    assert comment.text == "hello there", "stored stripped"
+    assert (comment.session_id, comment.streamer_id, comment.kind) == (session_id, streamer.id, "message")
+    assert comment.sender == Sender(viewer.id, "viewer", "https://example.com/viewer.png", None)
+    assert comment.tip_data is None and comment.trade_data is None
     [event] = store.named("message")
-    assert event.room == streamer.id and event.payload == comment, "the broadcast is the comment"
+    assert event.room == streamer.id and event.record == comment, "the broadcast is the comment"
     async with store.sessions() as db:
         stored = await db.get(ChatEvent, int(posted.chat_event_id))
     assert stored is not None and stored.text == "hello there" and stored.type == "message"
@@ -156,8 +147,7 @@ async def test_a_jailed_sender_is_refused_until_unjailed(store: Chat) -> None:
     assert (jailed.user_id, jailed.username, jailed.muted) == (viewer.id, "viewer", True)
     assert (jailed.streamer_id, jailed.session_id) == (streamer.id, session_id) and jailed.timestamp
     [announced] = store.named("message")
-    assert announced.payload == {"type": "jail", **asdict(jailed), "streamId": streamer.id}
-    assert list(announced.payload)[:4] == ["type", "user_id", "username", "muted"]
+    assert announced.record == jailed, "the broadcast is the answer"
     with pytest.raises(Forbidden) as muted:
         await store.chat.send(viewer, streamer.id, "let me out")
     assert muted.value.code == "muted"
@@ -169,7 +159,7 @@ async def test_a_jailed_sender_is_refused_until_unjailed(store: Chat) -> None:
     ]
     await store.chat.send(streamer, streamer.id, "the owner is never muted in their own chat")
     unjailed = await store.moderation.unjail(streamer, session_id, viewer.id)
-    assert unjailed.muted is False and store.named("message")[-1].payload["type"] == "unjail"
+    assert unjailed.muted is False and store.named("message")[-1].record == unjailed
     await store.chat.send(viewer, streamer.id, "thanks")
     assert (await store.moderation.muted_users(streamer, session_id)).muted_users == ()
 
@@ -209,7 +199,7 @@ async def test_pin_replace_unpin_and_delete(store: Chat) -> None:
     assert isinstance(pinned, PinState) and pinned.pinned and pinned.chat_event_id == first.chat_event_id
     assert pinned.message == first.comment and pinned.session_id == session_id and pinned.timestamp
     assert store.named("pinned")[-1].room == f"{streamer.id}/{session_id}"
-    assert store.named("pinned")[-1].payload == asdict(pinned), "the broadcast is the answer"
+    assert store.named("pinned")[-1].record == pinned, "the broadcast is the answer"
     replaced = await store.moderation.pin(streamer, second.chat_event_id)
     assert (await store.moderation.pinned_of(session_id)) == replaced, "one pin per session"
 
@@ -221,8 +211,14 @@ async def test_pin_replace_unpin_and_delete(store: Chat) -> None:
     await store.moderation.pin(streamer, first.chat_event_id)
     deleted = await store.moderation.delete_message(streamer, first.chat_event_id)
     assert (deleted.deleted, deleted.chat_event_id) == (1, first.chat_event_id)
-    names = [(e.name, e.payload.get("type"), e.payload.get("pinned")) for e in store.events[-2:]]
-    assert names == [("message", "delete", None), ("pinned", None, False)], "deleting a pinned message unpins it"
+    gone_line, unpinned_again = (e.record for e in store.events[-2:])
+    assert isinstance(gone_line, MessageDeleted) and isinstance(unpinned_again, PinState)
+    assert (gone_line.chat_event_id, gone_line.streamer_id, gone_line.session_id) == (
+        first.chat_event_id,
+        streamer.id,
+        session_id,
+    )
+    assert not unpinned_again.pinned, "deleting a pinned message unpins it"
     assert not (await store.moderation.pinned_of(session_id)).pinned
     with pytest.raises(NotFound) as gone:
         await store.moderation.delete_message(streamer, first.chat_event_id)
@@ -232,7 +228,8 @@ async def test_pin_replace_unpin_and_delete(store: Chat) -> None:
     assert (cleared.deleted, cleared.streamer_id, cleared.session_id) == (1, streamer.id, session_id)
     everything = await store.moderation.delete_all(streamer, None, None)
     assert (everything.deleted, everything.session_id) == (1, None), "the message sent before the session"
-    assert store.named("message")[-1].payload["type"] == "delete_all"
+    last = store.named("message")[-1].record
+    assert isinstance(last, ChatCleared) and (last.count, last.streamer_id, last.session_id) == (1, streamer.id, None)
 
 
 async def test_top_tippers_ranks_tip_totals(store: Chat) -> None:
@@ -274,15 +271,16 @@ async def test_operator_warning_and_shutdown(store: Chat) -> None:
     cursor = await store.desk.apply_since(cursor)
     assert cursor == action.id
     [notice] = store.named("message")
-    assert notice.room == agent.id and notice.payload["type"] == "system"
-    assert notice.payload["text"] == "Operator warning: keep it friendly"
-    assert notice.payload["sender_username"] == SYSTEM_USERNAME and notice.payload["session_id"] == session_id
+    assert notice.room == agent.id and isinstance(notice.record, Comment) and notice.record.kind == "system"
+    assert notice.record.text == "Operator warning: keep it friendly"
+    assert notice.record.sender.username == SYSTEM_USERNAME and notice.record.session_id == session_id
     assert await store.desk.apply_since(0) == action.id and len(store.named("message")) == 1, "announced once"
 
     shutdown = await store.desk.shutdown("agent_x", "off-topic")
     await store.desk.apply_since(cursor)
     assert store.stopper.stopped == [(session_id, "agent_agent_x")]
-    assert store.named("message")[-1].payload["text"] == "This stream was shut down by the operator: off-topic"
+    last = store.named("message")[-1].record
+    assert isinstance(last, Comment) and last.text == "This stream was shut down by the operator: off-topic"
 
     notices = await store.desk.warnings_for("agent_agent_x")
     assert [(n.id, n.kind, n.reason, n.session_id) for n in notices] == [

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from retake.chat.page_cache import LocalVersions, PageCache, PageKey
+from retake.chat.results import ChatCleared, PinState
 from retake.events import PlatformEvent
 
 
@@ -56,7 +57,7 @@ async def get(cache: PageCache, k: PageKey, reader: Reader) -> str:
 
 
 def message(streamer: str) -> PlatformEvent:
-    return PlatformEvent("message", streamer, {"type": "message"})
+    return PlatformEvent("message", streamer, ChatCleared(0, streamer, None, None))
 
 
 async def test_a_page_is_kept_until_its_chat_changes() -> None:
@@ -66,7 +67,9 @@ async def test_a_page_is_kept_until_its_chat_changes() -> None:
     assert await get(cache, key("s1"), reader) == "page 1"
     assert await get(cache, key("s2"), reader) == "page 2"
     assert await get(cache, key("s1", before=9), reader) == "page 3"
-    await cache.on_event(PlatformEvent("pinned", "s1/x", {}))  # pins are not in pages
+    await cache.on_event(
+        PlatformEvent("pinned", "s1/x", PinState("s1", "x", False, None, None, None))
+    )  # pins are not in pages
     await cache.on_event(message("s1"))  # a message, delete, delete_all, jail ... in s1's chat
     assert await get(cache, key("s1"), reader) == "page 4"
     assert await get(cache, key("s1", before=9), reader) == "page 5"

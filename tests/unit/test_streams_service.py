@@ -87,7 +87,7 @@ async def test_publish_media_and_stop(svc: Services) -> None:
     assert live.is_live and live.session_id == target.session_id
     assert await svc.streams.media_node_of(who.user_id) == "http://node.test"
     started_events = [event for event in svc.heard if event.name == "session_started"]
-    assert [event.payload["session_id"] for event in started_events] == [target.session_id]
+    assert [event.record.session_id for event in started_events] == [target.session_id]
     svc.live.touch_viewer(who.user_id, "viewer-1")
     stopped = await svc.streams.stop(who)
     assert isinstance(stopped, Stopped) and stopped.peak_viewers == 1 and stopped.duration_seconds >= 0

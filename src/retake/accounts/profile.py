@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.accounts.results import Followed, FollowState, OwnProfile, Page
+from retake.accounts.results import Followed, FollowState, NewFollower, OwnProfile, Page
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.identity.validation import NAME_RE, check_http_url, check_name, check_text
@@ -217,20 +217,8 @@ class ProfileService:
                     await db.rollback()
             followers = await self._followers(db, target_id)
         if created:
-            await self._events.publish(
-                PlatformEvent(
-                    "user_followed",
-                    f"live_{target_id}",
-                    {
-                        "streamer_id": target_id,
-                        "follower_id": follower.id,
-                        "follower_username": follower.username,
-                        "follower_avatar_url": follower.avatar_url,
-                        "followers_count": followers,
-                        "followed_at": iso(now),
-                    },
-                )
-            )
+            new = NewFollower(target_id, follower.id, follower.username, follower.avatar_url, followers, iso(now))
+            await self._events.publish(PlatformEvent("user_followed", f"live_{target_id}", new))
         return FollowState(following=True, target_id=target_id, followers_count=followers)
 
     async def unfollow(self, follower: Principal, target: str) -> FollowState:

@@ -141,3 +141,27 @@ class FollowState:
     following: bool
     target_id: str
     followers_count: int
+
+
+# -- what account changes publish on the event bus (their JSON: server/realtime/wire.py) -------------------
+
+
+@dataclass(frozen=True)
+class NewFollower:
+    """The ``user_followed`` event, to the followed user's live room."""
+
+    streamer_id: str
+    follower_id: str
+    follower_username: str
+    follower_avatar_url: str
+    followers_count: int
+    followed_at: str | None
+
+
+@dataclass(frozen=True)
+class AgentVerified:
+    """The ``agent_verified`` event (push's ``verification.completed``)."""
+
+    user_id: str
+    agent_id: str
+    verified_via: str

@@ -4,22 +4,32 @@ The owner is whoever the bearer names (an agent token or the owner's JWT both ar
 of a message is the streamer whose chat it is in, the owner of a session is its streamer. Every change is
 broadcast through the event bus: pins on ``pinned`` to ``<streamer_id>/<session_id>``, the rest on the
 ``message`` channel of ``<streamer_id>`` with ``type`` ``delete``, ``delete_all``, ``jail`` or ``unjail``
-(API.md, Socket.IO). Deletion is soft (``ChatEvent.deleted``): history reads already skip deleted rows.
+(API.md, Socket.IO; the records are in ``results.py``, their JSON, ``type`` included, is made at the edge).
+Deletion is soft (``ChatEvent.deleted``): history reads already skip deleted rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.chat.operator import SYSTEM_USER_ID
-from retake.chat.results import CommentJson, Deleted, DeletedAll, JailState, MutedUser, MutedUsers, PinState
-from retake.chat.service import comment_body
+from retake.chat.results import (
+    ChatCleared,
+    Comment,
+    Deleted,
+    DeletedAll,
+    JailState,
+    MessageDeleted,
+    MutedUser,
+    MutedUsers,
+    PinState,
+)
+from retake.chat.service import comment_record
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ids import parse_id
@@ -35,15 +45,6 @@ def parse_event_id(value: str) -> int:
 
 def pin_room(streamer_id: str, session_id: str) -> str:
     return f"{streamer_id}/{session_id}"
-
-
-class Where(TypedDict):
-    """Where a moderation broadcast applies, in both spellings of API.md (``streamId`` is the skill's)."""
-
-    streamer_id: str
-    streamId: str
-    session_id: str | None
-    timestamp: str | None
 
 
 def _require_owner(actor: Principal, streamer_id: str, what: str) -> None:
@@ -100,10 +101,8 @@ class ModerationService:
                 await db.commit()
             except IntegrityError as exc:  # a concurrent first pin of the same session won
                 raise Conflict("the pin changed meanwhile; try again", code="pin_conflict") from exc
-        state = _pin_state(event.streamer_id, event.session_id, event.id, comment_body(event, sender), now)
-        await self._events.publish(
-            PlatformEvent("pinned", pin_room(event.streamer_id, event.session_id), asdict(state))
-        )
+        state = _pin_state(event.streamer_id, event.session_id, event.id, comment_record(event, sender), now)
+        await self._events.publish(PlatformEvent("pinned", pin_room(event.streamer_id, event.session_id), state))
         return state
 
     async def unpin(self, actor: Principal, chat_event_id: str) -> PinState:
@@ -135,7 +134,7 @@ class ModerationService:
         if row is None:
             return _pin_state(session.user_id, session_id, None, None, None)
         pin, event, sender = row
-        return _pin_state(session.user_id, session_id, event.id, comment_body(event, sender), pin.pinned_at)
+        return _pin_state(session.user_id, session_id, event.id, comment_record(event, sender), pin.pinned_at)
 
     # -- deletion ------------------------------------------------------------------------------------------
 
@@ -148,18 +147,8 @@ class ModerationService:
             removed = await self._drop_pins(db, ChatPin.chat_event_id == event.id)
             await db.commit()
         event_key = str(event.id)
-        await self._events.publish(
-            PlatformEvent(
-                "message",
-                event.streamer_id,
-                {
-                    "type": "delete",
-                    "_id": event_key,
-                    "chat_event_id": event_key,
-                    **_where(event.streamer_id, event.session_id),
-                },
-            )
-        )
+        deleted = MessageDeleted(event_key, event.streamer_id, event.session_id, iso(utcnow()))
+        await self._events.publish(PlatformEvent("message", event.streamer_id, deleted))
         await self._announce_unpins(removed)
         return Deleted(deleted=1, chat_event_id=event_key)
 
@@ -183,11 +172,8 @@ class ModerationService:
             await db.execute(update(ChatEvent).where(*matching).values(deleted=True))
             removed = await self._drop_pins(db, *pins)
             await db.commit()
-        await self._events.publish(
-            PlatformEvent(
-                "message", streamer_id, {"type": "delete_all", "count": count, **_where(streamer_id, session_id)}
-            )
-        )
+        cleared = ChatCleared(count, streamer_id, session_id, iso(utcnow()))
+        await self._events.publish(PlatformEvent("message", streamer_id, cleared))
         await self._announce_unpins(removed)
         return DeletedAll(deleted=count, streamer_id=streamer_id, session_id=session_id)
 
@@ -217,7 +203,7 @@ class ModerationService:
                     await db.commit()
                 except IntegrityError:  # jailed concurrently: the outcome is the same
                     created = False
-        return await self._jail_outcome("jail", session, target, muted=True, announce=created)
+        return await self._jail_outcome(session, target, muted=True, announce=created)
 
     async def unjail(self, actor: Principal, session_id: str, user_id: str) -> JailState:
         async with self._sessions() as db:
@@ -227,7 +213,7 @@ class ModerationService:
             )
             await db.commit()
         removed = bool(getattr(result, "rowcount", 0))
-        return await self._jail_outcome("unjail", session, target, muted=False, announce=removed)
+        return await self._jail_outcome(session, target, muted=False, announce=removed)
 
     async def muted_users(self, actor: Principal, session_id: str) -> MutedUsers:
         async with self._sessions() as db:
@@ -295,34 +281,24 @@ class ModerationService:
         now = utcnow()
         for pin in pins:
             state = _pin_state(pin.streamer_id, pin.session_id, pin.chat_event_id, None, now)
-            await self._events.publish(
-                PlatformEvent("pinned", pin_room(pin.streamer_id, pin.session_id), asdict(state))
-            )
+            await self._events.publish(PlatformEvent("pinned", pin_room(pin.streamer_id, pin.session_id), state))
 
-    async def _jail_outcome(
-        self, kind: str, session: StreamSession, target: User, *, muted: bool, announce: bool
-    ) -> JailState:
-        where = _where(session.user_id, session.id)
+    async def _jail_outcome(self, session: StreamSession, target: User, *, muted: bool, announce: bool) -> JailState:
         state = JailState(
             user_id=target.id,
             username=target.username,
             muted=muted,
-            streamer_id=where["streamer_id"],
-            session_id=where["session_id"],
-            timestamp=where["timestamp"],
+            streamer_id=session.user_id,
+            session_id=session.id,
+            timestamp=iso(utcnow()),
         )
         if announce:  # repeating a jail/unjail changes nothing, so it is not broadcast again
-            payload = {"type": kind, "user_id": target.id, "username": target.username, "muted": muted, **where}
-            await self._events.publish(PlatformEvent("message", session.user_id, payload))
+            await self._events.publish(PlatformEvent("message", session.user_id, state))
         return state
 
 
-def _where(streamer_id: str, session_id: str | None) -> Where:
-    return {"streamer_id": streamer_id, "streamId": streamer_id, "session_id": session_id, "timestamp": iso(utcnow())}
-
-
 def _pin_state(
-    streamer_id: str, session_id: str | None, event_id: int | None, message: CommentJson | None, at: datetime | None
+    streamer_id: str, session_id: str | None, event_id: int | None, message: Comment | None, at: datetime | None
 ) -> PinState:
     return PinState(
         streamer_id=streamer_id,

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.chat.results import OperatorNotice
-from retake.chat.service import comment_body
+from retake.chat.service import comment_record
 from retake.errors import Conflict, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.store.tables import Agent, ChatEvent, OperatorAction, StreamSession, User
@@ -229,8 +229,8 @@ class OperatorDesk:
         return bool(getattr(result, "rowcount", 0))
 
     async def _announce(self, action: OperatorAction) -> None:
-        notice = {"id": str(action.id), "kind": action.kind, "reason": action.reason, "session_id": action.session_id}
-        notice["created_at"] = iso(action.created_at)  # the shape of a stream-status `warnings` entry
+        # the shape of a stream-status `warnings` entry
+        notice = OperatorNotice(str(action.id), action.kind, action.reason, action.session_id, iso(action.created_at))
         await self._events.publish(PlatformEvent("operator_action", f"live_{action.user_id}", notice))
         if action.chat_event_id is None:
             return
@@ -244,4 +244,4 @@ class OperatorDesk:
             ).first()
         if row is not None:
             event, sender = row
-            await self._events.publish(PlatformEvent("message", event.streamer_id, dict(comment_body(event, sender))))
+            await self._events.publish(PlatformEvent("message", event.streamer_id, comment_record(event, sender)))

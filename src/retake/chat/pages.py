@@ -14,18 +14,20 @@ every request, then FastAPI validating and serializing 50 nested response models
 Pages of one streamer's chat are also kept in memory until that chat changes (``page_cache.py``); pages of a
 session (``/chat/?session_id=``) are always read.
 
-The field sets are API.md's: ``comment_item`` must stay equal to ``service.comment_body`` (what Socket.IO
-broadcasts), with ``sender_streamercoin_holdings`` as the float the response model made of it.
+The field names are API.md's, and have one definition, at the edge: the comment document is made by the
+``CommentShape`` the assembly hands to ``ChatPages`` (``server/realtime/wire.py`` ``comment_json``), the function
+that also makes every broadcast comment, here straight from the row's values (no record is built per row). Only
+``sender_streamercoin_holdings`` differs: the float the response model made of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic_core import to_json
 from sqlalchemy import Row, Select, String, bindparam, select, type_coerce
@@ -34,8 +36,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from retake.chat.page_cache import PageCache
-from retake.chat.results import ChatItemJson, CommentJson
-from retake.chat.service import comment_fields
+from retake.chat.results import ChatItemJson
 from retake.errors import NotFound
 from retake.store.tables import ChatEvent, User
 from retake.store.types import iso
@@ -124,11 +125,33 @@ class RenderedPage:
         return cls(body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"')
 
 
-def comment_item(row: Sequence[Any]) -> CommentJson:
+class CommentShape(Protocol):
+    """API.md's comment document from a comment's values (``server/realtime/wire.py`` ``comment_json``)."""
+
+    def __call__(
+        self,
+        *,
+        event_id: int | str,
+        streamer_id: str,
+        session_id: str | None,
+        kind: str,
+        text: str,
+        timestamp: str | None,
+        tip_data: Mapping[str, Any] | None,
+        trade_data: Mapping[str, Any] | None,
+        sender_id: str,
+        username: str,
+        avatar_url: str | None,
+        wallet_address: str | None,
+        holdings: int | float,
+    ) -> object: ...
+
+
+def comment_item(row: Sequence[Any], comment: CommentShape) -> object:
     """One comment from a row of ``read_rows`` (``_COLUMNS``, the timestamp already in API.md's format)."""
     event_id, streamer_id, session_id, kind, text, timestamp, tip_data, trade_data = row[:8]
     sender_id, username, avatar_url, wallet_address = row[8:]
-    return comment_fields(
+    return comment(
         event_id=event_id,
         streamer_id=streamer_id,
         session_id=session_id,
@@ -160,11 +183,11 @@ def chat_item(row: Sequence[Any]) -> ChatItemJson:
     }
 
 
-def render(shape: Shape, rows: Sequence[Sequence[Any]], limit: int) -> RenderedPage:
+def render(shape: Shape, rows: Sequence[Sequence[Any]], limit: int, comment: CommentShape) -> RenderedPage:
     """``rows``: up to ``limit + 1`` rows newest first; the extra one only tells that there is a next page."""
-    items: list[CommentJson] | list[ChatItemJson]
+    items: list[object] | list[ChatItemJson]
     if shape == "comments":
-        items = [comment_item(row) for row in rows[:limit]]
+        items = [comment_item(row, comment) for row in rows[:limit]]
     else:
         items = [chat_item(row) for row in rows[:limit]]
     next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
@@ -192,8 +215,9 @@ async def read_rows(
 
 
 class ChatPages:
-    def __init__(self, engine: AsyncEngine, cache: PageCache | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, comment: CommentShape, cache: PageCache | None = None) -> None:
         self._engine = engine
+        self._comment = comment  # the edge's comment document: API.md's names are not this package's
         self.cache = cache
 
     async def page(
@@ -210,7 +234,7 @@ class ChatPages:
                 rows = await read_rows(
                     conn, streamer_id=streamer_id, session_id=session_id, limit=limit, before_id=before_id
                 )
-            return render(shape, rows, limit)
+            return render(shape, rows, limit, self._comment)
 
         if self.cache is None or streamer_id is None:
             return await read()

@@ -1,10 +1,9 @@
-"""What the chat services answer: frozen records with snake_case fields, plus the typed comment document.
+"""What the chat services answer and publish: frozen records with snake_case fields.
 
-``CommentJson`` is the exception to "the wire format is made at the edge": a comment is built straight into API.md's
-JSON shape (both field sets, the skill's ``_id``/``author``/``streamId`` and the newer ``sender_*``), because the
-comment-polling path renders pages of them directly to bytes (``pages.py``, docs/benchmarks.md "comment polling")
-and the event bus carries each Socket.IO payload as it is emitted. One builder (``service.comment_fields``) makes
-it for every path, so REST pages, REST answers and broadcasts cannot drift apart.
+The JSON of API.md (a comment's ``_id``, ``streamId``, ``author{fusername, walletAddress, …}``, the ``type`` of a
+moderation notice) is made at the edge, by ``server/realtime/wire.py``, for REST answers and Socket.IO payloads
+alike. The comment-polling path renders its pages from rows with that same edge function, handed to
+``ChatPages`` by the assembly (``pages.py``), so the names have one definition.
 """
 
 from __future__ import annotations
@@ -14,38 +13,34 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 
-class Author(TypedDict):
-    walletAddress: str
-    fusername: str
-    fid: int
-    favatar: str
-    walletType: str  # "EVM" (a 0x address, registered through the first API), "SOL", or "" without a wallet
-    userDbId: str  # the sender's user id, under the names clients of the first API read (API.md "Compatibility")
-    _id: str
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote a chat line, as the user row has it (a missing picture or wallet is None)."""
+
+    user_id: str
+    username: str
+    avatar_url: str | None
+    wallet_address: str | None
 
 
-class CommentJson(TypedDict):
-    _id: str
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A stored chat line (``message``, ``tip``, ``trade`` or ``system``): the ``message`` event's record."""
+
     chat_event_id: str
-    streamId: str
     streamer_id: str
     session_id: str | None
-    type: str
+    kind: str
     text: str
     timestamp: str | None
-    author: Author
-    sender_user_id: str
-    sender_username: str
-    sender_display_name: str
-    sender_pfp: str
-    sender_wallet_address: str
-    sender_streamercoin_holdings: int | float
-    tip_data: Mapping[str, Any] | None
+    tip_data: Mapping[str, Any] | None  # the stored JSON of a tip line (chat.ports.TipData)
     trade_data: Mapping[str, Any] | None
+    sender: Sender
 
 
 class ChatItemJson(TypedDict):
-    """An item of the public ``/chat/`` page (schemas.ChatItem, in its field order)."""
+    """An item of the public ``/chat/`` page (schemas.ChatItem, in its field order): API.md's names are the
+    record's own here, so ``pages.py`` renders it itself."""
 
     chat_event_id: str
     sender_user_id: str
@@ -64,7 +59,7 @@ class PostedComment:
 
     chat_event_id: str
     timestamp: str | None
-    comment: CommentJson
+    comment: Comment
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +76,13 @@ class Tipper:
 
 @dataclass(frozen=True, slots=True)
 class PinState:
-    """A session's pin after a pin/unpin, or as a late viewer reads it; also the ``pinned`` event's payload."""
+    """A session's pin after a pin/unpin, or as a late viewer reads it; also the ``pinned`` event's record."""
 
     streamer_id: str
     session_id: str | None
     pinned: bool
     chat_event_id: str | None
-    message: CommentJson | None  # None after an unpin
+    message: Comment | None  # None after an unpin
     timestamp: str | None
 
 
@@ -105,7 +100,29 @@ class DeletedAll:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """The ``message`` event of a deletion (``type: delete``)."""
+
+    chat_event_id: str
+    streamer_id: str
+    session_id: str | None
+    timestamp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCleared:
+    """The ``message`` event of a delete-all (``type: delete_all``): ``count`` messages of the chat or session."""
+
+    count: int
+    streamer_id: str
+    session_id: str | None
+    timestamp: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class JailState:
+    """A jail/unjail outcome; also the ``message`` event's record (``type: jail`` when muted, else ``unjail``)."""
+
     user_id: str
     username: str
     muted: bool
@@ -136,7 +153,8 @@ class MutedUsers:
 
 @dataclass(frozen=True, slots=True)
 class OperatorNotice:
-    """A warning or shutdown the operator issued to an agent (``retake admin warn|shutdown``)."""
+    """A warning or shutdown the operator issued to an agent (``retake admin warn|shutdown``); also the record of
+    the ``operator_action`` event."""
 
     id: str
     kind: str

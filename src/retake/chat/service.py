@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.chat.ports import SendGate, TransactionLedger, TransactionNote
-from retake.chat.results import CommentJson, PostedComment, Tipper
+from retake.chat.results import Comment, PostedComment, Sender, Tipper
 from retake.errors import NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.ids import parse_id
@@ -37,74 +34,10 @@ def parse_limit(value: int | None) -> int:
     return value
 
 
-def pseudo_fid(user_id: str) -> int:
-    """Real clients read a numeric Farcaster-style ``fid``; ours is stable and derived from the user id."""
-    return int(user_id.replace("-", "")[:7], 16)
-
-
-def wallet_type(wallet: str) -> str:
-    """Told by the address itself: a base58 Solana key never starts with ``0x`` (``0`` is not in its alphabet), so
-    no stored column is needed and the two cannot disagree."""
-    if not wallet:
-        return ""
-    return "EVM" if wallet.startswith("0x") else "SOL"
-
-
-def comment_fields(
-    *,
-    event_id: int,
-    streamer_id: str,
-    session_id: str | None,
-    kind: str,
-    text: str,
-    timestamp: str | None,
-    tip_data: Mapping[str, Any] | None,
-    trade_data: Mapping[str, Any] | None,
-    sender_id: str,
-    username: str,
-    avatar_url: str | None,
-    wallet_address: str | None,
-    holdings: int | float = 0,
-) -> CommentJson:
-    """Both field sets of API.md: the skill's (``_id``, ``author``) and the newer ``sender_*`` ones. One place
-    for the shape of a comment, whether it comes from a stored ORM row (``comment_body``) or a page query
-    (``chat.pages.comment_item``)."""
-    key = str(event_id)
-    avatar = avatar_url or ""
-    wallet = wallet_address or ""
-    return {
-        "_id": key,
-        "chat_event_id": key,
-        "streamId": streamer_id,
-        "streamer_id": streamer_id,
-        "session_id": session_id,
-        "type": kind,
-        "text": text,
-        "timestamp": timestamp,
-        "author": {
-            "walletAddress": wallet,
-            "fusername": username,
-            "fid": pseudo_fid(sender_id),
-            "favatar": avatar,
-            "walletType": wallet_type(wallet),
-            "userDbId": sender_id,
-            "_id": sender_id,
-        },
-        "sender_user_id": sender_id,
-        "sender_username": username,
-        "sender_display_name": username,
-        "sender_pfp": avatar,
-        "sender_wallet_address": wallet,
-        "sender_streamercoin_holdings": holdings,
-        "tip_data": tip_data,
-        "trade_data": trade_data,
-    }
-
-
-def comment_body(event: ChatEvent, sender: User | Principal) -> CommentJson:
-    """A just-stored comment, as REST answers and Socket.IO broadcasts it."""
-    return comment_fields(
-        event_id=event.id,
+def comment_record(event: ChatEvent, sender: User | Principal) -> Comment:
+    """A just-stored comment, as REST answers and Socket.IO broadcasts it (in API.md's JSON at the edge)."""
+    return Comment(
+        chat_event_id=str(event.id),
         streamer_id=event.streamer_id,
         session_id=event.session_id,
         kind=event.type,
@@ -112,10 +45,7 @@ def comment_body(event: ChatEvent, sender: User | Principal) -> CommentJson:
         timestamp=iso(event.created_at),
         tip_data=event.tip_data,
         trade_data=event.trade_data,
-        sender_id=sender.id,
-        username=sender.username,
-        avatar_url=sender.avatar_url,
-        wallet_address=sender.wallet_address,
+        sender=Sender(sender.id, sender.username, sender.avatar_url, sender.wallet_address),
     )
 
 
@@ -176,9 +106,9 @@ class ChatService:
             )
             db.add(event)
             await db.commit()
-        body = comment_body(event, sender)
-        await self._events.publish(PlatformEvent("message", destination_user_id, dict(body)))
-        return PostedComment(body["chat_event_id"], body["timestamp"], body)
+        comment = comment_record(event, sender)
+        await self._events.publish(PlatformEvent("message", destination_user_id, comment))
+        return PostedComment(comment.chat_event_id, comment.timestamp, comment)
 
     async def top_tippers(self, streamer_id: str, limit: int = 10) -> list[Tipper]:
         """Senders ranked by the total of their ``tip`` events in this streamer's chat (amounts in SOL)."""

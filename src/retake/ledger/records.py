@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, TypedDict
+from typing import Any
 
 from retake.chat.ports import TipData, TradeData
 from retake.store.tables import Tip, Token, Trade
@@ -189,41 +189,6 @@ def trade_record(trade: Trade, token: Token, pricing: Pricing) -> TradeRecord:
         completed=trade.completed,
         timestamp=iso(trade.created_at),
     )
-
-
-class NewTrade(TypedDict):
-    """The ``newtrade`` Socket.IO event: the skill's camelCase fields plus a few more from the record. Built here
-    rather than in the Socket.IO layer because the event bus carries each event's payload as it is emitted."""
-
-    address: str
-    action: str
-    usdAmount: float
-    tokenTicker: str
-    solAmount: float
-    tokenAmount: float
-    txHash: str
-    trader: str
-    userId: str
-    priceSol: float
-    marketCapUsd: float
-    timestamp: str | None
-
-
-def newtrade_payload(record: TradeRecord) -> NewTrade:
-    return {
-        "address": record.token_address,
-        "action": record.side,
-        "usdAmount": record.amount_in_usd,
-        "tokenTicker": record.token_ticker,
-        "solAmount": record.amount_sol,
-        "tokenAmount": record.amount_tokens,
-        "txHash": record.tx_hash,
-        "trader": record.trader_address,
-        "userId": record.user_id,
-        "priceSol": record.price_sol,
-        "marketCapUsd": record.market_cap_usd,
-        "timestamp": record.timestamp,
-    }
 
 
 def trade_data(trade: Trade, token: Token, pricing: Pricing) -> TradeData:

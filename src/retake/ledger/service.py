@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,7 +20,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.chat.ports import SendGate, TradeData, TransactionKind
-from retake.chat.service import MAX_TEXT, comment_body
+from retake.chat.service import MAX_TEXT, comment_record
 from retake.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
 from retake.principal import Principal
@@ -48,7 +47,6 @@ from .model import SwapResult, new_pool
 from .records import (
     Pricing,
     config_of,
-    newtrade_payload,
     quote_of,
     state_from_json,
     state_to_json,
@@ -216,10 +214,9 @@ class LedgerService(LedgerRows):
             await db.flush()
             await db.commit()
         record = trade_record(trade, token, pricing)
-        await self._events.publish(PlatformEvent("rawtrade", "trades", asdict(record)))
-        payload = dict(newtrade_payload(record))
+        await self._events.publish(PlatformEvent("rawtrade", "trades", record))
         for room in ("trades", f"trades_{address}"):
-            await self._events.publish(PlatformEvent("newtrade", room, payload))
+            await self._events.publish(PlatformEvent("newtrade", room, record))
         return record
 
     # -- wallets, airdrops, tips ---------------------------------------------------------------------------
@@ -334,8 +331,8 @@ class LedgerService(LedgerRows):
             tip.chat_event_id = event.id
             await db.commit()
         record = tip_record(tip, sender.username, pricing)
-        await self._events.publish(PlatformEvent("message", receiver_id, dict(comment_body(event, sender))))
-        await self._events.publish(PlatformEvent("tip_received", f"live_{receiver_id}", asdict(record)))
+        await self._events.publish(PlatformEvent("message", receiver_id, comment_record(event, sender)))
+        await self._events.publish(PlatformEvent("tip_received", f"live_{receiver_id}", record))
         return record
 
     # -- chat announcements (chat.ports.TransactionLedger) ----------------------------------------------

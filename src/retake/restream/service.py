@@ -148,7 +148,8 @@ class RestreamService:
             await self._stop_all(user_id)
 
     async def on_event(self, event: PlatformEvent) -> None:
-        streamer = event.payload.get("streamer_id")
+        # streams' SessionStarted/SessionEnded records (restream does not import streams: read the field by name)
+        streamer = getattr(event.record, "streamer_id", None)
         if not isinstance(streamer, str):
             return
         if event.name == "session_started":

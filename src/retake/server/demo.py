@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import base58
 
 from retake.accounts.agents import AuthedAgent
+from retake.chat.results import Comment
 from retake.errors import NotFound, RetakeError
 from retake.events import PlatformEvent
 
@@ -212,12 +213,14 @@ class DemoAgent:
         who = self._who
         if who is None or event.name != "message" or event.room != who.user.id:
             return
-        payload: dict[str, Any] = event.payload
-        sender = payload.get("sender_user_id")
-        if payload.get("type") != "message" or not sender or sender == who.user.id or sender in self._greeted:
+        line = event.record
+        if not isinstance(line, Comment) or line.kind != "message":
+            return
+        sender = line.sender.user_id
+        if not sender or sender == who.user.id or sender in self._greeted:
             return
         self._greeted.add(sender)
-        name = str(payload.get("sender_username") or "there")
+        name = line.sender.username or "there"
         self._spawn(self._greet(name), "demo-greeting")
 
     async def _greet(self, name: str) -> None:

@@ -34,8 +34,9 @@ from retake.live import LiveRegistry
 from retake.media.health import HealthConfig
 from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
-from retake.restream.keybox import KeyBox  # restream
-from retake.restream.service import RestreamConfig, RestreamService  # restream
+from retake.restream.keybox import KeyBox
+from retake.restream.service import RestreamConfig, RestreamService
+from retake.server.realtime.wire import comment_json, wire_payload
 from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
@@ -146,14 +147,16 @@ class Platform:
             moderation=moderation,
             ledger=ledger,
             chat=chat,
-            chat_pages=ChatPages(engine, page_cache),
+            chat_pages=ChatPages(engine, comment_json, page_cache),  # pages spell comments as broadcasts do
             streams=streams,
             owned_sessions=OwnerSessions(sessions, streams, live),
             operator=OperatorDesk(sessions, events, streams),
             media=media,
             rtmp=rtmp,
             previews=previews,
-            webhooks=WebhookService(sessions, events, engine.dialect.name, _webhook_config(settings)),
+            webhooks=WebhookService(
+                sessions, events, engine.dialect.name, _webhook_config(settings), encode=wire_payload
+            ),
             restreams=_restreams(settings, sessions, events, media),
         )
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +23,7 @@ from retake.principal import Principal
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.ports import MediaControl, PublisherControl, TokenLauncher
+from retake.streams.records import EncoderDisconnected, SessionEnded, SessionStarted
 from retake.token_info import TokenInfo
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,7 @@ class StreamService:
             log.info("session %s ended", session_id)
         duration = max(0, int((ended - started).total_seconds()))
         if ended_now:  # once, by whichever node ended it (the row lock above): push's stream.offline
-            offline: dict[str, Any] = {"streamer_id": session.user_id, "session_id": session_id, "ended_at": iso(ended)}
-            offline |= {"duration_seconds": duration, "viewers": session.peak_viewers}
+            offline = SessionEnded(session.user_id, session_id, iso(ended), duration, session.peak_viewers)
             await self._events.publish(PlatformEvent("session_ended", f"live_{session.user_id}", offline))
         return duration, session.peak_viewers
 
@@ -251,13 +250,8 @@ class StreamService:
                 await db.commit()
         if not first:
             return
-        await self._events.publish(
-            PlatformEvent(
-                "session_started",
-                f"live_{target.stream_id}",
-                {"streamer_id": target.stream_id, "session_id": target.session_id, "started_at": iso(now)},
-            )
-        )
+        started = SessionStarted(target.stream_id, target.session_id, iso(now))
+        await self._events.publish(PlatformEvent("session_started", f"live_{target.stream_id}", started))
 
     async def publisher_left(self, target: PublishTarget, reason: str) -> None:
         self.live.media_stopped(target.session_id)
@@ -271,8 +265,7 @@ class StreamService:
             await db.commit()
         if reason == "stopped":
             return
-        dropped: dict[str, Any] = {"streamer_id": target.stream_id, "session_id": target.session_id, "reason": reason}
-        dropped |= {"disconnected_at": iso(utcnow()), "reconnect_grace_seconds": self._grace}
+        dropped = EncoderDisconnected(target.stream_id, target.session_id, reason, iso(utcnow()), self._grace)
         await self._events.publish(PlatformEvent("encoder_disconnected", f"live_{target.stream_id}", dropped))
         loop = asyncio.get_running_loop()
         self._cancel_grace(target.session_id)

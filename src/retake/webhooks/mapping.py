@@ -1,13 +1,15 @@
 """Platform events (``retake.events.PlatformEvent``, what services publish) → agent events.
 
-Each platform event names a room and carries the REST/Socket.IO payload; the agent event reuses that payload as
-its ``data``, so a webhook receiver, a socket listener and a REST poller read the same shapes. Only agents get
+Each platform event names a room and carries a domain record; the agent event's ``data`` is that record's
+REST/Socket.IO payload, made by the edge's encoder (``Encode``: handed over by the assembly, since the wire names
+are the edge's), so a webhook receiver, a socket listener and a REST poller read the same shapes. Only agents get
 agent events: a viewer's room or a token without an agent maps to nothing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +26,16 @@ ENCODER_DISCONNECTED = "encoder_disconnected"
 OPERATOR_ACTION = "operator_action"
 AGENT_VERIFIED = "agent_verified"
 AGENT_EVENT = "agent_event"  # what this package emits itself: never mapped again
+
+
+Encode = Callable[[PlatformEvent], dict[str, Any]]  # a platform event's JSON payload (server/realtime/wire.py)
+
+
+@dataclass(frozen=True)
+class AgentPush:
+    """The record of the ``agent_event`` this package publishes: the envelope as it is also signed and sent."""
+
+    envelope: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -45,11 +57,11 @@ def _live_room_user(room: str) -> str | None:
     return room[len("live_") :] if room.startswith("live_") else None
 
 
-async def agent_events(event: PlatformEvent, lookups: Lookups) -> list[AgentEvent]:
-    payload = event.payload
+async def agent_events(event: PlatformEvent, lookups: Lookups, encode: Encode) -> list[AgentEvent]:
     if event.name == "message":
-        return await _chat(event, lookups)
+        return await _chat(event, encode(event), lookups)
     if event.name == "rawtrade":
+        payload = encode(event)
         owner = await lookups.agent_of_token(str(payload.get("token_address", "")))
         return [AgentEvent(owner, "trade.own_token", payload)] if owner else []
     simple = {
@@ -64,16 +76,16 @@ async def agent_events(event: PlatformEvent, lookups: Lookups) -> list[AgentEven
     if user is None:
         return []
     if event.name == OPERATOR_ACTION:
+        payload = encode(event)
         kind = OPERATOR_TYPES.get(str(payload.get("kind")))
         return [AgentEvent(user, kind, payload)] if kind else []
     kind = simple.get(event.name)
     if kind is None or not await lookups.agent_users({user}):
         return []
-    return [AgentEvent(user, kind, payload)]
+    return [AgentEvent(user, kind, encode(event))]
 
 
-async def _chat(event: PlatformEvent, lookups: Lookups) -> list[AgentEvent]:
-    payload = event.payload
+async def _chat(event: PlatformEvent, payload: dict[str, Any], lookups: Lookups) -> list[AgentEvent]:
     if payload.get("type") not in COMMENT_TYPES:
         return []
     found: list[AgentEvent] = []

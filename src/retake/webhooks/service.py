@@ -20,7 +20,7 @@ from retake.events import EventBus, PlatformEvent
 from retake.store.tables import WebhookEndpoint
 from retake.store.types import iso
 from retake.webhooks.envelope import EVENT_TYPES, encode, envelope, new_secret
-from retake.webhooks.mapping import AGENT_EVENT, AgentEvent, agent_events
+from retake.webhooks.mapping import AGENT_EVENT, AgentEvent, AgentPush, Encode, agent_events
 from retake.webhooks.outbox import Outbox, RetryPolicy
 from retake.webhooks.targets import check_target
 from retake.webhooks.worker import DeliveryWorker
@@ -67,8 +67,15 @@ class _CachedLookups:
 
 class WebhookService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], events: EventBus, dialect: str, config: WebhookConfig
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventBus,
+        dialect: str,
+        config: WebhookConfig,
+        *,
+        encode: Encode,  # a platform event's JSON (server/realtime/wire.py): the agent events' data
     ) -> None:
+        self._encode = encode
         self.outbox = Outbox(sessions, dialect, config.policy)
         self._events = events
         self._config = config
@@ -91,14 +98,14 @@ class WebhookService:
     async def on_event(self, event: PlatformEvent) -> None:
         if event.name == AGENT_EVENT:
             return
-        for found in await agent_events(event, self._lookups):
+        for found in await agent_events(event, self._lookups, self._encode):
             await self.push(found)
 
     async def push(self, found: AgentEvent) -> str | None:
         """Emit one agent event on the socket room and queue it for the agent's webhook; the delivery id, if any."""
         body = envelope(found.type, found.data)
         # The agent socket: the Socket.IO relay emits bus events to their room on every node (through Redis).
-        await self._events.publish(PlatformEvent(AGENT_EVENT, agent_room(found.user_id), body))
+        await self._events.publish(PlatformEvent(AGENT_EVENT, agent_room(found.user_id), AgentPush(body)))
         delivery_id = await self.outbox.enqueue(found.user_id, found.type, body["id"], encode(body))
         if delivery_id is not None:
             self.worker.wake()

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from retake.accounts.results import AgentVerified
 from retake.events import PlatformEvent
 from retake.server.api import views
 from retake.server.api.deps import AgentDep, PlatformDep, client_address
@@ -50,7 +51,7 @@ async def verify(body: VerifyIn, who: AgentDep, platform: PlatformDep) -> dict[s
     with hint("no_verification_message", PREPARE_VERIFY):
         await platform.agents.verify(who.agent_id, body.tweet_url)
     if not already:  # push's verification.completed (webhooks/mapping.py)
-        done = {"userDbId": who.user_id, "agent_id": who.agent_id, "verified": True, "verified_via": "tweet"}
+        done = AgentVerified(user_id=who.user_id, agent_id=who.agent_id, verified_via="tweet")
         await platform.events.publish(PlatformEvent("agent_verified", f"live_{who.user_id}", done))
     return {"verified": True}
 

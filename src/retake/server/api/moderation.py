@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from retake.chat.results import Deleted, DeletedAll, JailState, MutedUsers, PinState
+from retake.chat.results import Deleted, DeletedAll, JailState, MutedUsers
 from retake.server.api.deps import PlatformDep, UserDep
 from retake.server.api.schemas import ERRORS, Comment, ErrorBody, Lenient
+from retake.server.realtime.wire import pin_state
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
@@ -92,15 +93,15 @@ class MutedUsersOut(BaseModel):
 
 
 @router.post("/chat/{chat_event_id}/pin", response_model=PinnedOut)
-async def pin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> PinState:
+async def pin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
     """Pin a message of your chat sent during a session; it replaces the session's earlier pin."""
-    return await platform.moderation.pin(who, chat_event_id)
+    return pin_state(await platform.moderation.pin(who, chat_event_id))  # the ``pinned`` broadcast's payload
 
 
 @router.delete("/chat/{chat_event_id}/pin", response_model=PinnedOut)
-async def unpin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> PinState:
+async def unpin(chat_event_id: EventIdPath, who: UserDep, platform: PlatformDep) -> dict[str, Any]:
     """Unpin; answers ``pinned: false`` whether or not the message was pinned."""
-    return await platform.moderation.unpin(who, chat_event_id)
+    return pin_state(await platform.moderation.unpin(who, chat_event_id))
 
 
 @router.delete("/chat/{chat_event_id}", response_model=DeletedOut)
@@ -134,6 +135,6 @@ async def muted_users(session_id: SessionPath, who: UserDep, platform: PlatformD
 
 
 @router.get("/sessions/{session_id}/pinned", response_model=PinnedOut)
-async def pinned(session_id: SessionPath, platform: PlatformDep) -> PinState:
+async def pinned(session_id: SessionPath, platform: PlatformDep) -> dict[str, Any]:
     """The session's pinned message, for viewers who join after it was pinned (public)."""
-    return await platform.moderation.pinned_of(session_id)
+    return pin_state(await platform.moderation.pinned_of(session_id))

@@ -30,6 +30,7 @@ from retake.server.realtime.agent_room import join_agent_room, refuse_private_ro
 from retake.server.realtime.fanout import DirectFanout, DirectManager, DirectRedisManager
 from retake.server.realtime.fanout import install as install_fanout
 from retake.server.realtime.payloads import ClientMessage, error_body, parse_message, parse_room
+from retake.server.realtime.wire import comment, wire_payload
 
 if TYPE_CHECKING:
     from retake.server.platform import Platform
@@ -201,7 +202,7 @@ class Realtime:
     async def _relay(self, event: PlatformEvent) -> None:
         if event.name in INTERNAL_EVENTS:
             return
-        await self.sio.emit(event.name, event.payload, room=event.room)
+        await self.sio.emit(event.name, wire_payload(event), room=event.room)
 
     # -- client events -------------------------------------------------------------------------------------
 
@@ -287,7 +288,7 @@ class Realtime:
                     f"no {incoming.type} with this tx_hash by this sender on the ledger", code="unknown_transaction"
                 )
         posted = await platform.chat.send(sender, incoming.streamer_id, text, incoming.type, note=note)
-        return dict(posted.comment)  # the acknowledgement is the comment as it was broadcast
+        return dict(comment(posted.comment))  # the acknowledgement is the comment as it was broadcast
 
     async def _refuse(self, sid: str, exc: RetakeError) -> dict[str, Any]:
         body = error_body(exc)
