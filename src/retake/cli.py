@@ -154,7 +154,10 @@ def admin_verify(
 
     async def go() -> tuple[str, bool]:
         async with store_only.store(settings) as sessions:
+            before = await store_only.verified_before(sessions, agent_name)
             verified = await store_only.actions(settings, sessions).verify(CLI, agent_name)
+            if before is False:  # newly verified: the agent's webhook hears of it (verification.completed)
+                await store_only.announce_verified(settings, sessions, verified.agent_id)
             return verified.agent_id, verified.verified
 
     with console.status(f"verifying {agent_name}…"):

@@ -1,5 +1,10 @@
-"""Our own chat during a stream (the skill's chat loop): read new comments at the skill's pace, hand viewer
-messages and tips to the handler, post its answers, and speak up when chat has been silent too long."""
+"""Our own chat during a stream (the skill's chat loop): read new comments, hand viewer messages and tips to the
+handler, post its answers, and speak up when chat has been silent too long.
+
+New comments arrive by push (``chat.message`` on the agent socket, :class:`retake.agent.events.AgentSocket`)
+when the platform offers it, or by polling at the skill's pace. While the socket is down (python-socketio
+reconnecting) the desk polls, and after a reconnect it polls once to catch up: events sent while it was away
+are not replayed. Either way comments are handled once, in id order, after the last one seen."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 
 from retake.agent.async_client import AsyncRetakeClient
 from retake.agent.errors import AgentError, RateLimited
+from retake.agent.events import AgentSocket
 from retake.agent.handlers import Handler, HandlerError, ask
 from retake.agent.notify import Notifier
 from retake.agent.options import GoLiveOptions
@@ -94,7 +100,11 @@ class ChatDesk:
         self.recent.append({"from": self.agent_name, "text": text, "own": True})
         self._show(f"{self.agent_name}: {text}")
 
-    async def run(self) -> None:
+    async def run(self, socket: AgentSocket | None = None) -> None:
+        """Until cancelled: by push over ``socket`` if given, else by polling."""
+        if socket is not None:
+            await self._run_push(socket)
+            return
         o = self.options
         pacer = ChatPacer(o.chat_interval, o.chat_busy_interval, o.chat_quiet_interval, o.chat_quiet_after)
         interval = o.chat_interval
@@ -109,6 +119,37 @@ class ChatDesk:
                 self.report.warn(f"chat loop: {exc!r}")
             interval = pacer.next_interval(time.monotonic(), had_messages)
 
+    async def _run_push(self, socket: AgentSocket) -> None:
+        o = self.options
+        caught_up = socket.reconnects
+        while True:
+            try:
+                if not socket.connected:  # reconnecting: poll meanwhile, so chat is still answered
+                    await asyncio.sleep(o.chat_interval)
+                    await self.poll()
+                elif socket.reconnects != caught_up:
+                    caught_up = socket.reconnects
+                    await self.poll()
+                else:
+                    silent_for = time.monotonic() - self.last_chat_at
+                    event = await socket.next(max(0.5, min(o.chat_interval, o.silence_after - silent_for)))
+                    if event is not None:
+                        await self.on_event(event)
+                if time.monotonic() - self.last_chat_at >= o.silence_after:
+                    await self.break_silence()
+            except Exception as exc:  # a surprising event must not take a live stream down
+                self.report.warn(f"chat loop: {exc!r}")
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        """One pushed event: a ``chat.message`` in our own room is handled as a polled comment would be (a
+        mention elsewhere is not our chat); other types are read from stream status by the monitor."""
+        data = event.get("data")
+        if event.get("type") != "chat.message" or not isinstance(data, dict):
+            return
+        if str(data.get("streamer_id") or data.get("streamId") or "") != self.user_id:
+            return
+        await self._handle(newer_than([data], self.last_comment_id))  # type: ignore[list-item]
+
     async def poll(self) -> bool:
         """Handle the comments newer than the last one seen; True when a viewer wrote."""
         try:
@@ -122,7 +163,9 @@ class ChatDesk:
             self._failing = True
             return False
         self._failing = False
-        fresh = newer_than(page["comments"], self.last_comment_id)
+        return await self._handle(newer_than(page["comments"], self.last_comment_id))
+
+    async def _handle(self, fresh: list[Comment]) -> bool:
         self.last_comment_id = newest_id(fresh, self.last_comment_id)
         had_messages = False
         for comment in fresh:

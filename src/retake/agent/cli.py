@@ -241,6 +241,9 @@ def go_live(
     ] = False,
     live_timeout: Annotated[float, typer.Option("--live-timeout", help="seconds to wait for is_live")] = 30.0,
     skill_check: Annotated[bool, typer.Option("--skill-check/--no-skill-check", help="compare /skill.json")] = True,
+    push: Annotated[
+        bool, typer.Option("--push/--no-push", help="chat by push over the agent socket when the platform offers it")
+    ] = True,
 ) -> None:
     """Go live the skill's way and stay live: Xvfb + ffmpeg, thumbnails, chat loop, watchdog. Ctrl-C stops."""
     creds, base = _load(base_url)
@@ -260,6 +263,7 @@ def go_live(
             proactive_messages=tuple(proactive_message) if proactive_message else DEFAULT_PROACTIVE,
             allow_unverified=allow_unverified,
             skill_check=skill_check,
+            push=push,
             live_timeout=live_timeout,
             silence_after=silence,
             thumbnail_interval=thumbnail_interval,

@@ -41,6 +41,7 @@ class GoLiveOptions:
     proactive_messages: tuple[str, ...] = DEFAULT_PROACTIVE
     allow_unverified: bool = False
     skill_check: bool = True
+    push: bool = True  # chat by push over the agent socket when the platform offers it (polling otherwise)
     live_timeout: float = 30.0
     chat_interval: float = 3.0
     chat_busy_interval: float = 2.0

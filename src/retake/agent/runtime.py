@@ -6,7 +6,9 @@
 3. Xvfb on a free display, the text window (xterm following the stream log, or drawtext), ffmpeg with the
    skill's settings;
 4. poll ``stream/status`` until ``is_live`` (30 s limit), upload the first thumbnail, send the opening message;
-5. loops until stopped: comments (3 s; 2 s while busy, slowing to 10 s when quiet) handed to the handler, a
+5. loops until stopped: comments pushed over the agent socket when the platform offers it (its skill.json lists
+   ``agent_socket``; refused sockets fall back), else polled (3 s; 2 s while busy, slowing to 10 s when quiet),
+   handed to the handler, a
    proactive line when chat has been silent too long, a thumbnail every 3 minutes, a status monitor (viewers,
    milestones, operator warnings) and a watchdog that restarts a dead Xvfb or ffmpeg and, when the ingest
    dropped the stream, fetches a fresh key and restarts the encoder (the skill's "Stream Crashes" recipe);
@@ -33,6 +35,7 @@ from retake.agent.chat import ChatDesk
 from retake.agent.commands import TextOverlay
 from retake.agent.credentials import Credentials
 from retake.agent.errors import AgentError, Conflict
+from retake.agent.events import AgentSocket
 from retake.agent.handlers import CommandHandler, Handler
 from retake.agent.liveness import Liveness
 from retake.agent.monitor import StatusMonitor, notify_warning
@@ -116,6 +119,10 @@ class GoLive:
         self._call_stop = True
         self._session_opened = False
         self._last_thumbnail_ok = False
+        # Push is tried when the skill check saw the agent socket offered, or when the check is off (then a
+        # refused socket is what tells).
+        self._push_offered = not self.options.skill_check
+        self.push_socket: AgentSocket | None = None
 
     # -- public controls -----------------------------------------------------------------------------------
 
@@ -198,7 +205,7 @@ class GoLive:
         await self._open()
         assert self.chat is not None
         tasks = [
-            asyncio.create_task(self.chat.run(), name="chat"),
+            asyncio.create_task(self.chat.run(self.push_socket), name="chat"),
             asyncio.create_task(self._thumbnail_loop(), name="thumbnails"),
             asyncio.create_task(self.monitor.run(), name="monitor"),
             asyncio.create_task(self.watchdog.run(), name="watchdog"),
@@ -213,6 +220,20 @@ class GoLive:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _open_push(self) -> None:
+        """The agent socket for chat (``push_socket``), when wanted and offered; left None (polling) when it
+        cannot be opened."""
+        if not (self.options.push and self._push_offered and self.client.has_token):
+            return
+        socket = AgentSocket(self.client)
+        with self.report.step("opening the agent socket (push)"):
+            opened = await socket.connect(10.0)
+        if not opened:
+            self.report.warn("the agent socket was refused: polling chat every few seconds instead")
+            return
+        self.push_socket = socket
+        self.report.ok("chat by push over the agent socket")
 
     def _prepare_work_dir(self) -> None:
         if self.options.work_dir is not None:
@@ -251,6 +272,7 @@ class GoLive:
                 self.notifier.emit("skill_changed", message, previous=check.previous, version=check.version)
             else:
                 self.report.ok(f"skill version {check.version}")
+            self._push_offered = check.push
         verified = (await self.client.verification_status())["verified"]
         if not verified:
             if not o.allow_unverified:
@@ -311,6 +333,7 @@ class GoLive:
             show=self.screen_write,
             context=self.context,
         )
+        await self._open_push()  # before the prime: nothing said between the two is missed
         await self.chat.prime()
         stage = self.stage
         assert stage is not None
@@ -422,6 +445,8 @@ class GoLive:
                     pass  # already stopped (another `retake agent stop`, or the operator)
                 except (AgentError, TimeoutError) as exc:
                     self.report.warn(f"stream/stop failed: {exc}")
+        if self.push_socket is not None:
+            await self.push_socket.close()
         if self.stage is not None:
             with self.report.step("ending ffmpeg, the text window and Xvfb"):
                 await self.stage.stop_all()

@@ -23,6 +23,13 @@ class SkillCheck:
     changed: bool
     skill_md: Path | None = None
     error: str | None = None
+    push: bool = False  # the platform lists the agent socket: events can be pushed instead of polled
+
+
+def offers_push(info: dict[str, object]) -> bool:
+    """skill.json lists ``agent_socket`` among its endpoints on servers that push agent events (skill 1.1+)."""
+    endpoints = info.get("endpoints")
+    return isinstance(endpoints, dict) and "agent_socket" in endpoints
 
 
 async def check_skill(client: AsyncRetakeClient, state: AgentState) -> SkillCheck:
@@ -33,7 +40,7 @@ async def check_skill(client: AsyncRetakeClient, state: AgentState) -> SkillChec
     version = str(info.get("version") or "") or None
     previous = state.skill_version(client.base_url)
     if version is None:
-        return SkillCheck(None, previous, False, error="skill.json has no version")
+        return SkillCheck(None, previous, False, error="skill.json has no version", push=offers_push(info))
     changed = previous is not None and previous != version
     saved: Path | None = None
     if changed or previous is None:
@@ -43,4 +50,4 @@ async def check_skill(client: AsyncRetakeClient, state: AgentState) -> SkillChec
             saved.write_text(text, encoding="utf-8")
     state.set_skill_version(client.base_url, version)
     state.save()
-    return SkillCheck(version, previous, changed, saved)
+    return SkillCheck(version, previous, changed, saved, push=offers_push(info))

@@ -79,6 +79,9 @@ class CommentAuthor(TypedDict, total=False):
     fusername: str
     fid: int
     favatar: str
+    walletType: str  # "EVM" (a 0x address, registered through the first API), "SOL", or "" without a wallet
+    userDbId: str  # the sender's user id: how an agent recognises its own messages
+    _id: str  # the same id, under the first API's name
 
 
 class Comment(TypedDict, total=False):

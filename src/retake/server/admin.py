@@ -100,3 +100,38 @@ def operator_desk(settings: Settings, sessions: Sessions) -> OperatorDesk:
         media=Playback(settings.data_dir / "recordings"),
     )
     return OperatorDesk(sessions, events, streams)
+
+
+async def verified_before(sessions: Sessions, agent_name: str) -> bool | None:
+    """Whether the named agent was already verified (None: no such agent), read before ``operator_verify``."""
+    from sqlalchemy import select
+
+    from retake.store.tables import Agent, User
+
+    async with sessions() as db:
+        found: bool | None = await db.scalar(
+            select(Agent.verified).join(User, User.id == Agent.user_id).where(User.username_key == agent_name.lower())
+        )
+        return found
+
+
+async def announce_verified(settings: Settings, sessions: Sessions, agent_id: str) -> bool:
+    """Push's ``verification.completed`` for a verification the operator made from the command line. There is
+    no node here (no bus, no socket), so the event goes straight into the durable outbox, where a running
+    node's delivery worker finds it on its next poll: webhooks get it; the agent socket does not (it is fed by
+    a node's bus). True when a webhook row was written."""
+    from sqlalchemy import select
+
+    from retake.store.tables import Agent
+    from retake.webhooks.envelope import encode, envelope
+    from retake.webhooks.outbox import Outbox, RetryPolicy
+
+    async with sessions() as db:
+        user_id = await db.scalar(select(Agent.user_id).where(Agent.id == agent_id))
+    if user_id is None:
+        return False
+    data = {"userDbId": user_id, "agent_id": agent_id, "verified": True, "verified_via": "operator"}
+    body = envelope("verification.completed", data)
+    dialect = make_url(_database_url(settings)).get_backend_name()
+    outbox = Outbox(sessions, dialect, RetryPolicy())
+    return await outbox.enqueue(user_id, body["type"], body["id"], encode(body)) is not None

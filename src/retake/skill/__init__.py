@@ -57,5 +57,19 @@ def skill_json(public_url: str) -> dict[str, Any]:
             "live_flv": "GET /live/<userDbId>.flv",
             "live_hls": "GET /live/<userDbId>/index.m3u8",
         },
+        # The first API's paths (skill versions 1.0/1.1), served as aliases of the same calls (API.md
+        # "Compatibility"): listed so a client of that API can tell this platform speaks it.
+        "first_api": {
+            "base": f"{public_url}/api/agent",
+            "endpoints": {
+                "register": "POST /api/agent/register",
+                "rtmp": "GET /api/agent/rtmp",
+                "stream_start": "POST /api/agent/stream/start",
+                "stream_status": "GET /api/agent/stream/status",
+                "stream_stop": "POST /api/agent/stream/stop",
+                "chat_send": "POST /api/agent/chat/send",
+                "comments": "GET /api/agent/stream/comments",
+            },
+        },
         "keywords": ["livestream", "ai-agents", "rtmp", "chat", "solana", "bonding-curve"],
     }

@@ -9,21 +9,31 @@ dies holding a lease leaves it to expire; the row is then claimed again with the
 
 The worker that finishes a delivery leases the endpoint's next row in the same transaction, so a busy endpoint
 is drained by one lane without a claim round per event.
+
+Writes are batched: ``enqueue`` calls made while an outbox write is in flight are written together in the next
+transaction (group commit; each call still returns only once its row is committed), and a finished batch's
+attempts and settlements go out as a few multi-row statements. The hot paths use Core statements on the tables
+(no ORM objects, no identity map): they run several times per event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from retake.store.tables import Agent, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from retake.store.types import utcnow
 
 BATCH = 20  # rows of one endpoint leased (and POSTed in order) per claim
+ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
+DELIVERIES = cast(Table, WebhookDelivery.__table__)
+ATTEMPTS = cast(Table, WebhookAttempt.__table__)
 
 
 @dataclass(frozen=True)
@@ -69,18 +79,47 @@ class Outcome:
         return self.status_code is None or self.status_code >= 500 or self.status_code == 429
 
 
-def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> WebhookAttempt:
-    return WebhookAttempt(
-        delivery_id=claimed.id,
-        user_id=claimed.user_id,
-        event_id=claimed.event_id,
-        type=claimed.type,
-        attempt=claimed.attempt,
-        status_code=outcome.status_code,
-        error=outcome.error,
-        latency_ms=outcome.latency_ms,
-        at=now,
-    )
+def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "delivery_id": claimed.id,
+        "user_id": claimed.user_id,
+        "event_id": claimed.event_id,
+        "type": claimed.type,
+        "attempt": claimed.attempt,
+        "status_code": outcome.status_code,
+        "error": outcome.error,
+        "latency_ms": outcome.latency_ms,
+        "at": now,
+    }
+
+
+@dataclass
+class _Queued:
+    user_id: str
+    type: str
+    event_id: str
+    body: str
+    done: asyncio.Future[int | None] = field(repr=False)
+
+
+@dataclass
+class _Settled:
+    """What a finished attempt leaves on its row (every field written, so one executemany covers all rows)."""
+
+    id: int
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "b_id": self.id,
+            "b_status": self.status,
+            "b_attempts": self.attempts,
+            "b_next": self.next_attempt_at,
+            "b_finished": self.finished_at,
+        }
 
 
 class Outbox:
@@ -88,6 +127,8 @@ class Outbox:
         self._sessions = sessions
         self._skip_locked = dialect == "postgresql"
         self.policy = policy
+        self._queued: list[_Queued] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- endpoints -----------------------------------------------------------------------------------------
 
@@ -117,33 +158,69 @@ class Outbox:
         return bool(getattr(result, "rowcount", 0))
 
     async def enqueue(self, user_id: str, event_type: str, event_id: str, body: str) -> int | None:
-        """One outbox row per enabled webhook of the agent that wants ``event_type`` (a ``ping`` always), in one
-        transaction; the id of the row written, if any."""
+        """One outbox row per enabled webhook of the agent that wants ``event_type`` (a ``ping`` always); returns
+        once the row is committed, with its id (None when no webhook wants it). Calls arriving while a write is
+        in flight join the next one: one transaction for many events."""
+        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Queued(user_id, event_type, event_id, body, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued(), name="webhook-outbox-writer")
+        return await asyncio.shield(done)  # a caller that gives up does not cancel the others' write
+
+    async def _write_queued(self) -> None:
+        await asyncio.sleep(0)  # the events published in this loop turn join the first batch
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                ids = await self._insert(batch)
+            except Exception as exc:  # each caller sees the failure (the bus logs it), the next batch goes on
+                for queued in batch:
+                    if not queued.done.done():
+                        queued.done.set_exception(exc)
+                continue
+            for queued, row_id in zip(batch, ids, strict=True):
+                if not queued.done.done():
+                    queued.done.set_result(row_id)
+
+    async def _insert(self, batch: list[_Queued]) -> list[int | None]:
+        now = utcnow()
         async with self._sessions() as db:
-            endpoints = await db.scalars(
-                select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id, WebhookEndpoint.enabled.is_(True))
-            )
-            now = utcnow()
-            rows = [
-                WebhookDelivery(
-                    endpoint_id=e.id,
-                    user_id=user_id,
-                    event_id=event_id,
-                    type=event_type,
-                    body=body,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
+            wanted: dict[str, list[tuple[int, list[str] | None]]] = defaultdict(list)
+            found = await db.execute(
+                select(ENDPOINTS.c.id, ENDPOINTS.c.user_id, ENDPOINTS.c.events).where(
+                    ENDPOINTS.c.user_id.in_({q.user_id for q in batch}), ENDPOINTS.c.enabled.is_(True)
                 )
-                for e in endpoints
-                if e.events is None or event_type in e.events or event_type == "ping"
-            ]
+            )
+            for endpoint_id, user_id, events in found.all():
+                wanted[user_id].append((endpoint_id, events))
+            rows: list[dict[str, Any]] = []
+            owners: list[int] = []  # the batch index each row belongs to
+            for index, q in enumerate(batch):
+                for endpoint_id, events in wanted.get(q.user_id, ()):
+                    if events is None or q.type in events or q.type == "ping":
+                        rows.append(
+                            {
+                                "endpoint_id": endpoint_id,
+                                "user_id": q.user_id,
+                                "event_id": q.event_id,
+                                "type": q.type,
+                                "body": q.body,
+                                "status": "pending",
+                                "attempts": 0,
+                                "next_attempt_at": now,
+                                "created_at": now,
+                            }
+                        )
+                        owners.append(index)
+            result: list[int | None] = [None] * len(batch)
             if not rows:
-                return None
-            db.add_all(rows)
+                return result
+            # One multi-row INSERT; ids come back in row order, so each endpoint's rows stay in event order.
+            ids = await db.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows)
+            for index, row_id in zip(owners, ids.all(), strict=True):
+                result[index] = row_id
             await db.commit()
-            return rows[-1].id
+        return result
 
     async def attempts(self, user_id: str, limit: int) -> list[WebhookAttempt]:
         async with self._sessions() as db:
@@ -183,29 +260,32 @@ class Outbox:
         """Lease up to ``limit`` due endpoint heads (the oldest pending row of each enabled endpoint), each with
         the rows queued behind it (up to ``BATCH``): one batch per endpoint, in order."""
         now = utcnow()
-        older = aliased(WebhookDelivery)
+        d, older = DELIVERIES, DELIVERIES.alias("older")
         head = (
-            select(func.min(older.id))
-            .where(older.endpoint_id == WebhookDelivery.endpoint_id, older.status == "pending")
+            select(func.min(older.c.id))
+            .where(older.c.endpoint_id == d.c.endpoint_id, older.c.status == "pending")
             .scalar_subquery()
         )
         query = (
-            select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            select(d.c.id, d.c.endpoint_id)
+            .join(ENDPOINTS, ENDPOINTS.c.id == d.c.endpoint_id)
             .where(
-                WebhookDelivery.status == "pending",
-                WebhookEndpoint.enabled.is_(True),
-                WebhookDelivery.next_attempt_at <= now,
-                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-                WebhookDelivery.id == head,
+                d.c.status == "pending",
+                ENDPOINTS.c.enabled.is_(True),
+                d.c.next_attempt_at <= now,
+                or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+                d.c.id == head,
             )
-            .order_by(WebhookDelivery.id)
+            .order_by(d.c.id)
             .limit(limit)
         )
         if self._skip_locked:
-            query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
+            query = query.with_for_update(of=d, skip_locked=True)
         async with self._sessions() as db:
             heads = (await db.execute(query)).all()
+            if not heads:
+                await db.rollback()
+                return []
             batches = [await self._lease_batch(db, endpoint_id, head_id, owner, now) for head_id, endpoint_id in heads]
             await db.commit()
         return [b for b in batches if b]
@@ -216,101 +296,144 @@ class Outbox:
         """Lease the head and the rows behind it if they are still free (the conditional UPDATE is the claim on
         SQLite; on PostgreSQL the head row is already locked by the claiming SELECT). Rows behind a head are
         never leased by anyone else: only a head can be claimed."""
-        free = or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now)
+        d = DELIVERIES
+        free = or_(d.c.lease_until.is_(None), d.c.lease_until < now)
         following = (
-            select(WebhookDelivery.id)
-            .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
-            .where(WebhookDelivery.id >= head_id)
-            .order_by(WebhookDelivery.id)
+            select(d.c.id)
+            .where(d.c.endpoint_id == endpoint_id, d.c.status == "pending", d.c.id >= head_id)
+            .order_by(d.c.id)
             .limit(BATCH)
         )
         ids = list(await db.scalars(following))
         if not ids or ids[0] != head_id:
             return []
-        result = await db.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == "pending", free)
+        leased = await db.execute(
+            update(d)
+            .where(d.c.id.in_(ids), d.c.status == "pending", free)
             .values(
                 lease_until=now + timedelta(seconds=self.policy.lease_seconds),
                 lease_owner=owner,
-                attempts=WebhookDelivery.attempts + 1,
+                attempts=d.c.attempts + 1,
             )
         )
-        if not getattr(result, "rowcount", 0):
+        if not getattr(leased, "rowcount", 0):
             return []
-        rows = (
-            await db.execute(
-                select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == owner)
-                .order_by(WebhookDelivery.id)
+        rows = await db.execute(
+            select(
+                d.c.id,
+                d.c.endpoint_id,
+                d.c.user_id,
+                d.c.event_id,
+                d.c.type,
+                d.c.body,
+                d.c.attempts,
+                ENDPOINTS.c.url,
+                ENDPOINTS.c.secret,
             )
-        ).all()
-        return [
-            Claimed(d.id, d.endpoint_id, d.user_id, d.event_id, d.type, d.body, d.attempts, u, s) for d, u, s in rows
-        ]
+            .join(ENDPOINTS, ENDPOINTS.c.id == d.c.endpoint_id)
+            .where(d.c.id.in_(ids), d.c.lease_owner == owner)
+            .order_by(d.c.id)
+        )
+        return [Claimed(*row) for row in rows.all()]
 
     async def finish(
         self, batch: list[Claimed], outcomes: list[Outcome], owner: str, *, take_next: bool
     ) -> list[Claimed]:
         """Record the attempts of a batch (``outcomes`` may be shorter: the lane stopped at a failure), settle the
         rows and the endpoint's health, hand back the rows not attempted, and lease the next batch if asked and
-        the endpoint is free to go on. One transaction per batch."""
+        the endpoint is free to go on. One transaction per batch, a few multi-row statements."""
         now = utcnow()
+        e, d = ENDPOINTS, DELIVERIES
         async with self._sessions() as db:
             # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock;
             # FOR NO KEY UPDATE, so new outbox rows (their foreign key) are not held up meanwhile.
-            endpoint = await db.get(WebhookEndpoint, batch[0].endpoint_id, with_for_update={"key_share": True})
-            rows = {
-                r.id: r
-                for r in await db.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_([c.id for c in batch])))
-            }
+            locked = select(e.c.enabled, e.c.failing_since).where(e.c.id == batch[0].endpoint_id)
+            endpoint = (await db.execute(locked.with_for_update(key_share=True))).first()
             if endpoint is None:  # the webhook was deleted meanwhile, its rows with it
                 return []
+            current = {
+                row.id: row
+                for row in await db.execute(
+                    select(d.c.id, d.c.attempts, d.c.created_at, d.c.lease_owner).where(
+                        d.c.id.in_([c.id for c in batch])
+                    )
+                )
+            }
+            health = _Health(endpoint.enabled, endpoint.failing_since)
+            settled: list[_Settled] = []
+            attempts: list[dict[str, Any]] = []
             moved_on = True
             for claimed, outcome in zip(batch, outcomes, strict=False):
-                row = rows.get(claimed.id)
+                row = current.get(claimed.id)
                 if row is None:
                     continue
-                db.add(_attempt(claimed, outcome, now))
-                row.lease_until = row.lease_owner = None
-                moved_on = self._settle(endpoint, row, outcome, now)
+                attempts.append(_attempt(claimed, outcome, now))
+                settled.append(self._settle(health, row.id, row.attempts, row.created_at, outcome, now))
+                moved_on = settled[-1].status != "pending"
                 if not moved_on:
                     break
             for claimed in batch[len(outcomes) :]:  # leased but never sent: free again, the attempt not counted
-                row = rows.get(claimed.id)
+                row = current.get(claimed.id)
                 if row is not None and row.lease_owner == owner:
-                    row.lease_until = row.lease_owner = None
-                    row.attempts -= 1
+                    settled.append(_Settled(row.id, "pending", row.attempts - 1, None))
+            await self._write_settled(db, batch[0].endpoint_id, health, settled, attempts)
             following: list[Claimed] = []
-            if moved_on and len(outcomes) == len(batch) and take_next and endpoint.enabled:
-                await db.flush()
-                following = await self._next_batch(db, endpoint.id, owner, now)
+            if moved_on and len(outcomes) == len(batch) and take_next and health.enabled:
+                following = await self._next_batch(db, batch[0].endpoint_id, owner, now)
             await db.commit()
         return following
 
-    def _settle(self, endpoint: WebhookEndpoint, row: WebhookDelivery, outcome: Outcome, now: datetime) -> bool:
+    async def _write_settled(
+        self,
+        db: AsyncSession,
+        endpoint_id: int,
+        health: _Health,
+        settled: list[_Settled],
+        attempts: list[dict[str, Any]],
+    ) -> None:
+        d = DELIVERIES
+        if attempts:
+            await db.execute(insert(ATTEMPTS), attempts)
+        if settled:
+            # Every settled row gets the same statement (executemany); a row left pending keeps its own
+            # next_attempt_at unless a back-off moved it (COALESCE).
+            await db.execute(
+                update(d)
+                .where(d.c.id == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    attempts=bindparam("b_attempts"),
+                    next_attempt_at=func.coalesce(
+                        bindparam("b_next", type_=d.c.next_attempt_at.type), d.c.next_attempt_at
+                    ),
+                    finished_at=bindparam("b_finished", type_=d.c.finished_at.type),
+                    lease_until=None,
+                    lease_owner=None,
+                ),
+                [s.params() for s in settled],
+            )
+        if health.changed:
+            await db.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id).values(**health.values()))
+
+    def _settle(
+        self, health: _Health, row_id: int, attempts: int, created_at: datetime, outcome: Outcome, now: datetime
+    ) -> _Settled:
         policy = self.policy
         if outcome.ok:
-            row.status, row.finished_at = "delivered", now
-            endpoint.last_success_at, endpoint.failing_since = now, None
-            return True
-        endpoint.last_failure_at = now
-        endpoint.failing_since = endpoint.failing_since or now
-        if (now - endpoint.failing_since).total_seconds() >= policy.disable_after_seconds:
-            endpoint.enabled, endpoint.disabled_at = False, now
-        expired = (now - row.created_at).total_seconds() >= policy.retry_seconds
+            health.succeeded(now)
+            return _Settled(row_id, "delivered", attempts, None, now)
+        health.failed(now, policy.disable_after_seconds)
+        expired = (now - created_at).total_seconds() >= policy.retry_seconds
         if not outcome.retryable or expired:
-            row.status, row.finished_at = ("expired" if outcome.retryable else "failed"), now
-            return True
-        row.next_attempt_at = now + timedelta(seconds=policy.backoff(row.attempts))
-        return False
+            return _Settled(row_id, "expired" if outcome.retryable else "failed", attempts, None, now)
+        return _Settled(row_id, "pending", attempts, now + timedelta(seconds=policy.backoff(attempts)))
 
     async def _next_batch(self, db: AsyncSession, endpoint_id: int, owner: str, now: datetime) -> list[Claimed]:
+        d = DELIVERIES
         query = (
-            select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
-            .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
-            .order_by(WebhookDelivery.id)
+            select(d.c.id, d.c.next_attempt_at)
+            .where(d.c.endpoint_id == endpoint_id, d.c.status == "pending")
+            .order_by(d.c.id)
             .limit(1)
         )
         if self._skip_locked:
@@ -324,8 +447,35 @@ class Outbox:
         """A node stopping cleanly hands its unstarted leases back at once (instead of at their expiry)."""
         async with self._sessions() as db:
             await db.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.lease_owner == owner, WebhookDelivery.status == "pending")
+                update(DELIVERIES)
+                .where(DELIVERIES.c.lease_owner == owner, DELIVERIES.c.status == "pending")
                 .values(lease_until=None, lease_owner=None)
             )
             await db.commit()
+
+
+class _Health:
+    """The endpoint's health as a batch changes it (written once per batch when it changed)."""
+
+    def __init__(self, enabled: bool, failing_since: datetime | None) -> None:
+        self.enabled, self.failing_since = enabled, failing_since
+        self.last_success_at: datetime | None = None
+        self.last_failure_at: datetime | None = None
+        self.disabled_at: datetime | None = None
+        self.changed = False
+
+    def succeeded(self, now: datetime) -> None:
+        self.last_success_at, self.failing_since, self.changed = now, None, True
+
+    def failed(self, now: datetime, disable_after_seconds: float) -> None:
+        self.last_failure_at, self.changed = now, True
+        self.failing_since = self.failing_since or now
+        if self.enabled and (now - self.failing_since).total_seconds() >= disable_after_seconds:
+            self.enabled, self.disabled_at = False, now
+
+    def values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"failing_since": self.failing_since, "enabled": self.enabled}
+        for name in ("last_success_at", "last_failure_at", "disabled_at"):
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name)
+        return values
