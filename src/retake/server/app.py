@@ -22,6 +22,7 @@ from retake.server.api import (
     agents,
     auth,
     chat,
+    clips,
     moderation,
     profile,
     session_owner,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
         app.include_router(module.router)
     app.include_router(moderation.router)
     app.include_router(webhooks.router)  # push to agents (API.md "Push to agents")
+    app.include_router(clips.router)  # clips of live streams (issue 16)
     for module in (tokens, token_chart, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")
