@@ -35,6 +35,7 @@ from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
 from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
+from retake.server.cards import CardCache
 from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
@@ -74,6 +75,7 @@ class Platform:
     rtmp: RtmpServer | None  # None: this node takes no RTMP publishers (rtmp_enabled=False)
     previews: PreviewService | None  # None: no ingest, or preview_interval_seconds=0
     clips: ClipService  # the last ≤120 s of a live stream as an MP4, read from its recording on this node
+    cards: CardCache  # share cards (server/api/share.py), drawn at most every 15 s per streamer
     # push to agents
     webhooks: WebhookService
 
@@ -163,6 +165,7 @@ class Platform:
             rtmp=rtmp,
             previews=previews,
             clips=clips,
+            cards=CardCache(),
             webhooks=WebhookService(sessions, events, engine.dialect.name, _webhook_config(settings)),
         )
 
