@@ -37,12 +37,14 @@ from retake.agent.launch import Hooks, audio_source, run_go_live
 from retake.agent.options import DEFAULT_OPENING, DEFAULT_PROACTIVE, GoLiveOptions
 from retake.agent.policy import newer_than, newest_id, sender_name
 from retake.agent.state import AgentState
+from retake.agent.clip_cli import register_clip_commands
 from retake.agent.terminal import err, fail, out, print_json, reported_errors
 from retake.agent.types import Comment
 from retake.agent.webhook_cli import webhook_app
 
 agent_app = typer.Typer(help="Be an agent on a retake platform: register, verify, go live, chat.", no_args_is_help=True)
 agent_app.add_typer(webhook_app, name="webhook")  # retake agent webhook …
+register_clip_commands(agent_app)  # retake agent clip [SECONDS] [--title], retake agent share
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VERIFY_HINTS = {
