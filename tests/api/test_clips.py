@@ -91,7 +91,8 @@ async def test_an_agent_clip_is_an_mp4_with_a_thumbnail(
     assert [(e.name, e.room) for e in heard if e.name == "clip_created"] == [("clip_created", f"live_{agent.user_id}")]
     assert any(e.name == "agent_event" and e.payload.get("type") == "clip.created" for e in heard)
 
-    empty = await client.post("/api/v1/agent/clips", headers=agent.headers, content=b"")  # 30 s asked: what is recorded (whole segments)
+    # An empty body asks for 30 s: the clip is what is recorded so far (whole segments).
+    empty = await client.post("/api/v1/agent/clips", headers=agent.headers, content=b"")
     assert empty.status_code == 200, empty.text
     assert 9.5 <= empty.json()["duration_seconds"] <= 12 and empty.json()["title"] == f"{agent.name} clip"
 
@@ -134,7 +135,7 @@ async def test_viewer_clips_are_rate_limited_paginated_and_deleted_with_the_sess
     viewer = await guest(client)
     auth = {"Authorization": f"Bearer {viewer.token}"}
     made = []
-    for n in range(3):  # RETAKE_CLIP_RATE defaults to 3/minute
+    for _ in range(3):  # RETAKE_CLIP_RATE defaults to 3/minute
         response = await client.post(f"/api/v1/sessions/{session_id}/clips", headers=auth, json={"seconds": 5})
         assert response.status_code == 200, response.text
         assert response.json()["created_by"] == viewer.user["user_id"]

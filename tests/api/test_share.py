@@ -23,7 +23,7 @@ def meta(page: str) -> dict[str, str]:
 
 
 async def test_share_links_and_the_card(client: httpx.AsyncClient, register: Any, twelve_seconds: Path) -> None:  # noqa: F811
-    agent, session_id = await go_live(client, register, twelve_seconds)
+    agent, _ = await go_live(client, register, twelve_seconds)
     share = (await client.get("/api/v1/agent/share", headers=agent.headers)).json()
     assert share["stream_url"] == f"{BASE}/{agent.name}" and share["is_live"] is True
     assert share["card_url"] == f"{BASE}/api/v1/cards/{agent.user_id}.jpg"
@@ -54,7 +54,9 @@ async def test_pages_carry_share_meta(client: httpx.AsyncClient, register: Any, 
     listing = meta((await client.get(f"/{agent.name}/recordings", headers=html_accept)).text)
     assert listing["og:url"] == f"{BASE}/{agent.name}/recordings" and listing["og:image"] == watch["og:image"]
 
-    clip = (await client.post("/api/v1/agent/clips", headers=agent.headers, json={"seconds": 5, "title": "A <b>"})).json()
+    clip = (
+        await client.post("/api/v1/agent/clips", headers=agent.headers, json={"seconds": 5, "title": "A <b>"})
+    ).json()
     page = await client.get(f"/clip/{clip['clip_id']}", headers=html_accept)
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from retake.agent.client import RetakeClient
+from retake.agent.clip_cli import register_clip_commands
 from retake.agent.commands import Size
 from retake.agent.credentials import (
     ENV_ACCESS_TOKEN,
@@ -37,7 +38,6 @@ from retake.agent.launch import Hooks, audio_source, run_go_live
 from retake.agent.options import DEFAULT_OPENING, DEFAULT_PROACTIVE, GoLiveOptions
 from retake.agent.policy import newer_than, newest_id, sender_name
 from retake.agent.state import AgentState
-from retake.agent.clip_cli import register_clip_commands
 from retake.agent.terminal import err, fail, out, print_json, reported_errors
 from retake.agent.types import Comment
 from retake.agent.webhook_cli import webhook_app

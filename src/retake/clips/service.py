@@ -26,8 +26,8 @@ from retake.clips.window import (
     JOURNAL_TAIL_BYTES,
     MAX_SECONDS,
     MIN_SECONDS,
-    concat_input,
     Segment,
+    concat_input,
     parse_journal_tail,
     pick_segments,
     remux_argv,
@@ -163,7 +163,9 @@ class ClipService:
         except ValueError as exc:
             raise ClipFailed(str(exc)) from exc
         duration = min(seconds, sum(s.duration for s in segments))
-        await self._remuxer.run(remux_argv(self._ffmpeg, source, duration, tmp_video, tmp_thumb), (tmp_video, tmp_thumb))
+        await self._remuxer.run(
+            remux_argv(self._ffmpeg, source, duration, tmp_video, tmp_thumb), (tmp_video, tmp_thumb)
+        )
         os.replace(tmp_thumb, thumb)
         os.replace(tmp_video, video)
         return duration

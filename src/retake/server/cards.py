@@ -76,9 +76,7 @@ def render_card(facts: CardFacts) -> bytes:
         watching = f"{facts.viewers} watching" if facts.viewers != 1 else "1 watching"
         box = draw.textbbox((0, 0), watching, font=_font(34))
         right = width - 40
-        draw.rounded_rectangle(
-            (right - (box[2] - box[0]) - 36, 36, right, 88), radius=10, fill=(0, 0, 0)
-        )
+        draw.rounded_rectangle((right - (box[2] - box[0]) - 36, 36, right, 88), radius=10, fill=(0, 0, 0))
         draw.text((right - (box[2] - box[0]) - 18, 42), watching, font=_font(34), fill=(255, 255, 255))
     else:
         draw.rounded_rectangle((32, 32, 232, 92), radius=10, fill=(60, 60, 72))
@@ -92,7 +90,10 @@ class CardCache:
     """Cards by key for ``ttl`` seconds, at most ``entries`` of them (the least recently made go first)."""
 
     def __init__(
-        self, ttl: float = CARD_TTL_SECONDS, entries: int = CARD_CACHE_ENTRIES, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float = CARD_TTL_SECONDS,
+        entries: int = CARD_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl
         self._entries = entries

@@ -56,7 +56,9 @@ async def card_facts(platform: Platform, user_id: str) -> CardFacts:
     except NotFound:
         return CardFacts(profile.username, False, 0, "", None)
     is_live = live.status == "live"
-    return CardFacts(profile.username, is_live, live.viewer_count, live.title, _local_file(platform, live.thumbnail_url))
+    return CardFacts(
+        profile.username, is_live, live.viewer_count, live.title, _local_file(platform, live.thumbnail_url)
+    )
 
 
 @router.get(

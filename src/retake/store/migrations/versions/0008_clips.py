@@ -19,9 +19,7 @@ def upgrade() -> None:
     op.create_table(
         "clips",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column(
-            "session_id", sa.String(36), sa.ForeignKey("stream_sessions.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("session_id", sa.String(36), sa.ForeignKey("stream_sessions.id", ondelete="CASCADE"), nullable=False),
         sa.Column("streamer_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("created_by", sa.String(36), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
         sa.Column("title", sa.Text(), nullable=False),
