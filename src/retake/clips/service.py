@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.clips.remux import ClipFailed, Remuxer
@@ -140,9 +141,9 @@ class ClipService:
             db.add(clip)
             try:
                 await db.commit()
-            except Exception:
+            except IntegrityError as exc:
                 self._unlink(clip_id)  # the session was deleted meanwhile: no orphan files
-                raise
+                raise NotFound(f"no session with id '{session_id}'", code="session_not_found") from exc
         info = self._info(clip, user.username)
         await self._events.publish(PlatformEvent(CLIP_CREATED, f"live_{row.user_id}", self.wire(info)))
         return info
