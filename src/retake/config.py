@@ -71,6 +71,8 @@ class Settings(BaseSettings):
 
     register_rate: str = "5/minute"
     chat_rate: str = "20/10seconds"
+    # Clips per user (viewer or agent): each runs ffmpeg over up to 120 s of the recording.
+    clip_rate: str = Field(default="3/minute", description="clips a user may make per window")
 
     platform_handle: str = "retakedottv"
     tweet_verifier: str = "oembed"
@@ -225,7 +227,7 @@ class Settings(BaseSettings):
             raise ValueError(f"token_config must be one of {', '.join(sorted(TOKEN_CONFIG_NAMES))}")
         return value.upper()
 
-    @field_validator("register_rate", "chat_rate")
+    @field_validator("register_rate", "chat_rate", "clip_rate")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         parse_rate(value)

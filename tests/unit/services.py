@@ -93,6 +93,11 @@ async def services(
     async def user_changed(user_id: str, columns: frozenset[str]) -> None:
         changed.append((user_id, columns))
 
+    deleted: list[str] = []
+
+    async def session_deleted(session_id: str) -> None:  # clips are tested in tests/api/test_clips.py
+        deleted.append(session_id)
+
     events.subscribe(hear)
     agents = AgentService(sessions, OEmbedTweetVerifier(oembed_url), HANDLE, auth_cache_seconds=auth_cache_seconds)
     ledger = LedgerService(sessions, events, dialect=engine.dialect.name, chat_gate=ModerationService(sessions, events))
@@ -122,7 +127,7 @@ async def services(
         ),
         profiles=ProfileService(sessions, live, events, user_changed=[user_changed]),
         streams=streams,
-        owned=OwnerSessions(sessions, streams, live),
+        owned=OwnerSessions(sessions, streams, live, session_deleted=session_deleted),
         ledger=ledger,
         heard=heard,
         changed=changed,

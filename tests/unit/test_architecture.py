@@ -24,7 +24,7 @@ SOURCE = Path(retake.__file__).parent
 LEAVES = frozenset(
     {"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info", "ids", "principal"}
 )
-DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams", "webhooks", "restream"})
+DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams", "webhooks", "restream", "clips"})
 
 # The architecture: package -> the packages it may import. Dependencies point one way (server → domain → store).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -57,6 +57,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "webhooks": frozenset({"store"}) | LEAVES,
     # restream: pushes a live stream (a media subscription) to other platforms with the ingest's RTMP client
     "restream": frozenset({"store", "av", "ingest", "media"}) | LEAVES,
+    # clips: the last seconds of a live stream remuxed from its recording's journal and files (media's names)
+    "clips": frozenset({"identity", "media", "store"}) | LEAVES,
     # -- the edge: HTTP API, Socket.IO, pages, playback, and the assembly of the platform
     "server": DOMAIN | {"store", "av", "ingest", "media", "skill"} | LEAVES,
     # -- clients and entry points

@@ -4,6 +4,7 @@
 
 import { apiOr, enc, type ActiveSession, type RecordedSession } from "./lib/api";
 import { ChatPanel, followState, setFollowing } from "./lib/chat";
+import { ClipButton } from "./lib/clip";
 import { byId, el, maybeById, pageData, safeUrl, thumbnail } from "./lib/dom";
 import {
   clock,
@@ -134,6 +135,9 @@ const chat = new ChatPanel({
   onFollowed: () => void refreshFollowers(),
 });
 
+const clipButton = new ClipButton(byId<HTMLButtonElement>("clip-button"), byId("clip-status"));
+clipButton.setSession(live?.session_id ?? null);
+
 function showLive(session: ActiveSession): void {
   live = session;
   root.dataset.live = "true";
@@ -146,6 +150,7 @@ function showLive(session: ActiveSession): void {
   const title = maybeById("stream-title");
   if (title) title.textContent = session.title || `${streamer.username} is live`;
   chat.setSession(session.session_id);
+  clipButton.setSession(session.session_id);
   if (!playerRunning) {
     playerRunning = true;
     player.start();
@@ -169,6 +174,7 @@ function showOffline(): void {
   byId("offline-badge").hidden = false;
   byId("live-stats").hidden = true;
   chat.setSession(null);
+  clipButton.setSession(null);
   showLastLive(data.recordings[0]?.ended_at ?? null);
   if (wasLive) void refreshRecordings();
 }

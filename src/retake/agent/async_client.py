@@ -114,6 +114,22 @@ class AsyncRetakeClient(_Core):
     async def stream_start(self) -> StreamStart:
         return await self.call(calls.stream_start())
 
+    # clips and share cards (issue 16)
+    async def make_clip(self, seconds: float | None = None, title: str | None = None) -> JSONObject:
+        return await self.call(calls.make_clip(seconds, title))
+
+    async def clip_session(self, session_id: str, seconds: float | None = None, title: str | None = None) -> JSONObject:
+        return await self.call(calls.clip_session(session_id, seconds, title))
+
+    async def clip(self, clip_id: str) -> JSONObject:
+        return await self.call(calls.clip(clip_id))
+
+    async def user_clips(self, user_id: str, limit: int | None = None, cursor: str | None = None) -> JSONObject:
+        return await self.call(calls.user_clips(user_id, limit, cursor))
+
+    async def share(self) -> JSONObject:
+        return await self.call(calls.share())
+
     async def stream_status(self) -> StreamStatus:
         return await self.call(calls.stream_status())
 

@@ -137,6 +137,33 @@ def stream_stop() -> Call[StreamStopped]:
     return Call("POST", f"{API}/agent/stream/stop", auth=True)
 
 
+# -- clips and share cards (issue 16) -------------------------------------------------------------------
+
+
+def make_clip(seconds: float | None = None, title: str | None = None) -> Call[JSONObject]:
+    """The last ``seconds`` (5-120, default 30) of your live stream as an MP4 with its page."""
+    return Call("POST", f"{API}/agent/clips", json=_body(seconds=seconds, title=title), auth=True)
+
+
+def clip_session(session_id: str, seconds: float | None = None, title: str | None = None) -> Call[JSONObject]:
+    """As a signed-in viewer: clip someone's live session."""
+    body = _body(seconds=seconds, title=title)
+    return Call("POST", f"{API}/sessions/{_seg(session_id)}/clips", json=body, auth=True)
+
+
+def clip(clip_id: str) -> Call[JSONObject]:
+    return Call("GET", f"{API}/clips/{_seg(clip_id)}")
+
+
+def user_clips(user_id: str, limit: int | None = None, cursor: str | None = None) -> Call[JSONObject]:
+    return Call("GET", f"{API}/users/{_seg(user_id)}/clips", params=_params(limit=limit, cursor=cursor))
+
+
+def share() -> Call[JSONObject]:
+    """Your stream URL, its share-card URL and a ready-made post text."""
+    return Call("GET", f"{API}/agent/share", auth=True)
+
+
 def chat_send(message: str, destination_user_id: str) -> Call[ChatSent]:
     body = {"message": message, "destination_user_id": destination_user_id}
     return Call("POST", f"{API}/agent/stream/chat/send", json=body, auth=True)

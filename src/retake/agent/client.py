@@ -207,6 +207,22 @@ class RetakeClient(_Core):
     def stream_start(self) -> StreamStart:
         return self.call(calls.stream_start())
 
+    # clips and share cards (issue 16)
+    def make_clip(self, seconds: float | None = None, title: str | None = None) -> JSONObject:
+        return self.call(calls.make_clip(seconds, title))
+
+    def clip_session(self, session_id: str, seconds: float | None = None, title: str | None = None) -> JSONObject:
+        return self.call(calls.clip_session(session_id, seconds, title))
+
+    def clip(self, clip_id: str) -> JSONObject:
+        return self.call(calls.clip(clip_id))
+
+    def user_clips(self, user_id: str, limit: int | None = None, cursor: str | None = None) -> JSONObject:
+        return self.call(calls.user_clips(user_id, limit, cursor))
+
+    def share(self) -> JSONObject:
+        return self.call(calls.share())
+
     def stream_status(self) -> StreamStatus:
         return self.call(calls.stream_status())
 

@@ -22,11 +22,13 @@ from retake.server.api import (
     agents,
     auth,
     chat,
+    clips,
     moderation,
     profile,
     restreams,
     session_owner,
     sessions,
+    share,
     streams,
     token_chart,
     tokens,
@@ -113,6 +115,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     app.include_router(moderation.router)
     app.include_router(webhooks.router)  # push to agents (API.md "Push to agents")
     app.include_router(restreams.router)  # restream to other platforms
+    app.include_router(clips.router)  # clips of live streams (issue 16)
+    app.include_router(share.router)  # share cards and links (issue 16)
     for module in (tokens, token_chart, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")

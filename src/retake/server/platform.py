@@ -23,6 +23,8 @@ from retake.chat.operator import OperatorDesk
 from retake.chat.page_cache import LocalVersions, PageCache, PageVersions, RedisVersions
 from retake.chat.pages import SENDER_COLUMNS, ChatPages
 from retake.chat.service import ChatService
+from retake.clips.remux import Remuxer
+from retake.clips.service import ClipService
 from retake.config import Settings
 from retake.events import EventBus
 from retake.identity.tweets import TweetVerifier, build_verifier
@@ -36,6 +38,7 @@ from retake.media.journal import recorded_seconds
 from retake.ratelimit import RateLimiter
 from retake.restream.keybox import KeyBox
 from retake.restream.service import RestreamConfig, RestreamService
+from retake.server.cards import CardCache
 from retake.server.realtime.wire import comment_json, wire_payload
 from retake.store.engine import create_engine, migrate, private_dir, session_factory
 from retake.streams.lifecycle import StreamService
@@ -75,6 +78,8 @@ class Platform:
     media: Playback
     rtmp: RtmpServer | None  # None: this node takes no RTMP publishers (rtmp_enabled=False)
     previews: PreviewService | None  # None: no ingest, or preview_interval_seconds=0
+    clips: ClipService  # the last ≤120 s of a live stream as an MP4, read from its recording on this node
+    cards: CardCache  # share cards (server/api/share.py), drawn at most every 15 s per streamer
     # push to agents
     webhooks: WebhookService
     # restream: this node pushes the streams it holds to the agents' other platforms
@@ -131,6 +136,17 @@ class Platform:
         if rtmp is not None:
             publishers.attach(rtmp)
         previews = _previews(settings, sessions, images, media) if rtmp is not None else None
+        clips = ClipService(
+            sessions,
+            live,
+            events,
+            recordings_dir=media.recordings_dir,
+            media_dir=settings.data_dir / "media",
+            public_url=settings.public_url,
+            limiter=RateLimiter(settings.clip_rate),
+            flush_recordings=media.flush_recordings,
+            remuxer=Remuxer(),
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -149,11 +165,13 @@ class Platform:
             chat=chat,
             chat_pages=ChatPages(engine, comment_json, page_cache),  # pages spell comments as broadcasts do
             streams=streams,
-            owned_sessions=OwnerSessions(sessions, streams, live),
+            owned_sessions=OwnerSessions(sessions, streams, live, session_deleted=clips.discard_session),
             operator=OperatorDesk(sessions, events, streams),
             media=media,
             rtmp=rtmp,
             previews=previews,
+            clips=clips,
+            cards=CardCache(),
             webhooks=WebhookService(
                 sessions, events, engine.dialect.name, _webhook_config(settings), encode=wire_payload
             ),

@@ -392,7 +392,7 @@ class AuditEntry(Base):
 class Restream(Base):
     """A destination an agent's stream is pushed to while it is live (``POST /agent/restreams``). ``sealed_key``
     is the destination's stream key encrypted by restream/keybox.py (never returned: only ``key_last4``).
-    Added in revision 0008_restreams."""
+    Added in revision 0009_restreams."""
 
     __tablename__ = "restreams"
 
@@ -402,4 +402,22 @@ class Restream(Base):
     url: Mapped[str] = mapped_column(Text)
     sealed_key: Mapped[str] = mapped_column(Text)
     key_last4: Mapped[str] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Clip(Base):
+    """A clip of a live stream (``POST /agent/clips``, ``POST /sessions/:id/clips``): an MP4 and a JPEG under
+    ``<data-dir>/media/clips/``, deleted with the session. Added in revision 0010_clips."""
+
+    __tablename__ = "clips"
+    __table_args__ = (Index("ix_clips_streamer_created", "streamer_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("stream_sessions.id", ondelete="CASCADE"), index=True)
+    streamer_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Who made it (the agent itself or a signed-in viewer); a removed viewer leaves the clip to its streamer.
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -184,6 +184,10 @@ class Playback:
                 self._close(stream_id)
         await asyncio.to_thread(self._remove_written, directory)
 
+    def flush_recordings(self) -> bool:
+        """Wait (in a thread) until every recording write queued so far is on disk (clips read the files)."""
+        return self._files.flush()
+
     def _remove_written(self, directory: Path) -> None:
         self._files.flush()  # segments still queued would otherwise land after the removal and be served again
         shutil.rmtree(directory, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -86,10 +87,18 @@ def check_tags(values: list[str]) -> list[str]:
 
 
 class OwnerSessions:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], streams: StreamService, live: LiveRegistry):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        streams: StreamService,
+        live: LiveRegistry,
+        *,
+        session_deleted: Callable[[str], Awaitable[None]],
+    ) -> None:
         self._sessions = sessions
         self._streams = streams
         self._live = live
+        self._session_deleted = session_deleted  # what else goes with a deleted session (its clips)
         # Two concurrent starts by one non-agent owner must not open two sessions (agents use StreamService's).
         self._lock = asyncio.Lock()
 
@@ -239,6 +248,7 @@ class OwnerSessions:
             status = session.status
         if status == "open":
             await self.end(user, session_id)
+        await self._session_deleted(session_id)
         async with self._sessions() as db:
             row = await db.get(StreamSession, session_id)
             if row is not None:

@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "operator.warning",
     "operator.shutdown",
     "verification.completed",
+    "clip.created",
 )
 SECRET_PREFIX = "whsec_"
 

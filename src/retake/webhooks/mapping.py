@@ -71,6 +71,7 @@ async def agent_events(event: PlatformEvent, lookups: Lookups, encode: Encode) -
         STREAM_ENDED: "stream.offline",
         ENCODER_DISCONNECTED: "encoder.disconnected",
         AGENT_VERIFIED: "verification.completed",
+        "clip_created": "clip.created",  # clips/service.py CLIP_CREATED
     }
     user = _live_room_user(event.room)
     if user is None:

@@ -24,8 +24,10 @@ from typing import Any, TypedDict
 
 from retake.accounts.results import AgentVerified, NewFollower
 from retake.chat.results import ChatCleared, Comment, JailState, MessageDeleted, OperatorNotice, PinState
+from retake.clips.service import ClipInfo
 from retake.events import PlatformEvent, Record
 from retake.ledger.results import TipRecord, TradeRecord
+from retake.store.types import iso
 from retake.streams.records import EncoderDisconnected, SessionEnded, SessionStarted
 from retake.webhooks.mapping import AGENT_EVENT, AgentPush
 
@@ -229,6 +231,24 @@ def _message(record: Record) -> Payload:
     raise TypeError(f"a message event cannot carry a {type(record).__name__}")
 
 
+def clip(info: ClipInfo) -> Payload:
+    """A clip as the API, the socket and webhooks show it."""
+    return {
+        "clip_id": info.clip_id,
+        "session_id": info.session_id,
+        "streamer_id": info.streamer_id,
+        "username": info.username,
+        "created_by": info.created_by,
+        "title": info.title,
+        "duration_seconds": info.duration_seconds,
+        "size_bytes": info.size_bytes,
+        "created_at": iso(info.created_at),
+        "video_url": info.video_url,
+        "thumbnail_url": info.thumbnail_url,
+        "url": info.page_url,
+    }
+
+
 def _typed(kind: type[Any], encode: Callable[[Any], Payload]) -> Callable[[Record], Payload]:
     def checked(record: Record) -> Payload:
         if not isinstance(record, kind):  # a service published the wrong record: a bug, never a client's fault
@@ -247,6 +267,7 @@ ENCODERS: dict[str, Callable[[Record], Payload]] = {
     "tip_received": _typed(TipRecord, _as_is),
     "user_followed": _typed(NewFollower, _as_is),
     "session_started": _typed(SessionStarted, _as_is),
+    "clip_created": _typed(ClipInfo, clip),
     # internal events (``retake.events.INTERNAL_EVENTS``): the relay does not emit them, push maps them
     "session_ended": _typed(SessionEnded, _as_is),
     "encoder_disconnected": _typed(EncoderDisconnected, _as_is),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,10 @@ from retake.errors import NotFound
 from retake.identity.validation import NAME_RE, RESERVED_NAMES
 from retake.server.api import views
 from retake.server.api.deps import PlatformDep
+from retake.server.api.share import card_url
+from retake.server.cards import CARD_TTL_SECONDS
 from retake.server.platform import Platform
+from retake.server.realtime import wire
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ PAGE_HEADERS = {
 }
 
 router = APIRouter(include_in_schema=False)
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _PALETTE = ("#7c5cff", "#ff5c8a", "#22c3a6", "#f5a524", "#3b82f6", "#e4572e", "#a855f7", "#10b981")
 
@@ -165,6 +171,7 @@ def _render(request: Request, template: str, status_code: int = 200, **context: 
     # The header offers "Get demo SOL" only where POST /wallet/airdrop would answer.
     platform: Platform | None = getattr(request.app.state, "platform", None)
     context["airdrop_enabled"] = bool(platform and platform.settings.enable_airdrop)
+    context["public_url"] = platform.settings.public_url if platform else ""  # canonical and og: URLs
     response = templates.TemplateResponse(request, template, context, status_code=status_code, headers=PAGE_HEADERS)
     return response
 
@@ -189,6 +196,12 @@ async def _agent(platform: Platform, name: str) -> dict[str, Any] | None:
 def _no_agent(name: str) -> str:
     shown = name if len(name) <= 40 else name[:40] + "…"
     return f"There is no agent called “{shown}”."
+
+
+def _card_image(platform: Platform, user_id: str) -> str:
+    """The streamer's share card; the query changes every cache period, so unfurlers that cache by URL fetch
+    what is on stream now rather than the card of their first visit."""
+    return f"{card_url(platform, user_id)}?v={int(time.time() // CARD_TTL_SECONDS)}"
 
 
 def _recording_item(platform: Platform, item: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +246,10 @@ async def watch(name: str, request: Request, platform: PlatformDep) -> Response:
         "last_thumbnail": last_thumbnail,
         "recordings": recordings,
     }
-    return _render(request, "watch.html", data=data, streamer=streamer, live=live, last_thumbnail=last_thumbnail)
+    card = _card_image(platform, user_id)
+    return _render(
+        request, "watch.html", data=data, streamer=streamer, live=live, last_thumbnail=last_thumbnail, card_image=card
+    )
 
 
 @router.get("/{name}/recordings", response_class=HTMLResponse)
@@ -243,7 +259,8 @@ async def recordings(name: str, request: Request, platform: PlatformDep) -> Resp
         return _not_found(request, _no_agent(name))
     recorded = views.recorded_page(await platform.directory.recorded(streamer["user_id"], RECORDINGS_PAGE_SIZE, None))
     items = [_recording_item(platform, item) for item in recorded["sessions"] if item.get("recording_url")]
-    return _render(request, "recordings.html", streamer=streamer, recordings=items)
+    card = _card_image(platform, streamer["user_id"])
+    return _render(request, "recordings.html", streamer=streamer, recordings=items, card_image=card)
 
 
 @router.get("/{name}/recordings/{session_id}", response_class=HTMLResponse)
@@ -264,4 +281,35 @@ async def recording(name: str, session_id: str, request: Request, platform: Plat
         if other["session_id"] != item["session_id"] and other.get("recording_url")
     ][:12]
     data = {"recording_url": item["recording_url"]}
-    return _render(request, "recording.html", data=data, streamer=streamer, item=item, others=others)
+    card = _card_image(platform, streamer["user_id"])
+    thumbnail = item.get("thumbnail_url") or ""
+    share_image = thumbnail if thumbnail.startswith(("http://", "https://")) else card
+    return _render(
+        request,
+        "recording.html",
+        data=data,
+        streamer=streamer,
+        item=item,
+        others=others,
+        card_image=card,
+        share_image=share_image,
+    )
+
+
+@router.get("/clip/{clip_id}", response_class=HTMLResponse)
+async def clip(clip_id: str, request: Request, platform: PlatformDep) -> Response:
+    try:
+        if not _ID_RE.match(clip_id):
+            raise NotFound("no such clip")
+        info = wire.clip(await platform.clips.get(clip_id))
+    except NotFound:
+        return _not_found(request, "This clip does not exist (or has been removed).")
+    streamer = await _agent(platform, str(info["username"]))
+    return _render(
+        request,
+        "clip.html",
+        clip=info,
+        streamer=streamer,
+        video_src=_local(platform, str(info["video_url"])),
+        poster_src=_local(platform, str(info["thumbnail_url"])),
+    )

@@ -1,0 +1,64 @@
+"""``retake agent clip [SECONDS] [--title]`` and ``retake agent share``: distribution from the command line.
+
+Kept apart from ``cli.py`` (which registers both with one call) so it stays self-contained.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from retake.agent.client import RetakeClient
+from retake.agent.credentials import ENV_ACCESS_TOKEN, credentials_path, load_credentials, resolve_base_url
+from retake.agent.terminal import fail, out, print_json, reported_errors
+
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="platform site URL (else RETAKE_BASE_URL, else the credentials file)"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON to stdout")]
+
+
+def _client(base_url: str | None) -> RetakeClient:
+    path = credentials_path()
+    with reported_errors():
+        creds = load_credentials(path)
+        if creds is None:
+            fail(f"no credentials at {path}: run `retake agent register` first (or set {ENV_ACCESS_TOKEN})")
+        base = resolve_base_url(base_url, creds)
+        return RetakeClient(base, creds.access_token, token_base_url=creds.base_url or base)
+
+
+def clip(
+    seconds: Annotated[float, typer.Argument(min=5, max=120, help="the last 5-120 seconds of your stream")] = 30,
+    title: Annotated[str | None, typer.Option("--title", help="the clip's title (at most 100 characters)")] = None,
+    base_url: BaseUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clip the last SECONDS of your live stream: an MP4 with its own page to post."""
+    with _client(base_url) as client, reported_errors():
+        made = client.make_clip(seconds, title)
+    if as_json:
+        print_json(made)
+        return
+    out.print(f"clip:  {escape(str(made['url']))}")
+    out.print(f"video: {escape(str(made['video_url']))} ({float(made['duration_seconds']):.1f} s)")
+
+
+def share(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
+    """Your stream URL, its share card and a ready-made post: paste it where viewers are."""
+    with _client(base_url) as client, reported_errors():
+        answer = client.share()
+    if as_json:
+        print_json(answer)
+        return
+    out.print(f"stream: {escape(str(answer['stream_url']))}")
+    out.print(f"card:   {escape(str(answer['card_url']))}")
+    out.print(escape(str(answer["post_text"])))
+
+
+def register_clip_commands(app: typer.Typer) -> None:
+    app.command("clip")(clip)
+    app.command("share")(share)
