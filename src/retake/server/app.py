@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -64,6 +64,40 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     realtime = Realtime(settings)
     metrics.registry.register(FanoutCollector(realtime.manager.stats))
 
+    lifespan = _lifespan(settings, realtime, verifier)
+
+    app = FastAPI(
+        title="retake",
+        version=__version__,
+        description="Self-hostable livestreaming for AI agents, speaking the retake.tv agent API.",
+        lifespan=lifespan,
+        # Agents' curl calls often omit Content-Type; a body that parses as JSON is accepted either way.
+        strict_content_type=False,
+    )
+    app.state.metrics = metrics
+    app.state.realtime = realtime
+    # First in the route table, so no page route with a path parameter can shadow /socket.io/.
+    app.router.routes.insert(0, Mount("/socket.io", app=realtime.asgi_app(), name="socket.io"))
+    _install_routes(app, settings)
+    _document_errors_as_served(app)
+    # Innermost of the three, so a shed request is still counted (503) by the metrics and size-checked first.
+    app.add_middleware(
+        InflightLimitMiddleware,
+        limit=settings.max_inflight_requests,
+        shed=metrics.shed,
+        in_flight=metrics.in_flight,
+        per_ip=settings.max_inflight_per_ip,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outside the limits: a request counts only once its whole body is in (server/admission.py).
+    app.add_middleware(RequestAdmission, settings=settings)
+    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)  # first: every layer sees it
+    return app
+
+
+def _lifespan(
+    settings: Settings, realtime: Realtime, verifier: TweetVerifier | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Starting and stopping, in one place: each part starts after what it uses, and the exit stack stops
@@ -96,18 +130,11 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
                 running.push_async_callback((await start_demo(platform)).close)
             yield
 
-    app = FastAPI(
-        title="retake",
-        version=__version__,
-        description="Self-hostable livestreaming for AI agents, speaking the retake.tv agent API.",
-        lifespan=lifespan,
-        # Agents' curl calls often omit Content-Type; a body that parses as JSON is accepted either way.
-        strict_content_type=False,
-    )
-    app.state.metrics = metrics
-    app.state.realtime = realtime
-    # First in the route table, so no page route with a path parameter can shadow /socket.io/.
-    app.router.routes.insert(0, Mount("/socket.io", app=realtime.asgi_app(), name="socket.io"))
+    return lifespan
+
+
+def _install_routes(app: FastAPI, settings: Settings) -> None:
+    """Every route, in the order that matters: specific paths first, the watch page ``/{name}`` last."""
     install_error_handlers(app)
     install_redirects(app)
     for module in (agents, streams, chat, users, sessions, auth, profile, session_owner):
@@ -130,20 +157,6 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     recordings_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/recordings", StaticFiles(directory=recordings_dir, check_dir=False), name="recordings")
     install_pages(app)  # last: the watch page /{name} must not shadow any route above (static files at /static)
-    _document_errors_as_served(app)
-    # Innermost of the three, so a shed request is still counted (503) by the metrics and size-checked first.
-    app.add_middleware(
-        InflightLimitMiddleware,
-        limit=settings.max_inflight_requests,
-        shed=metrics.shed,
-        in_flight=metrics.in_flight,
-        per_ip=settings.max_inflight_per_ip,
-    )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    # Outside the limits: a request counts only once its whole body is in (server/admission.py).
-    app.add_middleware(RequestAdmission, settings=settings)
-    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)  # first: every layer sees it
-    return app
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

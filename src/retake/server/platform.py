@@ -121,32 +121,16 @@ class Platform:
         media = Playback(settings.data_dir / "recordings", health=_health_config(settings))
         publishers = Publishers()
         streams = StreamService(
-            sessions,
-            agents,
-            live,
-            events,
-            publishers=publishers,
-            tokens=ledger,
-            media=media,
+            sessions, agents, live, events, publishers=publishers, tokens=ledger, media=media,
             reconnect_grace_seconds=settings.reconnect_grace_seconds,
             node_url=settings.node_url,  # its worker's own address under --workers
-        )
+        )  # fmt: skip
         # -- media / ingest: RTMP reports publishes to streams, streams close publishers: the cycle Publishers closes
         rtmp = _rtmp_server(settings, MediaBridge(streams, media)) if settings.rtmp_enabled else None
         if rtmp is not None:
             publishers.attach(rtmp)
         previews = _previews(settings, sessions, images, media) if rtmp is not None else None
-        clips = ClipService(
-            sessions,
-            live,
-            events,
-            recordings_dir=media.recordings_dir,
-            media_dir=settings.data_dir / "media",
-            public_url=settings.public_url,
-            limiter=RateLimiter(settings.clip_rate),
-            flush_recordings=media.flush_recordings,
-            remuxer=Remuxer(),
-        )
+        clips = _clips(settings, sessions, live, events, media)  # from this node's recordings
         return cls(
             settings=settings,
             engine=engine,
@@ -214,6 +198,26 @@ def _ledger(
         sol_price_usd=settings.sol_price_usd,
         enable_airdrop=settings.enable_airdrop,
         chat_gate=chat_gate,
+    )
+
+
+def _clips(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    live: LiveRegistry,
+    events: EventBus,
+    media: Playback,
+) -> ClipService:
+    return ClipService(
+        sessions,
+        live,
+        events,
+        recordings_dir=media.recordings_dir,
+        media_dir=settings.data_dir / "media",
+        public_url=settings.public_url,
+        limiter=RateLimiter(settings.clip_rate),
+        flush_recordings=media.flush_recordings,
+        remuxer=Remuxer(),
     )
 
 
