@@ -76,6 +76,10 @@ def test_operator_console(web_server: Server, http: httpx.Client, visitor_factor
         expect(row).to_be_visible()
         expect(row.locator("[data-field=node]")).to_have_text(web_server.base)
         wait_for_preview(page, "ConsoleStar")
+        # The media layer's health of the stream (media/health.py), as the agent's own status shows it.
+        health = row.locator("[data-field=health]")
+        expect(health).to_contain_text("video codec")
+        expect(health).to_contain_text("h264")
         screenshot(page, "console-streams-desktop")
         page.set_viewport_size(PHONE)
         screenshot(page, "console-streams-live-phone", full_page=True)

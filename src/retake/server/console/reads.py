@@ -7,7 +7,7 @@ streams come from the directory (the same list the home page shows), with the no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from retake.accounts.agents import AuthedAgent
+from retake.media.health import HealthReport
 from retake.principal import Principal
 from retake.server.platform import Platform
 from retake.store.tables import Agent, ChatEvent, StreamSession, User
@@ -64,15 +65,13 @@ class MessageRow:
     created_at: str
 
 
-def _health(status: Any) -> dict[str, Any] | None:
-    """``health`` of a stream status, when the media layer provides one (a dict or a typed result)."""
-    health = status.get("health") if isinstance(status, dict) else getattr(status, "health", None)
-    if health is None:
+def _health(report: HealthReport | None) -> dict[str, Any] | None:
+    """The media layer's health of a stream this node plays (None elsewhere: the holder measures it)."""
+    if report is None:
         return None
-    if isinstance(health, dict):
-        return health
-    as_dict = getattr(health, "__dict__", None)
-    return dict(as_dict) if isinstance(as_dict, dict) else {"value": str(health)}
+    shown: dict[str, Any] = {f.name: getattr(report, f.name) for f in fields(report) if f.name != "warnings"}
+    shown["warnings"] = [{"kind": w.kind, "reason": w.reason} for w in report.warnings]
+    return shown
 
 
 def _field(status: Any, name: str, default: int) -> int:
@@ -111,7 +110,7 @@ async def live_streams(platform: Platform) -> list[LiveRow]:
                 viewers=_field(status, "viewers", item.viewer_count),
                 uptime_seconds=_field(status, "uptime_seconds", 0),
                 node=node or platform.settings.public_url,
-                health=_health(status),
+                health=_health(platform.media.health(user.id)),
             )
         )
     return out
