@@ -50,12 +50,17 @@ class ElsewhereRedirect(Exception):
 
 async def _live_stream(platform: Platform, stream_id: str, request: Request) -> LiveStream:
     stream = platform.media.live_stream(stream_id)
-    if stream is not None and not stream.closed:
+    local = stream is not None and not stream.closed
+    if stream is not None and local and platform.media.has_publisher(stream_id):
         return stream
+    # Not published here now: either in this node's reconnect grace (viewers wait for the encoder), or the encoder
+    # came back on another node (another worker of --workers, after a drop), which the store names: go there.
     node = await platform.streams.media_node_of(stream_id)
     if node and node.rstrip("/") != platform.settings.node_url:
         query = f"?{request.url.query}" if request.url.query else ""
         raise ElsewhereRedirect(f"{node.rstrip('/')}{request.url.path}{query}")
+    if stream is not None and local:
+        return stream
     raise NotFound("this stream is not live", code="stream_not_live")
 
 

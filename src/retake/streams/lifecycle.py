@@ -277,6 +277,13 @@ class StreamService:
         self._grace_timers.pop(target.session_id, None)
         if self.live.is_live(target.session_id):
             return
+        node = await self.media_node_of(target.stream_id)
+        if node and node.rstrip("/") != self.node_url.rstrip("/"):
+            # The encoder came back on another node (another worker after a drop): the session goes on there;
+            # this node only lets go of its playback (and keeps what it recorded).
+            log.info("publisher of session %s came back on another node; releasing playback here", target.session_id)
+            await self.media.session_ended(target.stream_id, target.session_id)
+            return
         log.info("publisher of session %s did not come back within %.0f s", target.session_id, self._grace)
         await self._end_session(target.session_id, revoke_keys_of=None)
 

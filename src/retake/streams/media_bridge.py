@@ -159,6 +159,11 @@ class Playback:
             return None
         return playback
 
+    def has_publisher(self, stream_id: str) -> bool:
+        """Whether a publisher is delivering media into ``stream_id`` here now (False in the reconnect grace)."""
+        playback = self._playback.get(stream_id)
+        return playback is not None and bool(playback.media_seen)
+
     def publisher_left(self, grant: PublishGrant) -> None:
         playback = self._playback.get(grant.stream_id)
         if playback is not None:

@@ -20,7 +20,7 @@ from pydantic_core import to_json
 
 from retake.server.api import agents, chat, streams
 from retake.server.api.deps import AgentDep, PlatformDep
-from retake.server.api.schemas import ERRORS, ChatSendIn, ChatSendOut, RegisterOut, StartOut, StatusOut, StopOut
+from retake.server.api.schemas import ERRORS, ChatSendIn, ChatSendOut, RegisterOut, StartOut, StopOut
 from retake.server.api.v1_schemas import V1ChatSendIn, V1CommentsOut, V1RegisterIn, V1RtmpOut
 
 TAG = "v1 compatibility"
@@ -50,7 +50,7 @@ async def stop(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     return await streams.stop(who, platform)
 
 
-@router.get("/stream/status", response_model=StatusOut)
+@router.get("/stream/status", response_model=streams.StreamStatusOut)  # the same body as /api/v1
 async def status(who: AgentDep, platform: PlatformDep) -> dict[str, Any]:
     return await streams.status(who, platform)
 
