@@ -47,7 +47,13 @@ def start_server(tmp: Path, oembed_url: str, database_url: str | None = None, **
     }
     if database_url:
         env["RETAKE_DATABASE_URL"] = database_url
-    log_path = tmp / "server.log"
+    return launch_server(env, port, rtmp_port, data_dir, tmp / "server.log")
+
+
+def launch_server(
+    env: dict[str, str], port: int, rtmp_port: int, data_dir: Path, log_path: Path, poll: float = 0.2
+) -> Server:
+    """``retake serve`` with ``env``; returns once ``/health`` answers 200, fails the test with the log if not."""
     with log_path.open("wb") as log:
         process = subprocess.Popen([*RETAKE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(process, f"http://127.0.0.1:{port}", rtmp_port, data_dir, env, log_path)
@@ -60,7 +66,7 @@ def start_server(tmp: Path, oembed_url: str, database_url: str | None = None, **
                 return server
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(poll)
     process.kill()
     pytest.fail(f"retake serve did not become healthy in 30 s:\n{server.log()}")
 

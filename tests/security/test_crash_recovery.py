@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RETAKE, Server, stop_server
+from tests.e2e.conftest import Server, launch_server, stop_server
 from tests.e2e.media_support import ffprobe, lavfi_publisher, registered, running, status, wait_until
 from tests.support import FakeOEmbed, free_port, new_db_name, pg_available, pg_create, pg_drop
 
@@ -65,21 +65,7 @@ class Node:
         if self.database_url:
             env["RETAKE_DATABASE_URL"] = self.database_url
         log_path = self.tmp / f"server{self.runs}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([*RETAKE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        server = Server(process, f"http://127.0.0.1:{self.port}", self.rtmp_port, self.data_dir, env, log_path)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"retake serve exited with {process.returncode}:\n{server.log()}")
-            try:
-                if httpx.get(f"{server.base}/health", timeout=1).status_code == 200:
-                    return server
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        process.kill()
-        pytest.fail(f"retake serve did not become healthy in 30 s:\n{server.log()}")
+        return launch_server(env, self.port, self.rtmp_port, self.data_dir, log_path, poll=0.1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
