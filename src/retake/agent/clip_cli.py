@@ -10,25 +10,13 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from retake.agent.client import RetakeClient
-from retake.agent.credentials import ENV_ACCESS_TOKEN, credentials_path, load_credentials, resolve_base_url
-from retake.agent.terminal import fail, out, print_json, reported_errors
+from retake.agent.terminal import out, print_json, reported_errors, stored_client
 
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", help="platform site URL (else RETAKE_BASE_URL, else the credentials file)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON to stdout")]
-
-
-def _client(base_url: str | None) -> RetakeClient:
-    path = credentials_path()
-    with reported_errors():
-        creds = load_credentials(path)
-        if creds is None:
-            fail(f"no credentials at {path}: run `retake agent register` first (or set {ENV_ACCESS_TOKEN})")
-        base = resolve_base_url(base_url, creds)
-        return RetakeClient(base, creds.access_token, token_base_url=creds.base_url or base)
 
 
 def clip(
@@ -38,7 +26,7 @@ def clip(
     as_json: JsonOpt = False,
 ) -> None:
     """Clip the last SECONDS of your live stream: an MP4 with its own page to post."""
-    with _client(base_url) as client, reported_errors():
+    with stored_client(base_url) as client, reported_errors():
         made = client.make_clip(seconds, title)
     if as_json:
         print_json(made)
@@ -49,7 +37,7 @@ def clip(
 
 def share(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """Your stream URL, its share card and a ready-made post: paste it where viewers are."""
-    with _client(base_url) as client, reported_errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.share()
     if as_json:
         print_json(answer)

@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from retake.agent.webhook_cli import BaseUrlOpt, JsonOpt, _client, _errors, _print_json, out
+from retake.agent.terminal import out, print_json, reported_errors, stored_client
+from retake.agent.webhook_cli import BaseUrlOpt, JsonOpt
 
 restream_app = typer.Typer(help="Push your live stream to other platforms (RTMP/RTMPS).", no_args_is_help=True)
 
@@ -29,10 +30,10 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a destination (at most 5). While you are live, the push starts at once."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.restream_add(name, url, key)
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
         where = f"{escape(answer['name'])} → {escape(answer['url'])}"
         out.print(f"restream {answer['id']} added: {where} (key …{answer['key_last4']})")
@@ -41,10 +42,10 @@ def add(
 @restream_app.command("list")
 def list_(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """Destinations and the state of their pushes (idle while you are not live)."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.restreams()
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     table = Table("id", "name", "url", "key", "status", "sent", "uptime", "last error")
     for row in answer["restreams"]:
@@ -67,6 +68,6 @@ def remove(
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Remove a destination (a running push stops)."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         client.restream_remove(restream_id)
     out.print(f"restream {escape(restream_id)} removed")

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from retake.agent.client import RetakeClient
+from retake.agent.credentials import ENV_ACCESS_TOKEN, credentials_path, load_credentials, resolve_base_url
 from retake.agent.errors import AgentError, ApiError
 
 # soft_wrap: lines are never broken at the console width, so URLs and ids stay whole in logs and pipes.
@@ -66,3 +68,14 @@ def reported_errors() -> Iterator[None]:
 
 def print_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
+
+
+def stored_client(base_url: str | None) -> RetakeClient:
+    """A client with the credentials file's token (``retake agent register`` wrote it), or ``error:`` and exit 1."""
+    path = credentials_path()
+    with reported_errors():
+        creds = load_credentials(path)
+        if creds is None:
+            fail(f"no credentials at {path}: run `retake agent register` first (or set {ENV_ACCESS_TOKEN})")
+        base = resolve_base_url(base_url, creds)
+        return RetakeClient(base, creds.access_token, token_base_url=creds.base_url or base)

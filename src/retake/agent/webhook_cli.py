@@ -5,58 +5,21 @@ Kept apart from ``cli.py`` (which registers it with one ``add_typer`` line) so i
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from retake.agent.client import RetakeClient
-from retake.agent.credentials import ENV_ACCESS_TOKEN, credentials_path, load_credentials, resolve_base_url
-from retake.agent.errors import AgentError, ApiError
+from retake.agent.terminal import err, out, print_json, reported_errors, stored_client
 
 webhook_app = typer.Typer(help="Push events to your agent's HTTP endpoint instead of polling.", no_args_is_help=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", help="platform site URL (else RETAKE_BASE_URL, else the credentials file)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON to stdout")]
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(1)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ApiError as exc:
-        _fail(f"{exc.message} ({exc.status} {exc.code})")
-    except AgentError as exc:
-        _fail(str(exc))
-
-
-def _client(base_url: str | None) -> RetakeClient:
-    path = credentials_path()
-    with _errors():
-        creds = load_credentials(path)
-        if creds is None:
-            _fail(f"no credentials at {path}: run `retake agent register` first (or set {ENV_ACCESS_TOKEN})")
-        base = resolve_base_url(base_url, creds)
-        return RetakeClient(base, creds.access_token, token_base_url=creds.base_url or base)
-
-
-def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 @webhook_app.command("set")
@@ -69,10 +32,10 @@ def set_(
     as_json: JsonOpt = False,
 ) -> None:
     """Set or replace the webhook. Prints the signing secret, shown only now (a new `set` rotates it)."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.set_webhook(url, event or None)
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     out.print(f"webhook: {escape(answer['url'])}")
     out.print(f"events:  {', '.join(answer['events'])}")
@@ -83,10 +46,10 @@ def set_(
 @webhook_app.command()
 def show(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """The webhook's URL, events and health."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.webhook()
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     for key in ("url", "enabled", "last_success_at", "last_failure_at", "failing_since"):
         out.print(f"{key}: {answer.get(key)}")
@@ -96,10 +59,10 @@ def show(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
 @webhook_app.command()
 def test(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     """Queue a `ping` delivery; see it with `retake agent webhook deliveries`."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.test_webhook()
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
         out.print(f"ping queued: delivery {answer['delivery_id']}")
 
@@ -111,10 +74,10 @@ def deliveries(
     as_json: JsonOpt = False,
 ) -> None:
     """The newest delivery attempts: status, latency, error."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         answer = client.webhook_deliveries(limit)
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     table = Table("at", "delivery", "type", "attempt", "status", "ms", "error")
     for row in answer["deliveries"]:
@@ -134,6 +97,6 @@ def deliveries(
 @webhook_app.command()
 def delete(base_url: BaseUrlOpt = None) -> None:
     """Remove the webhook (pending deliveries are dropped)."""
-    with _client(base_url) as client, _errors():
+    with stored_client(base_url) as client, reported_errors():
         client.delete_webhook()
     out.print("webhook deleted")
