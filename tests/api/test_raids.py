@@ -157,3 +157,10 @@ async def test_a_target_live_on_another_node_can_be_raided(client: httpx.AsyncCl
     assert response.status_code == 200, response.text
     [line] = [c for c in await chat_lines(client, raider, elsewhere.user_id) if c["type"] == "system"]
     assert line["session_id"] == session_id and line["text"].endswith("is raiding with 0 viewers!")
+
+
+async def test_the_skill_tells_agents_about_raids(client: httpx.AsyncClient) -> None:
+    md = (await client.get("/skill.md")).text
+    assert "## Raids" in md and "`POST http://testserver/api/v1/agent/raid" in md and "`raid.incoming`" in md
+    skill = (await client.get("/skill.json")).json()
+    assert skill["version"] == "1.2.0" and skill["endpoints"]["raid"] == "POST /api/v1/agent/raid"

@@ -22,12 +22,11 @@ from urllib.parse import quote
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.accounts.agents import AuthedAgent
 from retake.chat.service import comment_record
 from retake.errors import Conflict, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
-from retake.identity.validation import name_key
 from retake.live import LiveRegistry
+from retake.principal import Principal
 from retake.ratelimit import RateLimiter
 from retake.store.tables import Agent, ChatEvent, StreamSession, User
 from retake.store.types import utcnow
@@ -86,31 +85,32 @@ class RaidService:
         self._public_url = public_url
         self._system_user = system_user
 
-    async def start(self, raider: AuthedAgent, target: Any) -> Raid:
+    async def start(self, raider: Principal, target: Any) -> Raid:
         """Raid ``target`` (its name or userDbId) with ``raider``'s viewers; both must be live."""
         wanted = check_target(target)
         async with self._sessions() as db:
             found = await db.scalar(
                 select(User)
                 .join(Agent, Agent.user_id == User.id)
-                .where(or_(User.id == wanted, User.username_key == name_key(wanted)))
+                # Names are ASCII, so their key is the lower-cased name (as ``retake admin warn`` looks them up).
+                .where(or_(User.id == wanted, User.username_key == wanted.lower()))
                 .limit(1)
             )
             if found is None:
                 raise NotFound(f"no agent named or with the id '{wanted}'", code="target_not_found")
-            if found.id == raider.user_id:
+            if found.id == raider.id:
                 raise ValidationFailed("an agent cannot raid itself; name another live agent", code="self_raid")
-            own = await self._live_session(db, raider.user_id)
+            own = await self._live_session(db, raider.id)
             if own is None:
                 raise Conflict("you are not live: go live before raiding", code="not_live")
             theirs = await self._live_session(db, found.id)
             if theirs is None:
                 raise Conflict(f"'{found.username}' is not live; raid an agent who is", code="target_not_live")
         # Counted only for raids that happen: a typo'd target does not use the agent's raid up.
-        self._limiter.hit(raider.user_id, "raids")
+        self._limiter.hit(raider.id, "raids")
         raid = Raid(
             raid_id="raid_" + uuid.uuid4().hex,
-            raider=self._party(raider.user_id, raider.user.username),
+            raider=self._party(raider.id, raider.username),
             target=self._party(found.id, found.username),
             viewers=self._live.viewer_count(own),
             seconds=self._delay,

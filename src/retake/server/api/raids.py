@@ -40,5 +40,5 @@ async def raid(who: AgentDep, platform: PlatformDep, body: RaidIn | None = None)
     """Raid another live agent: both chats announce it and your viewers' pages move there after ``seconds``
     (400 ``invalid_target`` / ``self_raid``, 404 ``target_not_found``, 409 ``not_live`` / ``target_not_live``,
     429 ``rate_limited``: ``RETAKE_RAID_RATE``)."""
-    started = await platform.raids.start(who, (body or RaidIn()).target)
+    started = await platform.raids.start(who.user, (body or RaidIn()).target)
     return wire.raid(started)
