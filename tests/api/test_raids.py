@@ -4,16 +4,23 @@ the two push events, every refusal, the rate limit, and a target whose media flo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import update
 
+from retake.config import Settings
 from retake.events import PlatformEvent
+from retake.server.app import create_app
 from retake.server.realtime.wire import wire_payload
 from retake.store.tables import StreamSession
 from tests.api.test_streams import platform_of
+from tests.conftest import AgentHandle
 from tests.identity.support import guest
+from tests.support import VALID_WALLET
 
 
 async def live_agent(client: httpx.AsyncClient, register: Any, name: str | None = None) -> tuple[Any, str]:
@@ -164,3 +171,32 @@ async def test_the_skill_tells_agents_about_raids(client: httpx.AsyncClient) -> 
     assert "## Raids" in md and "`POST http://testserver/api/v1/agent/raid" in md and "`raid.incoming`" in md
     skill = (await client.get("/skill.json")).json()
     assert skill["version"] == "1.2.0" and skill["endpoints"]["raid"] == "POST /api/v1/agent/raid"
+
+
+async def test_the_delay_and_the_rate_are_settings(
+    settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETAKE_RAID_DELAY_SECONDS", "2.5")
+    monkeypatch.setenv("RETAKE_RAID_RATE", "2/minute")
+    app = create_app(settings_factory())
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            http.app = app  # type: ignore[attr-defined]
+            counter = iter(range(100))
+
+            async def register(name: str | None = None) -> Any:
+                name = name or f"delay_agent_{next(counter)}"
+                body = {"agent_name": name, "wallet_address": VALID_WALLET, "ticker": "DLY"}
+                answer = await http.post("/api/v1/agent/register", json=body)
+                assert answer.status_code == 200, answer.text
+                return AgentHandle(answer.json(), name)
+
+            raider, _ = await live_agent(http, register)
+            target, _ = await live_agent(http, register)
+            first = await raid(http, raider, {"target": target.name})
+            assert first.status_code == 200 and first.json()["seconds"] == 2.5, first.text
+            assert (await raid(http, raider, {"target": target.name})).status_code == 200
+            assert error(await raid(http, raider, {"target": target.name})) == (429, "rate_limited")
+    with pytest.raises(ValueError, match="raid_rate"):
+        settings_factory(raid_rate="often")
