@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from retake.cli import app
 from tests.e2e.conftest import Server
 from tests.e2e.media_support import status, wait_until
-from tests.web.conftest import LiveAgent, Visitor, end_process, go_live, screenshot, wait_playing
+from tests.web.conftest import PHONE, LiveAgent, Visitor, end_process, go_live, screenshot, wait_playing
 
 pytestmark = pytest.mark.timeout(180)
 DONE_WITHIN = 15.0  # the "Done when"
@@ -61,7 +61,7 @@ def test_a_raid_moves_the_viewers_page_and_both_chats_show_it(
     base = web_server.base
     watcher = visitor_factory().page()
     watcher.goto("/RaidHost")
-    stayer = visitor_factory().page()
+    stayer = visitor_factory(viewport=PHONE).page()  # the banner fits a phone too
     stayer.goto("/RaidHost")
     for page in (watcher, stayer):
         page.wait_for_selector('.chat[data-realtime="connected"]')
@@ -88,6 +88,7 @@ def test_a_raid_moves_the_viewers_page_and_both_chats_show_it(
         assert re.fullmatch(r"Taking you there in \d+ s", page.text_content("#raid-countdown") or "")
     watcher.wait_for_timeout(400)  # the banner's entrance animation
     screenshot(watcher, "raid-banner")
+    screenshot(stayer, "raid-banner-phone")
     stayer.click("#raid-stay")
     assert stayer.is_hidden("#raid-banner")
 
@@ -104,6 +105,9 @@ def test_a_raid_moves_the_viewers_page_and_both_chats_show_it(
         arg=f"RaidHost is raiding with {count} {noun}!",
     )
     wait_playing(watcher, advance=0.5)  # the target's stream plays there
+    assert watcher.get_attribute("#raid-banner", "data-state") == "arrived"  # a welcome, without the buttons
+    assert watcher.text_content("#raid-title") == "Welcome, raiders!" and watcher.is_hidden("#raid-stay")
+    screenshot(watcher, "raid-welcome")
 
     # -- the one who stayed is still on the raider's page, whose chat shows the raid
     time.sleep(max(0.0, started + raid["seconds"] + 1.5 - time.monotonic()))

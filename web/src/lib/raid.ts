@@ -21,6 +21,7 @@ export interface RaidEvent {
 }
 
 const TICK_MS = 250;
+const WELCOME_MS = 8000;
 
 /** Where the raid takes the page: the target's watch page (http(s) only), marked with the raid's id. */
 export function raidDestination(raid: RaidEvent): string {
@@ -43,6 +44,16 @@ export class RaidBanner {
 
   constructor(private readonly streamerId: string) {
     this.stay.addEventListener("click", () => this.dismiss());
+    if (new URLSearchParams(window.location.search).has("raid")) this.welcome();
+  }
+
+  /** Arrived with a raid (?raid=<id>): a short welcome, the chat greets the raid too. */
+  private welcome(): void {
+    this.title.textContent = "Welcome, raiders!";
+    this.countdown.textContent = "You came with a raid. Say hi in the chat.";
+    this.box.dataset.state = "arrived";
+    this.box.hidden = false;
+    this.timer = window.setTimeout(() => this.dismiss(), WELCOME_MS);
   }
 
   /** A `raid` event from the socket: only this page's streamer raiding counts. */
@@ -57,6 +68,7 @@ export class RaidBanner {
     this.go.href = destination;
     this.box.hidden = false;
     this.box.dataset.state = "counting";
+    window.clearTimeout(this.timer);
     window.clearInterval(this.timer);
     this.timer = window.setInterval(() => this.tick(), TICK_MS);
     this.tick();
@@ -75,6 +87,7 @@ export class RaidBanner {
   }
 
   private dismiss(): void {
+    window.clearTimeout(this.timer);
     window.clearInterval(this.timer);
     this.box.hidden = true;
     this.box.dataset.state = "stayed";
