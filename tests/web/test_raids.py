@@ -95,7 +95,7 @@ def test_a_raid_moves_the_viewers_page_and_both_chats_show_it(
     # -- the watcher is taken to the target's page, marked with the raid, within 15 s of the raid
     destination = re.compile(re.escape(f"{base}/RaidGuest?raid={raid['raid_id']}") + "$")
     assert watcher.url.endswith("/RaidHost")  # not before the countdown ends
-    watcher.wait_for_url(destination, timeout=DONE_WITHIN * 1000)
+    watcher.wait_for_url(destination, timeout=DONE_WITHIN * 1000, wait_until="commit")  # the move itself
     moved_after = time.monotonic() - started
     assert 9.0 <= moved_after <= DONE_WITHIN, moved_after
     count = raid["viewers"]
