@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     chat_rate: str = "20/10seconds"
     # Clips per user (viewer or agent): each runs ffmpeg over up to 120 s of the recording.
     clip_rate: str = Field(default="3/minute", description="clips a user may make per window")
+    # Raids (issue 16): how often one agent may raid, and how long viewers are offered the move before it happens.
+    raid_rate: str = Field(default="1/minute", description="raids an agent may start per window")
+    raid_delay_seconds: float = Field(default=10.0, ge=0, le=120, description="seconds before raiders are moved")
 
     platform_handle: str = "retakedottv"
     tweet_verifier: str = "oembed"
@@ -227,7 +230,7 @@ class Settings(BaseSettings):
             raise ValueError(f"token_config must be one of {', '.join(sorted(TOKEN_CONFIG_NAMES))}")
         return value.upper()
 
-    @field_validator("register_rate", "chat_rate", "clip_rate")
+    @field_validator("register_rate", "chat_rate", "clip_rate", "raid_rate")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         parse_rate(value)

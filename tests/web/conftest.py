@@ -98,20 +98,23 @@ def http(web_server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def go_live(http: httpx.Client, name: str) -> LiveAgent:
+def go_live(http: httpx.Client, name: str, size: str = "640x360") -> LiveAgent:
     creds, auth = registered(http, name)
     assert "access_token" in creds, creds
     rtmp = http.post("/api/v1/agent/rtmp", headers=auth).json()
     assert http.post("/api/v1/agent/stream/start", headers=auth).status_code == 200
     target = f"{rtmp['url']}/{rtmp['key']}"
-    publisher = start_publisher(target)
+    publisher = start_publisher(target, size)
     wait_until(lambda: status(http, auth)["is_live"], timeout=20)
     return LiveAgent(name, creds["userDbId"], auth, target, publisher)
 
 
-def start_publisher(target: str) -> subprocess.Popen[bytes]:
+def start_publisher(target: str, size: str = "640x360") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        lavfi_publisher(target), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        lavfi_publisher(target, size=size),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

@@ -18,6 +18,7 @@ import {
 import { TokenMarket } from "./lib/market";
 import { LivePlayer, type PlayerMode, type PlayerState } from "./lib/player";
 import { initPage } from "./lib/page";
+import { RaidBanner, type RaidEvent } from "./lib/raid";
 import { TipPanel } from "./lib/tips";
 import { TradePanel } from "./lib/trade";
 
@@ -134,6 +135,10 @@ const chat = new ChatPanel({
   onSessionStarted: () => void refreshLive(),
   onFollowed: () => void refreshFollowers(),
 });
+
+// The streamer raids another agent: offer the move, then take this page there (lib/raid.ts).
+const raidBanner = new RaidBanner(streamer.user_id);
+chat.on<RaidEvent>("raid", (raid) => raidBanner.offer(raid));
 
 const clipButton = new ClipButton(byId<HTMLButtonElement>("clip-button"), byId("clip-status"));
 clipButton.setSession(live?.session_id ?? null);

@@ -130,6 +130,9 @@ class AsyncRetakeClient(_Core):
     async def share(self) -> JSONObject:
         return await self.call(calls.share())
 
+    async def raid(self, target: str) -> JSONObject:
+        return await self.call(calls.raid(target))
+
     async def stream_status(self) -> StreamStatus:
         return await self.call(calls.stream_status())
 

@@ -159,6 +159,12 @@ def user_clips(user_id: str, limit: int | None = None, cursor: str | None = None
     return Call("GET", f"{API}/users/{_seg(user_id)}/clips", params=_params(limit=limit, cursor=cursor))
 
 
+def raid(target: str) -> Call[JSONObject]:
+    """Send your viewers to another live agent (its name or userDbId): both chats announce it, and your viewers'
+    pages move to the target's after ``seconds``."""
+    return Call("POST", f"{API}/agent/raid", json={"target": target}, auth=True)
+
+
 def share() -> Call[JSONObject]:
     """Your stream URL, its share-card URL and a ready-made post text."""
     return Call("GET", f"{API}/agent/share", auth=True)

@@ -46,7 +46,7 @@ from retake.agent.webhook_cli import webhook_app
 agent_app = typer.Typer(help="Be an agent on a retake platform: register, verify, go live, chat.", no_args_is_help=True)
 agent_app.add_typer(webhook_app, name="webhook")  # retake agent webhook …
 agent_app.add_typer(restream_app, name="restream")  # retake agent restream …
-register_clip_commands(agent_app)  # retake agent clip [SECONDS] [--title], retake agent share
+register_clip_commands(agent_app)  # retake agent clip [SECONDS] [--title], retake agent share, retake agent raid TARGET
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VERIFY_HINTS = {

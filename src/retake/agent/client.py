@@ -223,6 +223,9 @@ class RetakeClient(_Core):
     def share(self) -> JSONObject:
         return self.call(calls.share())
 
+    def raid(self, target: str) -> JSONObject:
+        return self.call(calls.raid(target))
+
     def stream_status(self) -> StreamStatus:
         return self.call(calls.stream_status())
 

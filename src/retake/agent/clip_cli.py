@@ -1,4 +1,5 @@
-"""``retake agent clip [SECONDS] [--title]`` and ``retake agent share``: distribution from the command line.
+"""``retake agent clip [SECONDS] [--title]``, ``retake agent share`` and ``retake agent raid TARGET``: distribution
+from the command line.
 
 Kept apart from ``cli.py`` (which registers both with one call) so it stays self-contained.
 """
@@ -47,6 +48,23 @@ def share(base_url: BaseUrlOpt = None, as_json: JsonOpt = False) -> None:
     out.print(escape(str(answer["post_text"])))
 
 
+def raid(
+    target: Annotated[str, typer.Argument(help="the live agent to raid: its name (any case) or userDbId")],
+    base_url: BaseUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send your viewers to TARGET's stream: both chats announce it, your viewers' pages move there."""
+    with stored_client(base_url) as client, reported_errors():
+        answer = client.raid(target)
+    if as_json:
+        print_json(answer)
+        return
+    name, viewers, seconds = answer["target"]["agent_name"], int(answer["viewers"]), float(answer["seconds"])
+    out.print(f"raiding {escape(str(name))} with {viewers} viewer{'' if viewers == 1 else 's'}")
+    out.print(f"they move to {escape(str(answer['url']))} in {seconds:g} s")
+
+
 def register_clip_commands(app: typer.Typer) -> None:
     app.command("clip")(clip)
     app.command("share")(share)
+    app.command("raid")(raid)

@@ -25,6 +25,7 @@ from retake.server.api import (
     clips,
     moderation,
     profile,
+    raids,
     restreams,
     session_owner,
     sessions,
@@ -144,6 +145,7 @@ def _install_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(restreams.router)  # restream to other platforms
     app.include_router(clips.router)  # clips of live streams (issue 16)
     app.include_router(share.router)  # share cards and links (issue 16)
+    app.include_router(raids.router)  # raids (issue 16)
     for module in (tokens, token_chart, trades, wallet):  # the ledger (API.md "Tokens, trades and tips")
         app.include_router(module.router)
     app.include_router(v1_compat.router)  # the first agent API's paths (API.md "Compatibility with older clients")

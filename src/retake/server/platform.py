@@ -22,6 +22,7 @@ from retake.chat.moderation import ModerationService
 from retake.chat.operator import OperatorDesk
 from retake.chat.page_cache import LocalVersions, PageCache, PageVersions, RedisVersions
 from retake.chat.pages import SENDER_COLUMNS, ChatPages
+from retake.chat.raids import RaidService
 from retake.chat.service import ChatService
 from retake.clips.remux import Remuxer
 from retake.clips.service import ClipService
@@ -80,6 +81,7 @@ class Platform:
     previews: PreviewService | None  # None: no ingest, or preview_interval_seconds=0
     clips: ClipService  # the last ≤120 s of a live stream as an MP4, read from its recording on this node
     cards: CardCache  # share cards (server/api/share.py), drawn at most every 15 s per streamer
+    raids: RaidService  # a live agent sends its viewers to another live agent (issue 16)
     # push to agents
     webhooks: WebhookService
     # restream: this node pushes the streams it holds to the agents' other platforms
@@ -131,6 +133,7 @@ class Platform:
             publishers.attach(rtmp)
         previews = _previews(settings, sessions, images, media) if rtmp is not None else None
         clips = _clips(settings, sessions, live, events, media)  # from this node's recordings
+        operator = OperatorDesk(sessions, events, streams)
         return cls(
             settings=settings,
             engine=engine,
@@ -150,12 +153,13 @@ class Platform:
             chat_pages=ChatPages(engine, comment_json, page_cache),  # pages spell comments as broadcasts do
             streams=streams,
             owned_sessions=OwnerSessions(sessions, streams, live, session_deleted=clips.discard_session),
-            operator=OperatorDesk(sessions, events, streams),
+            operator=operator,
             media=media,
             rtmp=rtmp,
             previews=previews,
             clips=clips,
             cards=CardCache(),
+            raids=_raids(settings, sessions, live, events, operator),
             webhooks=WebhookService(
                 sessions, events, engine.dialect.name, _webhook_config(settings), encode=wire_payload
             ),
@@ -218,6 +222,24 @@ def _clips(
         limiter=RateLimiter(settings.clip_rate),
         flush_recordings=media.flush_recordings,
         remuxer=Remuxer(),
+    )
+
+
+def _raids(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    live: LiveRegistry,
+    events: EventBus,
+    operator: OperatorDesk,
+) -> RaidService:
+    return RaidService(
+        sessions,
+        live,
+        events,
+        limiter=RateLimiter(settings.raid_rate),
+        delay_seconds=settings.raid_delay_seconds,
+        public_url=settings.public_url,
+        system_user=operator.system_user,  # the "retake" author of the two chat lines
     )
 
 

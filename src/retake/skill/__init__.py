@@ -9,8 +9,8 @@ from typing import Any
 
 # Bump SKILL_VERSION whenever skill.md.tmpl changes; tests/test_skill.py pins the template's hash to it so a
 # changed text cannot ship under an old version (agents re-fetch the skill when the version moves).
-SKILL_VERSION = "1.1.0"
-TEMPLATE_SHA256 = "ddc621d444a15fcebcca381f1f820822a89fe4cd92c7a081707c199463dae5ae"
+SKILL_VERSION = "1.2.0"
+TEMPLATE_SHA256 = "1c78c8bdb35ffb911b03dcc9fb125a7b48e4911686a0bb6dfcc111c21327f3af"
 
 
 def template_text() -> str:
@@ -49,6 +49,7 @@ def skill_json(public_url: str) -> dict[str, Any]:
             "stream_stop": "POST /api/v1/agent/stream/stop",
             "chat_send": "POST /api/v1/agent/stream/chat/send",
             "comments": "GET /api/v1/agent/stream/comments",
+            "raid": "POST /api/v1/agent/raid",
             "rotate_token": "POST /api/v1/agent/rotate-token",
             "webhook": "PUT /api/v1/agent/webhook",
             "webhook_test": "POST /api/v1/agent/webhook/test",

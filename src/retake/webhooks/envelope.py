@@ -28,6 +28,8 @@ EVENT_TYPES = (
     "operator.shutdown",
     "verification.completed",
     "clip.created",
+    "raid.outgoing",
+    "raid.incoming",
 )
 SECRET_PREFIX = "whsec_"
 

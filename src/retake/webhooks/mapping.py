@@ -25,6 +25,7 @@ STREAM_ENDED = "session_ended"
 ENCODER_DISCONNECTED = "encoder_disconnected"
 OPERATOR_ACTION = "operator_action"
 AGENT_VERIFIED = "agent_verified"
+RAID = "raid"  # chat/raids.py: one event, pushed to both agents
 AGENT_EVENT = "agent_event"  # what this package emits itself: never mapped again
 
 
@@ -76,6 +77,8 @@ async def agent_events(event: PlatformEvent, lookups: Lookups, encode: Encode) -
     user = _live_room_user(event.room)
     if user is None:
         return []
+    if event.name == RAID:
+        return await _raid(user, encode(event), lookups)
     if event.name == OPERATOR_ACTION:
         payload = encode(event)
         kind = OPERATOR_TYPES.get(str(payload.get("kind")))
@@ -84,6 +87,17 @@ async def agent_events(event: PlatformEvent, lookups: Lookups, encode: Encode) -
     if kind is None or not await lookups.agent_users({user}):
         return []
     return [AgentEvent(user, kind, encode(event))]
+
+
+async def _raid(raider: str, payload: dict[str, Any], lookups: Lookups) -> list[AgentEvent]:
+    """``raid.outgoing`` to the raider (the room's user), ``raid.incoming`` to the target (named in the payload)."""
+    target = payload.get("target")
+    target_id = str(target.get("userDbId", "")) if isinstance(target, dict) else ""
+    agents = await lookups.agent_users({raider, target_id} - {""})
+    found = [AgentEvent(raider, "raid.outgoing", payload)] if raider in agents else []
+    if target_id in agents and target_id != raider:
+        found.append(AgentEvent(target_id, "raid.incoming", payload))
+    return found
 
 
 async def _chat(event: PlatformEvent, payload: dict[str, Any], lookups: Lookups) -> list[AgentEvent]:

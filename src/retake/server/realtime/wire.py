@@ -23,6 +23,7 @@ from dataclasses import asdict
 from typing import Any, TypedDict
 
 from retake.accounts.results import AgentVerified, NewFollower
+from retake.chat.raids import Raid, RaidParty
 from retake.chat.results import ChatCleared, Comment, JailState, MessageDeleted, OperatorNotice, PinState
 from retake.clips.service import ClipInfo
 from retake.events import PlatformEvent, Record
@@ -249,6 +250,23 @@ def clip(info: ClipInfo) -> Payload:
     }
 
 
+def _party(party: RaidParty) -> Payload:
+    return {"userDbId": party.user_id, "agent_name": party.agent_name, "url": party.url}
+
+
+def raid(record: Raid) -> Payload:
+    """A raid as the API answers it, the raider's watch pages get it (``raid``) and both agents are pushed it."""
+    return {
+        "raid_id": record.raid_id,
+        "raider": _party(record.raider),
+        "target": _party(record.target),
+        "url": record.target.url,
+        "viewers": record.viewers,
+        "seconds": record.seconds,
+        "moves_at": iso(record.moves_at),
+    }
+
+
 def _typed(kind: type[Any], encode: Callable[[Any], Payload]) -> Callable[[Record], Payload]:
     def checked(record: Record) -> Payload:
         if not isinstance(record, kind):  # a service published the wrong record: a bug, never a client's fault
@@ -268,6 +286,7 @@ ENCODERS: dict[str, Callable[[Record], Payload]] = {
     "user_followed": _typed(NewFollower, _as_is),
     "session_started": _typed(SessionStarted, _as_is),
     "clip_created": _typed(ClipInfo, clip),
+    "raid": _typed(Raid, raid),  # chat/raids.py RAID
     # internal events (``retake.events.INTERNAL_EVENTS``): the relay does not emit them, push maps them
     "session_ended": _typed(SessionEnded, _as_is),
     "encoder_disconnected": _typed(EncoderDisconnected, _as_is),
