@@ -56,7 +56,10 @@ BACKGROUND_FRAMES = 60
 CLOCK_TOLERANCE = 0.01
 
 PATHS = ("flv", "hls", "hls-holdback", "hls-catchup")
-GOALS_MS = {"flv": 1000.0, "hls": 2500.0, "hls-holdback": 2500.0, "hls-catchup": 2500.0}
+# Issue 14 item 7 raised the goals (were FLV 1 s, LL-HLS 2.5 s); the experiments keep the old bar.
+GOALS_MS = {"flv": 400.0, "hls": 1200.0, "hls-holdback": 2500.0, "hls-catchup": 2500.0}
+FIRST_FRAME_GOAL_MS = 1000.0  # page load → first frame, median over the fresh loads
+FREEZE_GAP_MS = 100.0  # consecutive presented frames further apart than 3 frame intervals: the picture froze
 LABELS = {
     "probe": "plain HTTP-FLV client, on arrival (encoder + server)",
     "flv": "watch page: mpegts.js, WebSocket-FLV (default)",
@@ -257,6 +260,14 @@ def settle_s(points: Sequence[Point], goal_ms: float) -> float | None:
     return (over[-1] - points[0].display_ms) / 1000
 
 
+def freezes(points: Sequence[Point], gap_ms: float = FREEZE_GAP_MS) -> tuple[int, float]:
+    """Times the picture froze (consecutive presented frames more than ``gap_ms`` apart) and the time lost:
+    each gap minus one frame interval. Stalls the ``waiting`` event misses (a starved decoder) show here."""
+    gaps = [b.display_ms - a.display_ms for a, b in itertools.pairwise(points)]
+    long = [gap for gap in gaps if gap > gap_ms]
+    return len(long), sum(gap - 1000 / FPS for gap in long)
+
+
 def publisher_argv(target: str, *, audio: bool = True) -> list[str]:
     """The skill's go-live command with the screen grab replaced by raw frames on stdin."""
     sound = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=44100"] if audio else []
@@ -379,8 +390,10 @@ class PathResult:
     faster_than_1x: float = 0.0  # share of steady frames shown at playbackRate > 1
     settle_s: float | None = None  # from the long visit's first frame until every later frame met the goal
     load_avg: float = 0.0  # 1-minute load average at the end of the path (other work on the machine shows here)
-    stalls: int = 0
+    stalls: int = 0  # `waiting` → `playing` after the first frame, whole visit
     stall_ms: float = 0.0
+    freezes: int = 0  # steady window: gaps > FREEZE_GAP_MS between presented frames
+    freeze_ms: float = 0.0
     dropped_frames: int = 0
     total_frames: int = 0
     first_frame_ms: list[float] = field(default_factory=list)  # page loads: navigation start → first frame
@@ -395,8 +408,8 @@ def result_table(results: Sequence[PathResult]) -> str:
     rows = [
         "| path | frames | glass-to-glass median / p95 / max (ms) | goal (p95) | player buffer median (ms) "
         "| media clock | page load → first frame median / max (s) | first frame's age median / max (ms) "
-        "| ≤ goal after (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ≤ goal after (s) | stalls / freezes (ms lost) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lat = r.latency
@@ -404,22 +417,28 @@ def result_table(results: Sequence[PathResult]) -> str:
         verdict = "–" if goal is None else f"≤ {goal / 1000:g} s: {'met' if lat.get('p95', 1e18) <= goal else 'missed'}"
         if goal is not None and not clock_ok(r.media_clock):
             verdict += " (media clock off: not the player's doing)"
-        first = (
-            f"{fmt(statistics.median(r.first_frame_ms) / 1000, 2)} / {fmt(max(r.first_frame_ms) / 1000, 2)}"
-            if r.first_frame_ms
-            else "–"
-        )
+        first = "–"
+        if r.first_frame_ms:
+            median = statistics.median(r.first_frame_ms)
+            first = f"{fmt(median / 1000, 2)} / {fmt(max(r.first_frame_ms) / 1000, 2)}"
+            if r.path in PATH_QUERY:  # the watch page: the goal is on the median
+                first += (
+                    f" (≤ {FIRST_FRAME_GOAL_MS / 1000:g} s: {'met' if median <= FIRST_FRAME_GOAL_MS else 'missed'})"
+                )
         age = (
             f"{fmt(statistics.median(r.first_frame_age_ms), 0)} / {fmt(max(r.first_frame_age_ms), 0)}"
             if r.first_frame_age_ms
             else "–"
         )
         settled = "–" if goal is None else ("never" if r.settle_s is None else fmt(r.settle_s, 1))
+        stalls = (
+            "–" if r.path == "probe" else f"{r.stalls} ({fmt(r.stall_ms, 0)}) / {r.freezes} ({fmt(r.freeze_ms, 0)})"
+        )
         clock = "–" if r.media_clock is None else f"{r.media_clock:.3f}×"
         rows.append(
             f"| {LABELS.get(r.path, r.path)} | {r.frames} | {fmt(lat.get('median'), 0)} / {fmt(lat.get('p95'), 0)}"
             f" / {fmt(lat.get('max'), 0)} | {verdict} | {fmt(r.buffer_ms.get('median'), 0)} | {clock} | {first}"
-            f" | {age} | {settled} |"
+            f" | {age} | {settled} | {stalls} |"
         )
     return "\n".join(rows)
 
@@ -602,6 +621,7 @@ def measure_path(
     result.settle_s = settle_s(points, GOALS_MS[path])
     result.stalls = len(data["stalls"])
     result.stall_ms = float(sum(d for _, d in data["stalls"]))
+    result.freezes, result.freeze_ms = freezes(steady)
     result.load_avg = os.getloadavg()[0]
     return result
 
