@@ -55,9 +55,9 @@ MODULUS = 1 << VALUE_BITS
 BACKGROUND_FRAMES = 60
 CLOCK_TOLERANCE = 0.01
 
-PATHS = ("flv", "hls", "hls-holdback", "hls-catchup")
+PATHS = ("flv", "hls", "hls-holdback", "hls-catchup", "flv-wide")
 # Issue 14 item 7 raised the goals (were FLV 1 s, LL-HLS 2.5 s); the experiments keep the old bar.
-GOALS_MS = {"flv": 400.0, "hls": 1200.0, "hls-holdback": 2500.0, "hls-catchup": 2500.0}
+GOALS_MS = {"flv": 400.0, "hls": 1200.0, "hls-holdback": 2500.0, "hls-catchup": 2500.0, "flv-wide": 400.0}
 FIRST_FRAME_GOAL_MS = 1000.0  # page load → first frame, median over the fresh loads
 FREEZE_GAP_MS = 100.0  # consecutive presented frames further apart than 3 frame intervals: the picture froze
 LABELS = {
@@ -66,6 +66,7 @@ LABELS = {
     "hls": "watch page: hls.js LL-HLS (`?player=hls`)",
     "hls-holdback": "experiment: that hls.js config without `liveSyncDurationCount`",
     "hls-catchup": "experiment: … and `maxLiveSyncPlaybackRate: 1.1`",
+    "flv-wide": "peer: mpegts.js with the previous `player.ts` band (0.5–0.9 s at 1.1×, jump past 1.2 s)",
 }
 PATH_QUERY = {"flv": "", "hls": "?player=hls"}  # the watch page plays FLV by default; ?player=hls forces hls.js
 # The experiments: web/src/lib/player.ts's hls.js config on a bare page, changed as named. Without
@@ -84,8 +85,32 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     "hls-holdback": _HOLDBACK,
     "hls-catchup": {**_HOLDBACK, "maxLiveSyncPlaybackRate": 1.1},
 }
+# The FLV peer: the same mpegts.js build on a bare page with the liveSync settings player.ts had before issue 14
+# (play 1.1× past 0.9 s of buffer, back to 1× at 0.5 s, jump past 1.2 s), to set the new band against in one run.
+FLV_EXPERIMENTS: dict[str, dict[str, Any]] = {
+    "flv-wide": {
+        "isLive": True,
+        "enableWorker": False,
+        "enableStashBuffer": False,
+        "lazyLoad": False,
+        "liveSync": True,
+        "liveSyncMaxLatency": 0.9,
+        "liveSyncTargetLatency": 0.5,
+        "liveSyncPlaybackRate": 1.1,
+        "liveBufferLatencyChasing": True,
+        "liveBufferLatencyMaxLatency": 1.2,
+        "liveBufferLatencyMinRemain": 0.5,
+        "autoCleanupSourceBuffer": True,
+        "autoCleanupMaxBackwardDuration": 30,
+        "autoCleanupMinBackwardDuration": 10,
+        "fixAudioTimestampGap": True,
+    },
+}
+BARE_PAGES = (*EXPERIMENTS, *FLV_EXPERIMENTS)
 EXPERIMENT_PREFIX = "/__g2g/"  # same origin as the server, answered by Playwright's router, never by the server
-HLS_LIGHT = Path(__file__).resolve().parent.parent / "node_modules/hls.js/dist/hls.light.mjs"  # what web/ bundles
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+HLS_LIGHT = NODE_MODULES / "hls.js/dist/hls.light.mjs"  # what web/ bundles
+MPEGTS = NODE_MODULES / "mpegts.js/dist/mpegts.js"  # the UMD build of what web/ bundles
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -315,6 +340,24 @@ video.play().catch(() => undefined);
 """
 
 
+def flv_experiment_page(src: str, config: dict[str, Any]) -> str:
+    """A bare page: the watch page's <video> attributes, mpegts.js on the WebSocket-FLV of ``src``."""
+    return f"""<!doctype html>
+<meta charset="utf-8"><title>glass-to-glass: mpegts.js</title>
+<video id="video" muted autoplay playsinline preload="auto" style="width:100%"></video>
+<script src="{EXPERIMENT_PREFIX}mpegts.js"></script>
+<script>
+mpegts.LoggingControl.applyConfig({{ enableAll: false, enableError: false, enableWarn: false }});
+const video = document.getElementById("video");
+const url = location.origin.replace(/^http/, "ws") + {json.dumps(src)};
+const player = mpegts.createPlayer({{ type: "flv", isLive: true, url }}, {json.dumps(config)});
+player.attachMediaElement(video);
+player.load();
+video.play().catch(() => undefined);
+</script>
+"""
+
+
 # Levels are RGB means (0–255) of each block's centre; Python thresholds them (one decoder for both sides).
 _PROBE_JS = """
 (() => {
@@ -378,7 +421,7 @@ _PROBE_JS = """
 
 @dataclass
 class PathResult:
-    path: str  # probe | flv | hls | hls-holdback | hls-catchup
+    path: str  # probe | flv | hls | hls-holdback | hls-catchup | flv-wide
     seconds: float = 0.0
     frames: int = 0  # readable presented frames in the steady window
     unreadable: int = 0
@@ -538,13 +581,15 @@ def probe_flv(url: str, seconds: float) -> PathResult:
     return result
 
 
-def route_experiment(context: Any, base: str, user_id: str, config: dict[str, Any]) -> None:
-    """Serve an experiment page and hls.js from the server's origin (so no CORS), without the server."""
-    page = experiment_page(f"/live/{user_id}/index.m3u8", config)
-    script = HLS_LIGHT.read_bytes()
+def route_experiment(context: Any, base: str, user_id: str, path: str) -> None:
+    """Serve an experiment page and its player from the server's origin (so no CORS), without the server."""
+    if path in FLV_EXPERIMENTS:
+        page, script = flv_experiment_page(f"/live/{user_id}.flv", FLV_EXPERIMENTS[path]), MPEGTS.read_bytes()
+    else:
+        page, script = experiment_page(f"/live/{user_id}/index.m3u8", EXPERIMENTS[path]), HLS_LIGHT.read_bytes()
 
     def handle(route: Any) -> None:
-        if route.request.url.endswith(".mjs"):
+        if route.request.url.endswith(".js") or route.request.url.endswith(".mjs"):
             route.fulfill(status=200, body=script, content_type="text/javascript")
         else:
             route.fulfill(status=200, body=page, content_type="text/html")
@@ -559,12 +604,12 @@ def visit(browser: Any, base: str, name: str, user_id: str, path: str, seconds: 
     console: list[str] = []
     try:
         context.add_init_script(script=probe_script())
-        if path in EXPERIMENTS:
-            route_experiment(context, base, user_id, EXPERIMENTS[path])
+        if path in BARE_PAGES:
+            route_experiment(context, base, user_id, path)
         page = context.new_page()
         page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
-        page.goto(f"{EXPERIMENT_PREFIX}{path}.html" if path in EXPERIMENTS else f"/{name}{PATH_QUERY[path]}")
+        page.goto(f"{EXPERIMENT_PREFIX}{path}.html" if path in BARE_PAGES else f"/{name}{PATH_QUERY[path]}")
         page.wait_for_function("() => window.__g2g && window.__g2g.samples.length > 0", timeout=30_000, polling=50)
         if seconds > 0:
             page.wait_for_timeout(seconds * 1000)
@@ -576,7 +621,8 @@ def visit(browser: Any, base: str, name: str, user_id: str, path: str, seconds: 
             data["player"] = page.evaluate(
                 "() => ({ latency: __hls.latency, targetLatency: __hls.targetLatency, drift: __hls.drift })"
             )
-        mode = str(page.eval_on_selector("video", "v => v.dataset.mode || 'hls.js'"))
+        bare = "mpegts.js" if path in FLV_EXPERIMENTS else "hls.js"
+        mode = str(page.eval_on_selector("video", f"v => v.dataset.mode || '{bare}'"))
     finally:
         context.close()
     data["console"] = console
@@ -652,8 +698,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"unknown path(s) {unknown}; choose from {', '.join(PATHS)}")
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"Chromium is missing at {CHROMIUM}")
-    if any(p in EXPERIMENTS for p in paths) and not HLS_LIGHT.exists():
-        raise SystemExit(f"{HLS_LIGHT} is missing: run `make node-deps`")
+    for script, used in ((HLS_LIGHT, EXPERIMENTS), (MPEGTS, FLV_EXPERIMENTS)):
+        if any(p in used for p in paths) and not script.exists():
+            raise SystemExit(f"{script} is missing: run `make node-deps`")
     from playwright.sync_api import sync_playwright
 
     backgrounds = render_backgrounds()
