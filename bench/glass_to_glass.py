@@ -121,6 +121,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # The bare experiment pages are answered by Playwright's router, so Chromium does not know they came from
+    # loopback and blocks their WebSocket to it (ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS). The watch page
+    # comes from the server itself and never meets this check.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 
 
