@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from bench.harness import wait_until_quiet
 from bench.media import RetakeServer, fmt, percentile, stop_process, wait_for
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
@@ -437,6 +438,7 @@ class PathResult:
     faster_than_1x: float = 0.0  # share of steady frames shown at playbackRate > 1
     settle_s: float | None = None  # from the long visit's first frame until every later frame met the goal
     load_avg: float = 0.0  # 1-minute load average at the end of the path (other work on the machine shows here)
+    busy_at_start: float | None = None  # % of the machine busy just before the path (with --wait-quiet)
     stalls: int = 0  # `waiting` → `playing` after the first frame, whole visit
     stall_ms: float = 0.0
     freezes: int = 0  # steady window: gaps > FREEZE_GAP_MS between presented frames
@@ -695,6 +697,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-audio", action="store_true", help="publish video only (the skill sends AAC; see docs/benchmarks.md)"
     )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="PCT",
+        help="before each path wait (3 min at most) until the machine is less than PCT %% busy",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -728,12 +737,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 try:
                     for path in paths:
+                        busy = wait_until_quiet(args.wait_quiet, 180) if args.wait_quiet else None
                         print(f"{path}: {args.loads} loads, then {args.warmup:g} + {args.seconds:g} s", file=sys.stderr)
                         results.append(
                             measure_path(
                                 browser, server.base, name, user_id, path, args.warmup, args.seconds, args.loads
                             )
                         )
+                        results[-1].busy_at_start = busy
                         print(f"  {json.dumps(asdict(results[-1]))}", file=sys.stderr)
                 finally:
                     browser.close()
