@@ -417,6 +417,8 @@ _PROBE_JS = """
   }
   document.addEventListener("DOMContentLoaded", () => {
     g.marks.domContentLoaded = performance.now();
+    const nav = performance.getEntriesByType("navigation")[0];  // the server's answer: first and last byte
+    if (nav) Object.assign(g.marks, { responseStart: nav.responseStart, responseEnd: nav.responseEnd });
     const video = document.querySelector("video");
     if (video) attach(video);
   });
