@@ -92,7 +92,9 @@ def test_command_lines_page_and_table() -> None:
     )
     flv_page = g.flv_experiment_page("/live/u.flv", wide)
     assert '"/live/u.flv"' in flv_page and "mpegts.createPlayer" in flv_page and '"liveSyncMaxLatency": 0.9' in flv_page
-    assert set(g.BARE_PAGES) == {"hls-holdback", "hls-catchup", "flv-wide"} and g.GOALS_MS["flv-wide"] == 400
+    assert (
+        set(g.BARE_PAGES) == {"hls-holdback", "hls-catchup", "flv-wide", "flv-fast"} and g.GOALS_MS["flv-wide"] == 400
+    )
     result = g.PathResult("flv", frames=600, latency=g.summary([700.0, 800.0, 900.0]), first_frame_ms=[1000, 1200])
     table = g.result_table([result, g.PathResult("probe")])
     assert "| 800 / 900 / 900 | ≤ 0.4 s: missed |" in table and "1.10 / 1.20 (≤ 1 s: missed)" in table
