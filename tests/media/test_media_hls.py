@@ -37,8 +37,8 @@ def test_playlist_has_ll_hls_tags_in_order(messages: MessageFactory) -> None:
         "#EXTM3U",
         "#EXT-X-VERSION:6",
         "#EXT-X-TARGETDURATION:2",
-        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500",
-        "#EXT-X-PART-INF:PART-TARGET=0.500",
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002",
+        "#EXT-X-PART-INF:PART-TARGET=0.334",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
@@ -46,19 +46,22 @@ def test_playlist_has_ll_hls_tags_in_order(messages: MessageFactory) -> None:
     assert lines[8] == "#EXT-X-PROGRAM-DATE-TIME:2027-01-15T08:00:00.000Z"
     assert lines.count("#EXTINF:2.000,") == 2
     assert "seg0.m4s" in lines and "seg1.m4s" in lines
-    assert lines[-1] == '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part2_1.m4s"'
+    assert lines[-1] == '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part2_2.m4s"'
     parts = _PART.findall(text)
-    assert [p[1] for p in parts[:5]] == [
+    assert [p[1] for p in parts[:7]] == [
         "part0_0.m4s",
         "part0_1.m4s",
         "part0_2.m4s",
         "part0_3.m4s",
+        "part0_4.m4s",
+        "part0_5.m4s",
         "part1_0.m4s",
     ]
-    # Keyframes every second at 0.5 s parts: parts 0 and 2 of each segment start with an IDR.
-    assert [bool(p[2]) for p in parts[:4]] == [True, False, True, False]
+    # Keyframes every second at 0.334 s parts (10 frames at 30 fps): parts 0 and 3 of each segment start with
+    # an IDR.
+    assert [bool(p[2]) for p in parts[:6]] == [True, False, False, True, False, False]
     # PROGRAM-DATE-TIME precedes each segment's first part [HLS2 §4.4.4.9].
-    assert lines[lines.index('#EXT-X-PART:DURATION=0.500,URI="part1_0.m4s",INDEPENDENT=YES') - 1].startswith(
+    assert lines[lines.index('#EXT-X-PART:DURATION=0.333,URI="part1_0.m4s",INDEPENDENT=YES') - 1].startswith(
         "#EXT-X-PROGRAM-DATE-TIME:2027-01-15T08:00:02.000Z"
     )
     assert "#EXT-X-ENDLIST" not in text
@@ -69,9 +72,22 @@ def test_part_durations_respect_part_target(messages: MessageFactory) -> None:
         packager = packager_with(messages(12_000, fps=fps))
         text = packager.render_playlist()
         durations = [float(p[0]) for p in _PART.findall(text)]
-        assert durations and max(durations) <= 0.5
+        assert durations and max(durations) <= packager.config.part_target
         # Apart from a segment's last part, parts stay above 85 % of the target [HLS2 §4.4.4.9].
-        assert sorted(durations)[len(durations) // 4] >= 0.425
+        assert sorted(durations)[len(durations) // 4] >= 0.85 * packager.config.part_target
+
+
+def test_default_parts_are_whole_frames_and_hold_back_is_about_a_second(messages: MessageFactory) -> None:
+    # The skill's stream: 30 fps, a keyframe every 2 s. Every part is 10 frames (333 or 334 ms with FLV's ms
+    # timestamps), a segment is 6 of them, and players hold back 3 parts: about 1 s (issue 14 item 7).
+    packager = packager_with(messages(12_000, gop_ms=2000))
+    text = packager.render_playlist()
+    assert "PART-HOLD-BACK=1.002" in text and "PART-TARGET=0.334" in text
+    parts = _PART.findall(text)
+    assert {p[0] for p in parts} == {"0.333", "0.334"}
+    names = [p[1] for p in parts]
+    assert {n.split("_")[1] for n in names} == {f"{i}.m4s" for i in range(6)}  # 6 parts per segment
+    assert [bool(p[2]) for p in parts[:7]] == [True, False, False, False, False, False, True]
 
 
 def test_preload_hint_names_the_next_part(messages: MessageFactory) -> None:
@@ -108,7 +124,7 @@ def test_resource_lookup(messages: MessageFactory) -> None:
     assert init is not None and [b.kind for b in Box.parse_all(init)] == [b"ftyp", b"moov"]
     segment = packager.get("seg0.m4s")
     assert segment is not None
-    parts = [packager.get(f"part0_{i}.m4s") for i in range(4)]
+    parts = [packager.get(f"part0_{i}.m4s") for i in range(6)]
     assert all(p is not None for p in parts)
     boxes = Box.parse_all(segment)
     assert boxes[0].kind == b"styp"
@@ -204,7 +220,7 @@ def test_audio_only_packaging(messages: MessageFactory) -> None:
     text = packager.render_playlist()
     assert packager.codecs == "mp4a.40.2"
     durations = [float(p[0]) for p in _PART.findall(text)]
-    assert durations and max(durations) <= 0.5 and all(p[2] for p in _PART.findall(text))
+    assert durations and max(durations) <= packager.config.part_target and all(p[2] for p in _PART.findall(text))
     assert [float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text)] == pytest.approx([2.0, 2.0], abs=0.03)
 
 

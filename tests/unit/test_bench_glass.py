@@ -84,7 +84,36 @@ def test_command_lines_page_and_table() -> None:
     assert g.EXPERIMENTS["hls-catchup"]["maxLiveSyncPlaybackRate"] > 1
     page = g.experiment_page("/live/u/index.m3u8", g.EXPERIMENTS["hls-holdback"])
     assert '"/live/u/index.m3u8"' in page and '"lowLatencyMode": true' in page
+    wide = g.FLV_EXPERIMENTS["flv-wide"]  # the band player.ts had before issue 14, as the FLV peer
+    assert (wide["liveSyncMaxLatency"], wide["liveSyncTargetLatency"], wide["liveBufferLatencyMaxLatency"]) == (
+        0.9,
+        0.5,
+        1.2,
+    )
+    flv_page = g.flv_experiment_page("/live/u.flv", wide)
+    assert '"/live/u.flv"' in flv_page and "mpegts.createPlayer" in flv_page and '"liveSyncMaxLatency": 0.9' in flv_page
+    assert (
+        set(g.BARE_PAGES) == {"hls-holdback", "hls-catchup", "flv-wide", "flv-fast"} and g.GOALS_MS["flv-wide"] == 400
+    )
     result = g.PathResult("flv", frames=600, latency=g.summary([700.0, 800.0, 900.0]), first_frame_ms=[1000, 1200])
     table = g.result_table([result, g.PathResult("probe")])
-    assert "| 800 / 900 / 900 | ≤ 1 s: met |" in table and "1.10 / 1.20" in table and "| never |" in table
-    assert table.count("\n") == 3
+    assert "| 800 / 900 / 900 | ≤ 0.4 s: missed |" in table and "1.10 / 1.20 (≤ 1 s: missed)" in table
+    assert "| never | 0 (0) / 0 (0) |" in table and table.count("\n") == 3
+    fast = g.PathResult(
+        "hls", latency=g.summary([1000.0, 1100.0]), first_frame_ms=[800, 700, 1500], freezes=2, freeze_ms=150
+    )
+    row = g.result_table([fast]).splitlines()[-1]
+    assert "| ≤ 1.2 s: met |" in row and "0.80 / 1.50 (≤ 1 s: met)" in row and "| 0 (0) / 2 (150) |" in row
+
+
+def test_freezes_count_gaps_between_presented_frames() -> None:
+    def point(t_ms: float) -> g.Point:
+        return g.Point(t_ms, 300.0, 200.0, 1.0, t_ms / 1000)
+
+    times = [i * 33.3 for i in range(30)]
+    assert g.freezes([point(t) for t in times]) == (0, 0.0)
+    times[10:] = [t + 250 for t in times[10:]]  # one 283 ms gap: 250 ms more than a frame interval
+    times[20:] = [t + 90 for t in times[20:]]  # 123 ms: a short freeze
+    count, lost = g.freezes([point(t) for t in times])
+    assert count == 2 and lost == pytest.approx(250 + 90, abs=0.1)
+    assert g.freezes([]) == (0, 0.0) and g.freezes([point(0)]) == (0, 0.0)

@@ -94,7 +94,7 @@ class CmafSegmenter:
     fan-out, which has parsed a sequence header by the time it reaches here, or the segmenter's own.
     """
 
-    def __init__(self, segment_target_ms: int = 2000, part_target_ms: int = 500, tracks: Tracks | None = None) -> None:
+    def __init__(self, segment_target_ms: int = 2000, part_target_ms: int = 334, tracks: Tracks | None = None) -> None:
         if part_target_ms <= 0 or segment_target_ms < part_target_ms:
             raise ValueError("need 0 < part target <= segment target")
         self.segment_target_ms = segment_target_ms

@@ -40,7 +40,10 @@ _NAME = re.compile(r"^(?:init(?P<init>\d+)\.mp4|seg(?P<seg>\d+)\.m4s|part(?P<pms
 @dataclass(frozen=True, slots=True)
 class HlsConfig:
     target_duration: int = 2  # EXT-X-TARGETDURATION, whole seconds; segments are cut to stay within it
-    part_target: float = 0.5  # EXT-X-PART-INF:PART-TARGET, seconds
+    # EXT-X-PART-INF:PART-TARGET, seconds. Parts end on frame boundaries, and FLV's millisecond timestamps make
+    # 10 frames at 30 fps last 333 or 334 ms: 0.334 keeps them whole (6 parts per 2 s GOP) and within the target,
+    # so PART-HOLD-BACK, where LL-HLS players sit, is 1.002 s (it was 1.5 s at 0.5 s parts; issue 14 item 7).
+    part_target: float = 0.334
     window_segments: int = 6  # complete segments listed in the playlist
     retained_segments: int = 3  # extra segments still fetchable after they left the playlist
     part_hold_back_factor: float = 3.0  # PART-HOLD-BACK = factor × PART-TARGET (Apple wants ≥ 3)

@@ -147,15 +147,18 @@ export class LivePlayer {
         enableWorker: false,
         enableStashBuffer: false, // hand every tag to MSE at once: latency over smoothness
         lazyLoad: false,
-        // Stay under a second behind the encoder: play slightly faster past 0.9 s of buffer, back to 0.5 s; a
-        // jump only when far behind (a tab that was in the background).
+        // Glass-to-glass ≈ the buffer ahead of the picture + ~60 ms (docs/benchmarks.md), so the buffer is the
+        // latency: play 1.2× past 0.35 s of buffer, back to 1× at 0.2 s (the band a settled viewer stays in);
+        // 0.2 s still rides out the frame-arrival jitter of a busy machine without stalling.
         liveSync: true,
-        liveSyncMaxLatency: 0.9,
-        liveSyncTargetLatency: 0.5,
-        liveSyncPlaybackRate: 1.1,
+        liveSyncMaxLatency: 0.35,
+        liveSyncTargetLatency: 0.2,
+        liveSyncPlaybackRate: 1.2,
         liveBufferLatencyChasing: true,
-        liveBufferLatencyMaxLatency: 1.2, // a new viewer starts at the cached GOP (up to 2 s old): jump, do not crawl
-        liveBufferLatencyMinRemain: 0.5,
+        // A new viewer starts at the cached GOP (up to 2 s old), a background tab falls behind: past 0.6 s jump
+        // to 0.2 s before the end at once rather than crawl back at 1.2×.
+        liveBufferLatencyMaxLatency: 0.6,
+        liveBufferLatencyMinRemain: 0.2,
         autoCleanupSourceBuffer: true,
         autoCleanupMaxBackwardDuration: 30,
         autoCleanupMinBackwardDuration: 10,
