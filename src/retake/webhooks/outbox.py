@@ -22,61 +22,19 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.store.tables import Agent, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from retake.store.tables import Agent, User, WebhookAttempt, WebhookEndpoint
 from retake.store.types import utcnow
+from retake.webhooks.handoff import NewRow, Taker, lease_new
+from retake.webhooks.rows import ATTEMPTS, DELIVERIES, ENDPOINTS, Claimed, Outcome, RetryPolicy
+
+__all__ = ["BATCH", "Claimed", "Outbox", "Outcome", "RetryPolicy"]
 
 BATCH = 20  # rows of one endpoint leased (and POSTed in order) per claim
-ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
-DELIVERIES = cast(Table, WebhookDelivery.__table__)
-ATTEMPTS = cast(Table, WebhookAttempt.__table__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    backoff_base_seconds: float = 5.0
-    backoff_max_seconds: float = 3600.0
-    retry_seconds: float = 24 * 3600.0
-    disable_after_seconds: float = 3 * 24 * 3600.0
-    lease_seconds: float = 30.0
-
-    def backoff(self, attempts: int) -> float:
-        return float(min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** max(0, attempts - 1)))
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A leased delivery with what sending it needs (read in the claiming transaction)."""
-
-    id: int
-    endpoint_id: int
-    user_id: str
-    event_id: str
-    type: str
-    body: str
-    attempt: int
-    url: str
-    secret: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status_code: int | None
-    error: str | None
-    latency_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    @property
-    def retryable(self) -> bool:
-        """Timeouts, connection errors, 5xx and 429 are retried; other answers (4xx, redirects) are final."""
-        return self.status_code is None or self.status_code >= 500 or self.status_code == 429
 
 
 def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any]:
@@ -90,6 +48,20 @@ def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any
         "error": outcome.error,
         "latency_ms": outcome.latency_ms,
         "at": now,
+    }
+
+
+def _row(endpoint_id: int, q: _Queued, now: datetime) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint_id,
+        "user_id": q.user_id,
+        "event_id": q.event_id,
+        "type": q.type,
+        "body": q.body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
     }
 
 
@@ -129,6 +101,7 @@ class Outbox:
         self.policy = policy
         self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
+        self.taker: Taker | None = None  # this node's delivery worker, once started (the admin CLI has none)
 
     # -- endpoints -----------------------------------------------------------------------------------------
 
@@ -172,7 +145,7 @@ class Outbox:
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                ids = await self._insert(batch)
+                ids, leased, left = await self._insert(batch)
             except Exception as exc:  # each caller sees the failure (the bus logs it), the next batch goes on
                 for queued in batch:
                     if not queued.done.done():
@@ -181,46 +154,51 @@ class Outbox:
             for queued, row_id in zip(batch, ids, strict=True):
                 if not queued.done.done():
                     queued.done.set_result(row_id)
+            if self.taker is not None:
+                for lane in leased:
+                    self.taker.take(lane)
+                if left:  # rows queued behind a head someone holds (or one coming due): a claim may find them
+                    self.taker.wake()
 
-    async def _insert(self, batch: list[_Queued]) -> list[int | None]:
+    async def _insert(self, batch: list[_Queued]) -> tuple[list[int | None], list[list[Claimed]], bool]:
+        """Write the batch's rows; lease those this node's worker can send at once (handoff.py). Returns the
+        row id per queued event, the leased batches, and whether any row was left for a claim."""
         now = utcnow()
+        taker = self.taker if self.taker is not None and self.taker.accepting() else None
+        e = ENDPOINTS
+        query = (
+            select(e.c.id, e.c.user_id, e.c.events, e.c.url, e.c.secret)
+            .where(e.c.user_id.in_({q.user_id for q in batch}), e.c.enabled.is_(True))
+            .order_by(e.c.id)
+        )
+        if taker is not None and self._skip_locked:  # hold the endpoints while deciding who sends (handoff.py)
+            query = query.with_for_update(key_share=True)
         async with self._sessions() as db:
-            wanted: dict[str, list[tuple[int, list[str] | None]]] = defaultdict(list)
-            found = await db.execute(
-                select(ENDPOINTS.c.id, ENDPOINTS.c.user_id, ENDPOINTS.c.events).where(
-                    ENDPOINTS.c.user_id.in_({q.user_id for q in batch}), ENDPOINTS.c.enabled.is_(True)
-                )
-            )
-            for endpoint_id, user_id, events in found.all():
-                wanted[user_id].append((endpoint_id, events))
+            wanted: dict[str, list[Any]] = defaultdict(list)
+            for endpoint in (await db.execute(query)).all():
+                wanted[endpoint.user_id].append(endpoint)
             rows: list[dict[str, Any]] = []
-            owners: list[int] = []  # the batch index each row belongs to
+            owners: list[tuple[int, Any]] = []  # the batch index and endpoint each row belongs to
             for index, q in enumerate(batch):
-                for endpoint_id, events in wanted.get(q.user_id, ()):
-                    if events is None or q.type in events or q.type == "ping":
-                        rows.append(
-                            {
-                                "endpoint_id": endpoint_id,
-                                "user_id": q.user_id,
-                                "event_id": q.event_id,
-                                "type": q.type,
-                                "body": q.body,
-                                "status": "pending",
-                                "attempts": 0,
-                                "next_attempt_at": now,
-                                "created_at": now,
-                            }
-                        )
-                        owners.append(index)
+                for endpoint in wanted.get(q.user_id, ()):
+                    if endpoint.events is None or q.type in endpoint.events or q.type == "ping":
+                        rows.append(_row(endpoint.id, q, now))
+                        owners.append((index, endpoint))
             result: list[int | None] = [None] * len(batch)
             if not rows:
-                return result
+                return result, [], False
             # One multi-row INSERT; ids come back in row order, so each endpoint's rows stay in event order.
             ids = await db.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows)
-            for index, row_id in zip(owners, ids.all(), strict=True):
-                result[index] = row_id
+            new: list[NewRow] = []
+            for (index, endpoint), row_id in zip(owners, ids.all(), strict=True):
+                result[index], q = row_id, batch[index]
+                url, secret = endpoint.url, endpoint.secret
+                new.append(NewRow(row_id, endpoint.id, q.user_id, q.event_id, q.type, q.body, url, secret))
+            leased: list[list[Claimed]] = []
+            if taker is not None:
+                leased = await lease_new(db, new, taker.owner, now, self.policy.lease_seconds)
             await db.commit()
-        return result
+        return result, leased, sum(map(len, leased)) < len(new)
 
     async def attempts(self, user_id: str, limit: int) -> list[WebhookAttempt]:
         async with self._sessions() as db:
