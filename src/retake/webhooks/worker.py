@@ -70,12 +70,14 @@ class DeliveryWorker:
             headers={"User-Agent": USER_AGENT},
         )
         self._task = asyncio.create_task(self._run(), name="webhook-deliveries")
-        self._outbox.taker = self
+        if self._outbox is not None:  # tests drive ``send`` alone, without an outbox
+            self._outbox.taker = self
 
     async def stop(self) -> None:
         """Finish the POSTs in flight (up to the timeout), then hand back leases this node still holds."""
         self._stopping = True
-        self._outbox.taker = None
+        if self._outbox is not None and self._outbox.taker is self:
+            self._outbox.taker = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
