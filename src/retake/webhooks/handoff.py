@@ -21,7 +21,6 @@ Why the guarantees still hold:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -43,24 +42,11 @@ class Taker(Protocol):
     def wake(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class NewRow:
-    """A row just inserted, with what a lane needs to send it."""
-
-    id: int
-    endpoint_id: int
-    user_id: str
-    event_id: str
-    type: str
-    body: str
-    url: str
-    secret: str
-
-
 async def lease_new(
-    db: AsyncSession, rows: Sequence[NewRow], owner: str, now: datetime, lease_seconds: float
+    db: AsyncSession, rows: Sequence[Claimed], owner: str, now: datetime, lease_seconds: float
 ) -> list[list[Claimed]]:
-    """Lease the new rows of every endpoint with nothing older pending; one batch per endpoint, in id order."""
+    """Lease the rows just inserted (as their first attempt would carry them) of every endpoint with nothing older
+    pending; one batch per endpoint, in id order."""
     if not rows:
         return []
     d, older = DELIVERIES, DELIVERIES.alias("older")
@@ -85,6 +71,5 @@ async def lease_new(
     batches: dict[int, list[Claimed]] = {}
     for r in sorted(rows, key=lambda r: r.id):
         if r.id in taken:
-            claimed = Claimed(r.id, r.endpoint_id, r.user_id, r.event_id, r.type, r.body, 1, r.url, r.secret)
-            batches.setdefault(r.endpoint_id, []).append(claimed)
+            batches.setdefault(r.endpoint_id, []).append(r)
     return list(batches.values())

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.store.tables import Agent, User, WebhookAttempt, WebhookEndpoint
 from retake.store.types import utcnow
-from retake.webhooks.handoff import NewRow, Taker, lease_new
+from retake.webhooks.handoff import Taker, lease_new
 from retake.webhooks.rows import ATTEMPTS, DELIVERIES, ENDPOINTS, Claimed, Outcome, RetryPolicy
 
 __all__ = ["BATCH", "Claimed", "Outbox", "Outcome", "RetryPolicy"]
@@ -190,11 +190,11 @@ class Outbox:
                 return result, [], False
             # One multi-row INSERT; ids come back in row order, so each endpoint's rows stay in event order.
             ids = await db.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows)
-            new: list[NewRow] = []
+            new: list[Claimed] = []  # as the first attempt carries them, if they are leased here
             for (index, endpoint), row_id in zip(owners, ids.all(), strict=True):
                 result[index], q = row_id, batch[index]
                 url, secret = endpoint.url, endpoint.secret
-                new.append(NewRow(row_id, endpoint.id, q.user_id, q.event_id, q.type, q.body, url, secret))
+                new.append(Claimed(row_id, endpoint.id, q.user_id, q.event_id, q.type, q.body, 1, url, secret))
             leased: list[list[Claimed]] = []
             if taker is not None:
                 leased = await lease_new(db, new, taker.owner, now, self.policy.lease_seconds)
