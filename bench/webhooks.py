@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -123,7 +125,10 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
             sink.socket_ms.clear()
             meter = CpuMeter({"server": [pid]})
             before = meter.snapshot()
+            profiler = _profile(args.profile, pid, args.seconds)
             sent = await _load(http, base, fan, targets, args.rate, args.seconds)
+            if profiler is not None:
+                await asyncio.to_thread(profiler.wait)
             await asyncio.sleep(3)  # the tail of deliveries
             with_hooks = meter.delta(before, meter.snapshot())
             delivered = len(sink.webhook_ms)
@@ -154,6 +159,15 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
     return lines
 
 
+def _profile(path: str | None, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """``--profile``: py-spy samples the server during the measured load with webhooks (raw folded stacks)."""
+    if not path:
+        return None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    argv = [str(py_spy), "record", "-p", str(pid), "-d", f"{seconds:.0f}", "-r", "200", "-f", "raw", "-o", path]
+    return subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL)
+
+
 @contextlib.contextmanager
 def _database(postgres: bool) -> Iterator[str | None]:
     if not postgres:
@@ -169,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--profile", help="write py-spy folded stacks of the server under load to this file")
     parser.add_argument("--keep", help="folder for the node (its log stays there)")
     args = parser.parse_args(argv)
     print(machine_line())

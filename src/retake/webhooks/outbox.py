@@ -22,61 +22,20 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from retake.store.tables import Agent, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from retake.store.tables import Agent, User, WebhookAttempt, WebhookEndpoint
 from retake.store.types import utcnow
+from retake.webhooks.handoff import Taker, lease_new
+from retake.webhooks.rows import ATTEMPTS, DELIVERIES, ENDPOINTS, Claimed, Outcome, RetryPolicy
+
+__all__ = ["BATCH", "Claimed", "Outbox", "Outcome", "RetryPolicy"]
 
 BATCH = 20  # rows of one endpoint leased (and POSTed in order) per claim
-ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
-DELIVERIES = cast(Table, WebhookDelivery.__table__)
-ATTEMPTS = cast(Table, WebhookAttempt.__table__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    backoff_base_seconds: float = 5.0
-    backoff_max_seconds: float = 3600.0
-    retry_seconds: float = 24 * 3600.0
-    disable_after_seconds: float = 3 * 24 * 3600.0
-    lease_seconds: float = 30.0
-
-    def backoff(self, attempts: int) -> float:
-        return float(min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** max(0, attempts - 1)))
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A leased delivery with what sending it needs (read in the claiming transaction)."""
-
-    id: int
-    endpoint_id: int
-    user_id: str
-    event_id: str
-    type: str
-    body: str
-    attempt: int
-    url: str
-    secret: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status_code: int | None
-    error: str | None
-    latency_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    @property
-    def retryable(self) -> bool:
-        """Timeouts, connection errors, 5xx and 429 are retried; other answers (4xx, redirects) are final."""
-        return self.status_code is None or self.status_code >= 500 or self.status_code == 429
+SUCCESS_GRANULARITY = 1.0  # seconds: how stale a healthy endpoint's last_success_at may be
 
 
 def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any]:
@@ -90,6 +49,20 @@ def _attempt(claimed: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any
         "error": outcome.error,
         "latency_ms": outcome.latency_ms,
         "at": now,
+    }
+
+
+def _row(endpoint_id: int, q: _Queued, now: datetime) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint_id,
+        "user_id": q.user_id,
+        "event_id": q.event_id,
+        "type": q.type,
+        "body": q.body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
     }
 
 
@@ -129,6 +102,7 @@ class Outbox:
         self.policy = policy
         self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
+        self.taker: Taker | None = None  # this node's delivery worker, once started (the admin CLI has none)
 
     # -- endpoints -----------------------------------------------------------------------------------------
 
@@ -172,7 +146,7 @@ class Outbox:
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                ids = await self._insert(batch)
+                ids, leased, left = await self._insert(batch)
             except Exception as exc:  # each caller sees the failure (the bus logs it), the next batch goes on
                 for queued in batch:
                     if not queued.done.done():
@@ -181,46 +155,51 @@ class Outbox:
             for queued, row_id in zip(batch, ids, strict=True):
                 if not queued.done.done():
                     queued.done.set_result(row_id)
+            if self.taker is not None:
+                for lane in leased:
+                    self.taker.take(lane)
+                if left:  # rows queued behind a head someone holds (or one coming due): a claim may find them
+                    self.taker.wake()
 
-    async def _insert(self, batch: list[_Queued]) -> list[int | None]:
+    async def _insert(self, batch: list[_Queued]) -> tuple[list[int | None], list[list[Claimed]], bool]:
+        """Write the batch's rows; lease those this node's worker can send at once (handoff.py). Returns the
+        row id per queued event, the leased batches, and whether any row was left for a claim."""
         now = utcnow()
+        taker = self.taker if self.taker is not None and self.taker.accepting() else None
+        e = ENDPOINTS
+        query = (
+            select(e.c.id, e.c.user_id, e.c.events, e.c.url, e.c.secret)
+            .where(e.c.user_id.in_({q.user_id for q in batch}), e.c.enabled.is_(True))
+            .order_by(e.c.id)
+        )
+        if taker is not None and self._skip_locked:  # hold the endpoints while deciding who sends (handoff.py)
+            query = query.with_for_update(key_share=True)
         async with self._sessions() as db:
-            wanted: dict[str, list[tuple[int, list[str] | None]]] = defaultdict(list)
-            found = await db.execute(
-                select(ENDPOINTS.c.id, ENDPOINTS.c.user_id, ENDPOINTS.c.events).where(
-                    ENDPOINTS.c.user_id.in_({q.user_id for q in batch}), ENDPOINTS.c.enabled.is_(True)
-                )
-            )
-            for endpoint_id, user_id, events in found.all():
-                wanted[user_id].append((endpoint_id, events))
+            wanted: dict[str, list[Any]] = defaultdict(list)
+            for endpoint in (await db.execute(query)).all():
+                wanted[endpoint.user_id].append(endpoint)
             rows: list[dict[str, Any]] = []
-            owners: list[int] = []  # the batch index each row belongs to
+            owners: list[tuple[int, Any]] = []  # the batch index and endpoint each row belongs to
             for index, q in enumerate(batch):
-                for endpoint_id, events in wanted.get(q.user_id, ()):
-                    if events is None or q.type in events or q.type == "ping":
-                        rows.append(
-                            {
-                                "endpoint_id": endpoint_id,
-                                "user_id": q.user_id,
-                                "event_id": q.event_id,
-                                "type": q.type,
-                                "body": q.body,
-                                "status": "pending",
-                                "attempts": 0,
-                                "next_attempt_at": now,
-                                "created_at": now,
-                            }
-                        )
-                        owners.append(index)
+                for endpoint in wanted.get(q.user_id, ()):
+                    if endpoint.events is None or q.type in endpoint.events or q.type == "ping":
+                        rows.append(_row(endpoint.id, q, now))
+                        owners.append((index, endpoint))
             result: list[int | None] = [None] * len(batch)
             if not rows:
-                return result
+                return result, [], False
             # One multi-row INSERT; ids come back in row order, so each endpoint's rows stay in event order.
             ids = await db.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows)
-            for index, row_id in zip(owners, ids.all(), strict=True):
-                result[index] = row_id
+            new: list[Claimed] = []  # as the first attempt carries them, if they are leased here
+            for (index, endpoint), row_id in zip(owners, ids.all(), strict=True):
+                result[index], q = row_id, batch[index]
+                url, secret = endpoint.url, endpoint.secret
+                new.append(Claimed(row_id, endpoint.id, q.user_id, q.event_id, q.type, q.body, 1, url, secret))
+            leased: list[list[Claimed]] = []
+            if taker is not None:
+                leased = await lease_new(db, new, taker.owner, now, self.policy.lease_seconds)
             await db.commit()
-        return result
+        return result, leased, sum(map(len, leased)) < len(new)
 
     async def attempts(self, user_id: str, limit: int) -> list[WebhookAttempt]:
         async with self._sessions() as db:
@@ -346,20 +325,22 @@ class Outbox:
         e, d = ENDPOINTS, DELIVERIES
         async with self._sessions() as db:
             # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock;
-            # FOR NO KEY UPDATE, so new outbox rows (their foreign key) are not held up meanwhile.
-            locked = select(e.c.enabled, e.c.failing_since).where(e.c.id == batch[0].endpoint_id)
-            endpoint = (await db.execute(locked.with_for_update(key_share=True))).first()
-            if endpoint is None:  # the webhook was deleted meanwhile, its rows with it
+            # FOR NO KEY UPDATE, so new outbox rows (their foreign key) are not held up meanwhile. The batch's rows
+            # come in the same statement (outer join: an endpoint whose rows were all deleted still answers).
+            ids = [c.id for c in batch]
+            joined = e.outerjoin(d, and_(d.c.endpoint_id == e.c.id, d.c.id.in_(ids)))
+            locked = (
+                select(e.c.enabled, e.c.failing_since, e.c.last_success_at, d.c.id, d.c.attempts, d.c.created_at)
+                .add_columns(d.c.lease_owner)
+                .select_from(joined)
+                .where(e.c.id == batch[0].endpoint_id)
+            )
+            found = (await db.execute(locked.with_for_update(of=e, key_share=True))).all()
+            if not found:  # the webhook was deleted meanwhile, its rows with it
                 return []
-            current = {
-                row.id: row
-                for row in await db.execute(
-                    select(d.c.id, d.c.attempts, d.c.created_at, d.c.lease_owner).where(
-                        d.c.id.in_([c.id for c in batch])
-                    )
-                )
-            }
-            health = _Health(endpoint.enabled, endpoint.failing_since)
+            endpoint = found[0]
+            current = {row.id: row for row in found if row.id is not None}
+            health = _Health(endpoint.enabled, endpoint.failing_since, endpoint.last_success_at)
             settled: list[_Settled] = []
             attempts: list[dict[str, Any]] = []
             moved_on = True
@@ -457,14 +438,20 @@ class Outbox:
 class _Health:
     """The endpoint's health as a batch changes it (written once per batch when it changed)."""
 
-    def __init__(self, enabled: bool, failing_since: datetime | None) -> None:
+    def __init__(self, enabled: bool, failing_since: datetime | None, last_success_at: datetime | None) -> None:
         self.enabled, self.failing_since = enabled, failing_since
+        self._stored_success = last_success_at
         self.last_success_at: datetime | None = None
         self.last_failure_at: datetime | None = None
         self.disabled_at: datetime | None = None
         self.changed = False
 
     def succeeded(self, now: datetime) -> None:
+        # A healthy endpoint's ``last_success_at`` is rewritten at most once a second: at 100 events/s the
+        # endpoint row was updated on every delivery only to move that clock by a few milliseconds.
+        fresh = self._stored_success is not None and (now - self._stored_success).total_seconds() < SUCCESS_GRANULARITY
+        if self.failing_since is None and fresh and not self.changed:
+            return
         self.last_success_at, self.failing_since, self.changed = now, None, True
 
     def failed(self, now: datetime, disable_after_seconds: float) -> None:

@@ -106,9 +106,8 @@ class WebhookService:
         body = envelope(found.type, found.data)
         # The agent socket: the Socket.IO relay emits bus events to their room on every node (through Redis).
         await self._events.publish(PlatformEvent(AGENT_EVENT, agent_room(found.user_id), AgentPush(body)))
+        # The outbox hands the row to this node's worker itself (or wakes it): no wake-up here.
         delivery_id = await self.outbox.enqueue(found.user_id, found.type, body["id"], encode(body))
-        if delivery_id is not None:
-            self.worker.wake()
         return None if delivery_id is None else str(delivery_id)
 
     # -- REST ----------------------------------------------------------------------------------------------

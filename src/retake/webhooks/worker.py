@@ -1,8 +1,10 @@
 """The delivery loop: claim due endpoint heads, POST each, settle it, go on with the endpoint's next row.
 
 One lane (task) per endpoint at a time keeps each agent's events in order; lanes for different agents run side
-by side up to ``concurrency``. The loop sleeps until a row is written on this node (``wake``) or, as a safety
-net for rows written by other nodes and for retries coming due, ``poll_seconds``.
+by side up to ``concurrency``. Rows this node writes are
+usually handed to a lane directly by the outbox (handoff.py); the loop claims what is left, when woken
+(``wake``: a row was written behind a busy head, or a full worker freed a lane) or, as a safety net for rows
+written by other nodes and for retries coming due, every ``poll_seconds``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    # -- the outbox's direct hand-off (handoff.py) ---------------------------------------------------------
+
+    def accepting(self) -> bool:
+        return self._task is not None and not self._stopping
+
+    def take(self, batch: list[Claimed]) -> None:
+        """A batch this node's outbox wrote and leased to us: its lane starts now, no claim round needed."""
+        self._start_lane(batch)
+
+    def _start_lane(self, batch: list[Claimed]) -> None:
+        lane = asyncio.create_task(self._lane(batch))
+        self._lanes.add(lane)
+        lane.add_done_callback(self._lane_done)
+
     def start(self) -> None:
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._allow_private), limit=self._concurrency)
         self._http = aiohttp.ClientSession(
@@ -54,10 +70,14 @@ class DeliveryWorker:
             headers={"User-Agent": USER_AGENT},
         )
         self._task = asyncio.create_task(self._run(), name="webhook-deliveries")
+        if self._outbox is not None:  # tests drive ``send`` alone, without an outbox
+            self._outbox.taker = self
 
     async def stop(self) -> None:
         """Finish the POSTs in flight (up to the timeout), then hand back leases this node still holds."""
         self._stopping = True
+        if self._outbox is not None and self._outbox.taker is self:
+            self._outbox.taker = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,17 +103,19 @@ class DeliveryWorker:
                 except Exception:  # a store hiccup: the next round retries
                     log.exception("claiming webhook deliveries failed")
             for batch in claimed:
-                lane = asyncio.create_task(self._lane(batch))
-                self._lanes.add(lane)
-                lane.add_done_callback(self._lane_done)
+                self._start_lane(batch)
             if claimed and len(claimed) == free:
                 await asyncio.sleep(0)  # more may be due: claim again once a lane frees up or a row arrives
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     def _lane_done(self, lane: asyncio.Task[None]) -> None:
+        full = len(self._lanes) >= self._concurrency
         self._lanes.discard(lane)
-        self._wake.set()  # a lane ended: its endpoint may have more rows (due later), others may wait for a slot
+        # Only a full worker left due rows unclaimed: a lane's own endpoint was drained by ``finish`` (rows due
+        # later are found by the poll), so waking on every lane's end was a claim query per delivery for nothing.
+        if full:
+            self._wake.set()
 
     async def _lane(self, first: list[Claimed]) -> None:
         """POST one endpoint's batch in order; stop at a failure that will be retried (order), then settle the
