@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import TracebackType
-from typing import NamedTuple, Protocol
 
 from retake.av import amf0
 from retake.av.errors import AmfError
@@ -26,95 +24,31 @@ from .flv import (
     FRAME_GENERATED_KEY,
     FRAME_KEY,
     TAG_AUDIO,
-    TAG_HEADER_SIZE,
     TAG_SCRIPT,
     TAG_VIDEO,
     FlvTag,
     ScriptData,
     audio_packet_type,
     stream_start,
-    tag_bytes,
     video_header,
 )
 from .hls import HlsPackager
+from .stream_types import Keyframe, MediaSink, StreamLimits
 from .timestamps import TimestampRepair
+from .viewer_io import DirectWriter, SharedTag
+
+__all__ = ["Keyframe", "LiveStream", "MediaSink", "StreamLimits", "StreamRegistry", "Subscriber"]
 
 _SKIP_WINDOW_MS = 60_000
-
-
-class MediaSink(Protocol):
-    """Something fed with every repaired message of a stream, e.g. :class:`retake.media.hls.HlsPackager`."""
-
-    def share_tracks(self, tracks: Tracks) -> None:
-        """Called when the sink is added: the stream's codec headers, parsed before each sequence header
-        is pushed, for the sink to read rather than parse its own."""
-
-    def push(self, message: MediaMessage) -> None: ...
-
-    def end(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
-    """Memory bounds of one stream and of each of its viewers."""
-
-    gop_max_bytes: int = 4 * 1024 * 1024  # GOP cache; past it the cache waits for the next keyframe
-    gop_max_duration_ms: int = 10_000
-    queue_max_bytes: int = 8 * 1024 * 1024  # per viewer, bootstrap included (keep > gop_max_bytes)
-    queue_max_lag_ms: int = 4_000  # media time queued behind the live edge (bootstrap GOP not counted)
-    max_skips: int = 3  # skip-aheads tolerated within a minute before the viewer is dropped
-
-
-class Keyframe(NamedTuple):
-    """The newest cached AVC keyframe and what it takes to decode it alone (preview images)."""
-
-    avc_config: bytes  # AVCDecoderConfigurationRecord [ISO/IEC 14496-15 §5.3.3.1], the decoder's extradata
-    data: bytes  # the keyframe's length-prefixed NAL units: its AVC tag body after the 5-byte header
-    timestamp_ms: int
-
-
-class _Tag:
-    """One frame as an FLV tag, shared by every viewer's queue and the GOP cache.
-
-    Serialized on first use, and from then on only the serialized tag is kept (it contains the body): a stream
-    nobody watches over FLV (LL-HLS viewers, or none) never pays for its tags, and one that is watched holds
-    each frame once. A plain class, not a dataclass: one is made per frame, ~73 times a second per stream.
-    """
-
-    __slots__ = ("_body", "_data", "is_sync", "size", "tag_type", "timestamp_ms")
-
-    def __init__(self, tag_type: int, timestamp_ms: int, body: bytes, is_sync: bool) -> None:
-        self.tag_type = tag_type
-        self.timestamp_ms = timestamp_ms
-        self.is_sync = is_sync  # a point a new or skipped viewer may start at
-        self.size = TAG_HEADER_SIZE + len(body) + 4  # bytes of the serialized tag [FLV E.3]
-        self._body: bytes | None = body
-        self._data: bytes | None = None
-
-    @property
-    def data(self) -> bytes:
-        """The serialized FLV tag."""
-        data = self._data
-        if data is None:
-            assert self._body is not None
-            data = self._data = tag_bytes(self.tag_type, self.timestamp_ms, self._body)
-            self._body = None
-        return data
-
-    @property
-    def body(self) -> bytes:
-        """The FLV tag body (a copy once the tag was serialized)."""
-        if self._body is not None:
-            return self._body
-        assert self._data is not None
-        return self._data[TAG_HEADER_SIZE:-4]
+RESUME_BELOW_BYTES = 64 * 1024  # a skipped direct viewer resumes once its connection took all but this
 
 
 class Subscriber:
     """One viewer: ``async for chunk in subscriber`` yields FLV bytes (header first) until the end.
 
     Iteration ends when the stream closes (after the queue drains), when :meth:`close` is called, or when
-    the viewer is dropped for being too slow (``close_reason`` says which).
+    the viewer is dropped for being too slow (``close_reason`` says which). After :meth:`attach` the bytes go
+    to a :class:`~.viewer_io.DirectWriter` instead; the connection's write buffer is then the queue.
     """
 
     def __init__(self, stream: LiveStream, limits: StreamLimits) -> None:
@@ -129,6 +63,8 @@ class Subscriber:
         self._event = asyncio.Event()
         self._closed = False
         self._close_reason: str | None = None
+        self._writer: DirectWriter | None = None
+        self._skip_ts = 0  # direct: media time of the last skip (or keyframe passed while still behind)
         self.skipped_bytes = 0
 
     # -- viewer side -------------------------------------------------------------------------------
@@ -147,6 +83,28 @@ class Subscriber:
         self._queued_bytes = 0
         self._oldest_ts = None
         return chunk
+
+    def attach(self, writer: DirectWriter) -> None:
+        """Write to ``writer`` from the publish path from now on; what is queued (the bootstrap) goes first."""
+        self._writer = writer
+        if self._queue:
+            data = b"".join(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._oldest_ts = None
+            self._write(data)
+
+    async def wait_closed(self) -> None:
+        """Until the stream ends, :meth:`close` is called or the viewer is dropped (for attached viewers)."""
+        while not self._closed:
+            self._event.clear()
+            await self._event.wait()
+
+    def _write(self, data: bytes) -> None:
+        writer = self._writer
+        assert writer is not None
+        if not writer.write(writer.framing(data)):
+            self._finish("viewer left")
 
     async def __aenter__(self) -> Subscriber:
         return self
@@ -188,14 +146,20 @@ class Subscriber:
             self._stream._forget(self)
         self._event.set()
 
-    def _bootstrap(self, head: list[bytes], gop: list[_Tag]) -> None:
+    def _bootstrap(self, head: list[bytes], gop: list[SharedTag]) -> None:
         self._started = True
+        if self._writer is not None:
+            self._write(b"".join([*head, *(tag.data for tag in gop)]))
+            return
         for data in head:
             self._append(data, None)
         for tag in gop:
             self._append(tag.data, None)  # the cached GOP is not counted as lag
 
     def _append(self, data: bytes, timestamp_ms: int | None) -> None:
+        if self._writer is not None:
+            self._write(data)
+            return
         self._queue.append(data)
         self._queued_bytes += len(data)
         if timestamp_ms is not None and self._oldest_ts is None:
@@ -207,8 +171,11 @@ class Subscriber:
         if self._started and not self._closed:
             self._append(data, None)
 
-    def _offer(self, tag: _Tag) -> None:
+    def _offer(self, tag: SharedTag) -> None:
         if not self._started or self._closed:
+            return
+        if self._writer is not None:
+            self._offer_direct(tag, self._writer)
             return
         if self._waiting_for_sync:
             if not tag.is_sync:
@@ -221,18 +188,48 @@ class Subscriber:
             return
         self._append(tag.data, tag.timestamp_ms)
 
-    def _skip_ahead(self, tag: _Tag) -> None:
-        # Too far behind: drop what is queued and resume at the next keyframe (never mid-GOP, which would
-        # not decode); too many skips in a minute means the viewer cannot keep up at all.
-        self._skips.append(tag.timestamp_ms)
-        while self._skips and self._skips[0] < tag.timestamp_ms - _SKIP_WINDOW_MS:
+    def _offer_direct(self, tag: SharedTag, writer: DirectWriter) -> None:
+        # The lag is media time written since the connection last had nothing buffered; the bytes already
+        # written stay (whole tags: the stream stays valid), so a skipped viewer waits for a keyframe that
+        # comes when it has taken nearly all of them, and one that stays stuck counts a skip per lag period.
+        buffered = writer.buffered()
+        if self._waiting_for_sync:
+            if not tag.is_sync or buffered > RESUME_BELOW_BYTES:
+                self.skipped_bytes += tag.size
+                if tag.is_sync and tag.timestamp_ms - self._skip_ts > self._limits.queue_max_lag_ms:
+                    self._count_skip(tag.timestamp_ms)
+                return
+            self._waiting_for_sync = False
+            self._oldest_ts = tag.timestamp_ms
+        elif buffered == 0 or self._oldest_ts is None:
+            self._oldest_ts = tag.timestamp_ms
+        lag = tag.timestamp_ms - self._oldest_ts
+        if buffered + tag.size > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
+            self.skipped_bytes += tag.size
+            self._waiting_for_sync = True
+            self._count_skip(tag.timestamp_ms)
+        elif not writer.write(tag.framed(writer.framing)):
+            self._finish("viewer left")
+
+    def _count_skip(self, timestamp_ms: int) -> bool:
+        """Note a skip; too many in a minute means the viewer cannot keep up at all (it is dropped)."""
+        self._skip_ts = timestamp_ms
+        self._skips.append(timestamp_ms)
+        while self._skips and self._skips[0] < timestamp_ms - _SKIP_WINDOW_MS:
             self._skips.popleft()
+        if len(self._skips) > self._limits.max_skips:
+            self._finish("too slow")
+            return True
+        return False
+
+    def _skip_ahead(self, tag: SharedTag) -> None:
+        # Too far behind: drop what is queued and resume at the next keyframe (never mid-GOP, which would
+        # not decode).
         self.skipped_bytes += self._queued_bytes
         self._queue.clear()
         self._queued_bytes = 0
         self._oldest_ts = None
-        if len(self._skips) > self._limits.max_skips:
-            self._finish("too slow")
+        if self._count_skip(tag.timestamp_ms):
             return
         self._waiting_for_sync = True
         self._stream._resend_config(self)
@@ -259,7 +256,7 @@ class LiveStream:
         self.repair = repair or TimestampRepair()
         self.tracks = Tracks()  # sequence headers, parsed once here; their payloads are re-stamped per use
         self.metadata: dict[str, amf0.AmfValue] = {}
-        self._gop: list[_Tag] = []
+        self._gop: list[SharedTag] = []
         self._gop_bytes = 0
         self._subscribers: list[Subscriber] = []
         self._sinks: list[MediaSink] = []
@@ -367,7 +364,7 @@ class LiveStream:
 
     def _on_frame(self, tag_type: int, message: MediaMessage, is_sync: bool, resets_gop: bool) -> None:
         timestamp_ms = message.timestamp_ms
-        tag = _Tag(tag_type, timestamp_ms, message.payload, is_sync)
+        tag = SharedTag(tag_type, timestamp_ms, message.payload, is_sync)
         size = tag.size
         if resets_gop:
             self._gop = [tag]
@@ -386,6 +383,7 @@ class LiveStream:
                     sub._offer(tag)
                 elif is_sync and self._gop:
                     sub._bootstrap(self._bootstrap_head(), self._gop)
+            tag.drop_framed()
 
     # -- viewer side -------------------------------------------------------------------------------
 

@@ -11,6 +11,10 @@ of any size was buffered (30 MB of headers were accepted). Here:
   and close otherwise), counted on the raw bytes before the parser buffers them.
 
 The body has its own deadline in ``server/admission.py``, which knows how many bytes it has been given.
+
+Each request's scope also carries ``retake.http.direct``, a :class:`DirectBody`: a long response whose body is
+the same bytes for many clients (HTTP-FLV) writes it, already chunk-framed, straight to the transport instead
+of one ASGI ``http.response.body`` message per piece (``server/playback.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +25,64 @@ import logging
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from retake.server.overload import ThrottledWarning
 
 log = logging.getLogger(__name__)
 _warning = ThrottledWarning(log)
+
+DIRECT_EXTENSION = "retake.http.direct"
+
+
+def http_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body [RFC 9112 §7.1]."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+class DirectBody:
+    """The body of one response of uvicorn's httptools protocol, written by the app to the transport.
+
+    The app sends ``http.response.start`` through ASGI as usual (middleware adds its headers, uvicorn picks
+    chunked encoding), writes chunks with :meth:`write` from wherever it likes (never waiting: the caller reads
+    :meth:`buffered` and decides what a slow client gets), and ends with an ASGI ``http.response.body`` as
+    usual (uvicorn writes the last chunk and keeps or closes the connection).
+    """
+
+    __slots__ = ("_cycle", "_transport")
+    framing = staticmethod(http_chunk)
+
+    def __init__(self, cycle: RequestResponseCycle, transport: asyncio.Transport) -> None:
+        self._cycle = cycle
+        self._transport = transport
+
+    @property
+    def can_start(self) -> bool:
+        """Nothing sent yet, and a response without Content-Length will be chunked (not HEAD)."""
+        c = self._cycle
+        return not c.response_started and c.chunked_encoding is None and c.scope["method"] != "HEAD"
+
+    @property
+    def started(self) -> bool:
+        """The head went out chunked and the body is ours to write."""
+        c = self._cycle
+        return c.response_started and bool(c.chunked_encoding) and not c.response_complete and not c.disconnected
+
+    def write(self, framed: bytes) -> bool:
+        if self._cycle.disconnected or self._transport.is_closing():
+            return False
+        self._transport.write(framed)
+        return True
+
+    def buffered(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+
+def direct_body_of(scope: Any) -> DirectBody | None:
+    extensions = scope.get("extensions") if isinstance(scope, dict) else None
+    body = extensions.get(DIRECT_EXTENSION) if isinstance(extensions, dict) else None
+    return body if isinstance(body, DirectBody) else None
 
 
 def _answer(status: int, reason: str, message: str, code: str) -> bytes:
@@ -116,6 +171,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_done = True
         self._cancel_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and not cycle.response_started:  # not an upgrade
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[DIRECT_EXTENSION] = DirectBody(cycle, self.transport)
 
     # A refused request has no cycle: the parser's remaining callbacks for it are ignored.
     def on_body(self, body: bytes) -> None:
