@@ -20,8 +20,10 @@ of one ASGI ``http.response.body`` message per piece (``server/playback.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 from typing import Any
 
 from uvicorn.config import Config
@@ -77,6 +79,19 @@ class DirectBody:
 
     def buffered(self) -> int:
         return self._transport.get_write_buffer_size()
+
+    def cap_kernel_buffer(self, size: int) -> None:
+        cap_send_buffer(self._transport, size)
+
+
+def cap_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Fix the kernel's send buffer of a streaming connection: Linux otherwise grows it up to tcp_wmem's maximum
+    (4 MiB here, ~20 s of a 1.5 Mb/s stream) for a client that stops reading, seconds of video the app cannot
+    see as lag nor skip."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 def direct_body_of(scope: Any) -> DirectBody | None:

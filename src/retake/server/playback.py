@@ -40,6 +40,9 @@ router = APIRouter(
 
 VIEWER_COOKIE = "rtk_viewer"
 TOUCH_EVERY_SECONDS = 10.0
+# Kernel send buffer of a direct FLV viewer (Linux doubles it): ~2-3 s of a 1.5 Mb/s stream before a viewer that
+# stops reading shows as lag in the transport's buffer, and 4 MB/s over a 100 ms RTT for a remote one.
+FLV_SEND_BUFFER_BYTES = 256 * 1024
 
 
 class PlaylistUnavailable(RetakeError):
@@ -140,6 +143,7 @@ class FlvResponse(StreamingResponse):
         await self.body_iterator.aclose()  # type: ignore[attr-defined]  # the ASGI fallback, not needed
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         if body.started:
+            body.cap_kernel_buffer(FLV_SEND_BUFFER_BYTES)
             self._sub.attach(body)
             await _hold(self._sub, receive, self._touch)
         self._sub.close()
@@ -178,6 +182,7 @@ async def flv_websocket(websocket: WebSocket, stream_id: str) -> None:
     sink = sink_of(websocket.scope)
     try:
         if sink is not None and sink.usable:  # uvicorn with retake's frame writer, no compression negotiated
+            sink.cap_kernel_buffer(FLV_SEND_BUFFER_BYTES)
             sub.attach(BinaryFrames(sink))
             await _hold(sub, websocket.receive, lambda: platform.live.touch_viewer(stream_id, viewer))
         else:

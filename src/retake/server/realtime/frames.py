@@ -25,6 +25,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from retake.server.http_protocol import cap_send_buffer
+
 log = logging.getLogger(__name__)
 
 SCOPE_EXTENSION = "retake.websocket.frames"
@@ -88,6 +90,9 @@ class FrameSink:
     def buffered(self) -> int:
         """Bytes written to the connection that the kernel has not taken yet."""
         return self._protocol.transport.get_write_buffer_size()
+
+    def cap_kernel_buffer(self, size: int) -> None:
+        cap_send_buffer(self._protocol.transport, size)
 
     def send(self, frame: bytes) -> bool:
         """Write ``frame`` whatever is buffered (the caller bounds that); False once the connection closes."""
