@@ -193,6 +193,11 @@ class Subscriber:
         # written stay (whole tags: the stream stays valid), so a skipped viewer waits for a keyframe that
         # comes when it has taken nearly all of them, and one that stays stuck counts a skip per lag period.
         buffered = writer.buffered()
+        if not buffered and not self._waiting_for_sync:  # the connection keeps up: the common case, kept short
+            self._oldest_ts = tag.timestamp_ms
+            if not writer.write(tag.framed(writer.framing)):
+                self._finish("viewer left")
+            return
         if self._waiting_for_sync:
             if not tag.is_sync or buffered > RESUME_BELOW_BYTES:
                 self.skipped_bytes += tag.size
@@ -201,7 +206,7 @@ class Subscriber:
                 return
             self._waiting_for_sync = False
             self._oldest_ts = tag.timestamp_ms
-        elif buffered == 0 or self._oldest_ts is None:
+        elif self._oldest_ts is None:
             self._oldest_ts = tag.timestamp_ms
         lag = tag.timestamp_ms - self._oldest_ts
         if buffered + tag.size > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
@@ -379,7 +384,7 @@ class LiveStream:
                 self._gop_bytes += size
         if self._subscribers:
             for sub in list(self._subscribers):
-                if sub.started:
+                if sub._started:
                     sub._offer(tag)
                 elif is_sync and self._gop:
                     sub._bootstrap(self._bootstrap_head(), self._gop)

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.config import Config
@@ -52,12 +53,16 @@ class DirectBody:
     usual (uvicorn writes the last chunk and keeps or closes the connection).
     """
 
-    __slots__ = ("_cycle", "_transport")
+    __slots__ = ("_cycle", "_is_closing", "_transport", "_write", "buffered")
     framing = staticmethod(http_chunk)
 
     def __init__(self, cycle: RequestResponseCycle, transport: asyncio.Transport) -> None:
         self._cycle = cycle
         self._transport = transport
+        # Bound once: these run for every viewer and every tag.
+        self._write = transport.write
+        self._is_closing = transport.is_closing
+        self.buffered: Callable[[], int] = transport.get_write_buffer_size
 
     @property
     def can_start(self) -> bool:
@@ -72,13 +77,10 @@ class DirectBody:
         return c.response_started and bool(c.chunked_encoding) and not c.response_complete and not c.disconnected
 
     def write(self, framed: bytes) -> bool:
-        if self._cycle.disconnected or self._transport.is_closing():
+        if self._is_closing():  # closed by either side (uvicorn closes it when the client goes)
             return False
-        self._transport.write(framed)
+        self._write(framed)
         return True
-
-    def buffered(self) -> int:
-        return self._transport.get_write_buffer_size()
 
     def cap_kernel_buffer(self, size: int) -> None:
         cap_send_buffer(self._transport, size)

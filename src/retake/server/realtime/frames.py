@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -119,17 +120,15 @@ class FrameSink:
 class BinaryFrames:
     """A sink as a direct writer of binary messages (``retake.media.viewer_io.DirectWriter``)."""
 
-    __slots__ = ("_sink",)
+    __slots__ = ("_sink", "buffered")
     framing = staticmethod(binary_frame)
 
     def __init__(self, sink: FrameSink) -> None:
         self._sink = sink
+        self.buffered: Callable[[], int] = sink._protocol.transport.get_write_buffer_size  # per viewer per tag
 
     def write(self, framed: bytes) -> bool:
         return self._sink.send(framed)
-
-    def buffered(self) -> int:
-        return self._sink.buffered()
 
 
 class FrameWriterProtocol(WebSocketsSansIOProtocol):
