@@ -144,3 +144,24 @@ async def test_viewer_that_stays_stuck_is_dropped_and_a_fast_one_is_not(messages
     assert stuck.closed and stuck.close_reason == "too slow"
     assert not fast.closed and fast.skipped_bytes == 0 and stream.subscriber_count == 1
     assert len(parse_tags(bytes(received))) == len(msgs)
+
+
+async def test_frames_of_one_callback_go_out_in_one_write(messages: MessageFactory) -> None:
+    stream = LiveStream("s1")
+    msgs = messages(2000, gop_ms=1000, frame_bytes=500)
+    async with connection() as (writer, client):
+        for message in msgs[:10]:
+            stream.publish(message)
+        stream.subscribe().attach(writer)
+        received = bytearray()
+        for first in range(10, len(msgs) - 3, 3):  # three frames per ingest read, say an audio and a video frame
+            before = writer.writes
+            for message in msgs[first : first + 3]:
+                stream.publish(message)
+            await read_available(client, received, rounds=1)
+            assert writer.writes == before + 1
+        await read_available(client, received)
+    sent = msgs[: 10 + (len(msgs) - 13 + 2) // 3 * 3]
+    times = [t.timestamp_ms for t in parse_tags(bytes(received))]
+    assert sorted(times) == times and times[-1] == sent[-1].timestamp_ms
+    assert len([t for t in times if t > 0]) == len([m for m in sent if m.timestamp_ms > 0])  # each frame once

@@ -8,9 +8,7 @@ keyframe, and one that keeps falling behind is dropped, so memory never grows wi
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterator
-from types import TracebackType
 
 from retake.av import amf0
 from retake.av.errors import AmfError
@@ -34,211 +32,11 @@ from .flv import (
 )
 from .hls import HlsPackager
 from .stream_types import Keyframe, MediaSink, StreamLimits
+from .subscriber import Subscriber
 from .timestamps import TimestampRepair
-from .viewer_io import DirectWriter, SharedTag
+from .viewer_io import SharedBatch, SharedTag
 
 __all__ = ["Keyframe", "LiveStream", "MediaSink", "StreamLimits", "StreamRegistry", "Subscriber"]
-
-_SKIP_WINDOW_MS = 60_000
-RESUME_BELOW_BYTES = 64 * 1024  # a skipped direct viewer resumes once its connection took all but this
-
-
-class Subscriber:
-    """One viewer: ``async for chunk in subscriber`` yields FLV bytes (header first) until the end.
-
-    Iteration ends when the stream closes (after the queue drains), when :meth:`close` is called, or when
-    the viewer is dropped for being too slow (``close_reason`` says which). After :meth:`attach` the bytes go
-    to a :class:`~.viewer_io.DirectWriter` instead; the connection's write buffer is then the queue.
-    """
-
-    def __init__(self, stream: LiveStream, limits: StreamLimits) -> None:
-        self._stream = stream
-        self._limits = limits
-        self._queue: deque[bytes] = deque()
-        self._queued_bytes = 0
-        self._oldest_ts: int | None = None
-        self._started = False
-        self._waiting_for_sync = False
-        self._skips: deque[int] = deque()
-        self._event = asyncio.Event()
-        self._closed = False
-        self._close_reason: str | None = None
-        self._writer: DirectWriter | None = None
-        self._skip_ts = 0  # direct: media time of the last skip (or keyframe passed while still behind)
-        self.skipped_bytes = 0
-
-    # -- viewer side -------------------------------------------------------------------------------
-
-    def __aiter__(self) -> Subscriber:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while not self._queue:
-            if self._closed:
-                raise StopAsyncIteration
-            self._event.clear()
-            await self._event.wait()
-        chunk = b"".join(self._queue)
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._oldest_ts = None
-        return chunk
-
-    def attach(self, writer: DirectWriter) -> None:
-        """Write to ``writer`` from the publish path from now on; what is queued (the bootstrap) goes first."""
-        self._writer = writer
-        if self._queue:
-            data = b"".join(self._queue)
-            self._queue.clear()
-            self._queued_bytes = 0
-            self._oldest_ts = None
-            self._write(data)
-
-    async def wait_closed(self) -> None:
-        """Until the stream ends, :meth:`close` is called or the viewer is dropped (for attached viewers)."""
-        while not self._closed:
-            self._event.clear()
-            await self._event.wait()
-
-    def _write(self, data: bytes) -> None:
-        writer = self._writer
-        assert writer is not None
-        if not writer.write(writer.framing(data)):
-            self._finish("viewer left")
-
-    async def __aenter__(self) -> Subscriber:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self, reason: str = "viewer closed") -> None:
-        """Stop receiving; pending bytes are discarded. Safe to call more than once."""
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._finish(reason)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def close_reason(self) -> str | None:
-        return self._close_reason
-
-    @property
-    def queued_bytes(self) -> int:
-        return self._queued_bytes
-
-    @property
-    def started(self) -> bool:
-        """True once the FLV header and bootstrap went into the queue."""
-        return self._started
-
-    # -- stream side --------------------------------------------------------------------------------
-
-    def _finish(self, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close_reason = reason
-            self._stream._forget(self)
-        self._event.set()
-
-    def _bootstrap(self, head: list[bytes], gop: list[SharedTag]) -> None:
-        self._started = True
-        if self._writer is not None:
-            self._write(b"".join([*head, *(tag.data for tag in gop)]))
-            return
-        for data in head:
-            self._append(data, None)
-        for tag in gop:
-            self._append(tag.data, None)  # the cached GOP is not counted as lag
-
-    def _append(self, data: bytes, timestamp_ms: int | None) -> None:
-        if self._writer is not None:
-            self._write(data)
-            return
-        self._queue.append(data)
-        self._queued_bytes += len(data)
-        if timestamp_ms is not None and self._oldest_ts is None:
-            self._oldest_ts = timestamp_ms
-        self._event.set()
-
-    def _offer_config(self, data: bytes) -> None:
-        """Sequence headers and metadata are always delivered (they are small and needed to decode)."""
-        if self._started and not self._closed:
-            self._append(data, None)
-
-    def _offer(self, tag: SharedTag) -> None:
-        if not self._started or self._closed:
-            return
-        if self._writer is not None:
-            self._offer_direct(tag, self._writer)
-            return
-        if self._waiting_for_sync:
-            if not tag.is_sync:
-                self.skipped_bytes += tag.size
-                return
-            self._waiting_for_sync = False
-        lag = tag.timestamp_ms - self._oldest_ts if self._oldest_ts is not None else 0
-        if self._queued_bytes + tag.size > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
-            self._skip_ahead(tag)
-            return
-        self._append(tag.data, tag.timestamp_ms)
-
-    def _offer_direct(self, tag: SharedTag, writer: DirectWriter) -> None:
-        # The lag is media time written since the connection last had nothing buffered; the bytes already
-        # written stay (whole tags: the stream stays valid), so a skipped viewer waits for a keyframe that
-        # comes when it has taken nearly all of them, and one that stays stuck counts a skip per lag period.
-        buffered = writer.buffered()
-        if not buffered and not self._waiting_for_sync:  # the connection keeps up: the common case, kept short
-            self._oldest_ts = tag.timestamp_ms
-            if not writer.write(tag.framed(writer.framing)):
-                self._finish("viewer left")
-            return
-        if self._waiting_for_sync:
-            if not tag.is_sync or buffered > RESUME_BELOW_BYTES:
-                self.skipped_bytes += tag.size
-                if tag.is_sync and tag.timestamp_ms - self._skip_ts > self._limits.queue_max_lag_ms:
-                    self._count_skip(tag.timestamp_ms)
-                return
-            self._waiting_for_sync = False
-            self._oldest_ts = tag.timestamp_ms
-        elif self._oldest_ts is None:
-            self._oldest_ts = tag.timestamp_ms
-        lag = tag.timestamp_ms - self._oldest_ts
-        if buffered + tag.size > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
-            self.skipped_bytes += tag.size
-            self._waiting_for_sync = True
-            self._count_skip(tag.timestamp_ms)
-        elif not writer.write(tag.framed(writer.framing)):
-            self._finish("viewer left")
-
-    def _count_skip(self, timestamp_ms: int) -> bool:
-        """Note a skip; too many in a minute means the viewer cannot keep up at all (it is dropped)."""
-        self._skip_ts = timestamp_ms
-        self._skips.append(timestamp_ms)
-        while self._skips and self._skips[0] < timestamp_ms - _SKIP_WINDOW_MS:
-            self._skips.popleft()
-        if len(self._skips) > self._limits.max_skips:
-            self._finish("too slow")
-            return True
-        return False
-
-    def _skip_ahead(self, tag: SharedTag) -> None:
-        # Too far behind: drop what is queued and resume at the next keyframe (never mid-GOP, which would
-        # not decode).
-        self.skipped_bytes += self._queued_bytes
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._oldest_ts = None
-        if self._count_skip(tag.timestamp_ms):
-            return
-        self._waiting_for_sync = True
-        self._stream._resend_config(self)
-        self._offer(tag)
 
 
 class LiveStream:
@@ -266,6 +64,8 @@ class LiveStream:
         self._subscribers: list[Subscriber] = []
         self._sinks: list[MediaSink] = []
         self._closed = False
+        self._batch: list[SharedTag] = []  # frames for the attached viewers, written at the end of the callback
+        self._flush_handle: asyncio.Handle | None = None
         self.hls = hls  # the stream's LL-HLS packager, if any (also registered as a sink)
         if hls is not None:
             self.add_sink(hls)
@@ -312,6 +112,7 @@ class LiveStream:
 
     def begin_publish(self) -> None:
         """A (new) publisher starts: its timeline continues after ours and its GOPs start fresh."""
+        self._flush()
         self.repair.mark_discontinuity()
         self._gop = []
         self._gop_bytes = 0
@@ -339,6 +140,7 @@ class LiveStream:
         if script.name != "onMetaData" or not isinstance(script.value, dict):
             return
         self.metadata = dict(script.value)
+        self._flush()
         data = self._metadata_tag()
         for sub in self._subscribers:
             sub._offer_config(data)
@@ -363,6 +165,7 @@ class LiveStream:
             self._on_frame(TAG_AUDIO, message, is_sync=not video, resets_gop=not video)
 
     def _broadcast_config(self, message: MediaMessage) -> None:
+        self._flush()
         data = FlvTag.from_message(message).serialize()
         for sub in self._subscribers:
             sub._offer_config(data)
@@ -383,17 +186,50 @@ class LiveStream:
                 self._gop.append(tag)
                 self._gop_bytes += size
         if self._subscribers:
+            batched = False
             for sub in list(self._subscribers):
-                if sub._started:
+                if not sub._started:
+                    if is_sync and self._gop:
+                        sub._bootstrap(self._bootstrap_head(), self._gop)
+                        if sub._writer is not None:
+                            sub._batch_from = len(self._batch) + 1  # this frame was in its bootstrap
+                            batched = True
+                elif sub._writer is not None:
+                    batched = True
+                else:
                     sub._offer(tag)
-                elif is_sync and self._gop:
-                    sub._bootstrap(self._bootstrap_head(), self._gop)
+            if batched:
+                self._batch.append(tag)
+                if self._flush_handle is None:
+                    self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        try:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        except RuntimeError:  # published outside an event loop (tools, tests): no batching
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending frames to the attached viewers (also before anything that must come after them)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._batch:
+            return
+        batch = SharedBatch(self._batch)
+        self._batch = []
+        for sub in list(self._subscribers):
+            writer = sub._writer
+            if writer is not None and sub._started:
+                sub._offer_batch(batch, writer)
+        for tag in batch.tags:
             tag.drop_framed()
 
     # -- viewer side -------------------------------------------------------------------------------
 
     def subscribe(self) -> Subscriber:
         """A new viewer; it starts at once from the cached GOP, or at the next keyframe."""
+        self._flush()
         sub = Subscriber(self, self.limits)
         if self._closed:
             sub._finish("stream ended")
@@ -456,6 +292,7 @@ class LiveStream:
         """End the stream: viewers drain their queues and stop; sinks get ``end()``."""
         if self._closed:
             return
+        self._flush()
         self._closed = True
         for sub in list(self._subscribers):
             sub._finish(reason)

@@ -1,9 +1,11 @@
 """What the FLV fan-out hands its viewers: the shared tag of each frame, and the direct-write connection.
 
 A viewer with a :class:`DirectWriter` (HTTP-FLV on retake's uvicorn protocol, WebSocket-FLV on its frame
-writer) is written to from the publish path itself: one ``transport.write`` per viewer per tag, with no queue,
-no task wake-up and no ASGI message per tag. Framing (an HTTP chunk, a WebSocket binary frame) is done once per
-tag and shared by every viewer that frames alike (:meth:`SharedTag.framed`).
+writer) is written to from the publish path itself: no queue, no task wake-up and no ASGI message per tag. The
+frames one ingest read brought (often an audio and a video frame) go out together at the end of that event-loop
+callback (:class:`SharedBatch`): one ``transport.write`` per viewer per batch, a syscall being most of a write's
+cost. Framing (an HTTP chunk, a WebSocket binary frame) is done once per batch and shared by every viewer that
+frames alike.
 """
 
 from __future__ import annotations
@@ -81,3 +83,21 @@ class SharedTag:
 
     def drop_framed(self) -> None:
         self._framed = None
+
+
+class SharedBatch:
+    """The frames published within one event-loop callback, as one framed write shared by the viewers."""
+
+    __slots__ = ("_framed", "tags")
+
+    def __init__(self, tags: list[SharedTag]) -> None:
+        self.tags = tags
+        self._framed: dict[Framing, bytes] = {}
+
+    def framed(self, framing: Framing) -> bytes:
+        framed = self._framed.get(framing)
+        if framed is None:
+            tags = self.tags
+            data = tags[0].data if len(tags) == 1 else b"".join([t.data for t in tags])
+            framed = self._framed[framing] = framing(data)
+        return framed
