@@ -1,5 +1,5 @@
 """Issue 14 item 5 against a real server and a real encoder: HTTP-FLV and WebSocket-FLV viewers are written from
-the publish path, one whole FLV tag per HTTP chunk / WebSocket frame; a viewer that stops reading is skipped to
+the publish path, whole FLV tags in each HTTP chunk / WebSocket frame; a viewer that stops reading is skipped to
 the next keyframe (its connection stays open) and resumes with an FLV stream that decodes, while viewers that
 keep reading lose nothing."""
 
@@ -121,7 +121,7 @@ def websocket_messages(body: bytes) -> list[bytes]:
 
 
 def whole_tags(piece: bytes, pos: int = 0) -> list[FlvTag]:
-    """The FLV tags of one piece, which must hold whole tags and nothing else (one write per tag)."""
+    """The FLV tags of one piece, which must hold whole tags and nothing else."""
     tags = []
     while pos < len(piece):
         tag, used = FlvTag.parse_prefix(piece, pos)
@@ -141,9 +141,9 @@ def check_viewer(viewer: Viewer, tmp_path: Path, name: str) -> list[FlvTag]:
     pieces = viewer.pieces()
     assert pieces and pieces[0][:3] == b"FLV"
     tags = whole_tags(pieces[0], 13)  # the FLV header and the bootstrap (metadata, headers, cached GOP)
-    later = [whole_tags(piece) for piece in pieces[1:]]
-    assert len(later) > 100 and all(len(t) == 1 for t in later), f"{name}: not one write per tag"
-    tags += [t for [t] in later]
+    later = [whole_tags(piece) for piece in pieces[1:]]  # each write: the frames of one ingest read
+    assert len(later) > 100 and max(map(len, later)) < 20, f"{name}: writes of many frames"
+    tags += [t for batch in later for t in batch]
     # What the viewer got decodes: H.264 + AAC from the start to the last complete tag, skip included.
     path = tmp_path / f"{name}.flv"
     path.write_bytes(b"".join(pieces))
