@@ -1,6 +1,7 @@
 """Viewers attached to a real TCP connection (``Subscriber.attach``): written from ``publish()`` itself, one write
-per tag; one that stops reading skips to the next keyframe once its connection's buffer holds too much media
-time, resumes at a keyframe when it reads again, and is dropped only when it stays stuck."""
+per video frame (audio rides along); one that stops reading skips to the next keyframe once its connection's
+buffer holds too much media time, resumes at a keyframe when it reads again, and is dropped only when it stays
+stuck."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ async def read_available(client: socket.socket, into: bytearray, rounds: int = 5
             pass
 
 
-async def test_attached_viewer_gets_every_tag_in_one_write_each(messages: MessageFactory) -> None:
+async def test_attached_viewer_gets_every_tag_once_in_a_write_per_video_frame(messages: MessageFactory) -> None:
     stream = LiveStream("s1")
     msgs = messages(3000, gop_ms=1000, frame_bytes=500)
     async with connection() as (writer, client):
@@ -97,7 +98,10 @@ async def test_attached_viewer_gets_every_tag_in_one_write_each(messages: Messag
     assert sub.queued_bytes == 0 and not sub.closed
     tags = parse_tags(bytes(received))
     live = [t for t in tags if t.timestamp_ms > msgs[39].timestamp_ms]
-    assert writer.writes == 1 + len(msgs) - 40 == 1 + len(live)
+    assert len(live) == len([m for m in msgs[40:] if m.timestamp_ms > msgs[39].timestamp_ms])  # each frame once
+    # Audio frames ride with the next video frame: a write per video frame (and one for trailing audio).
+    videos = len([m for m in msgs[40:] if m.kind == "video"])
+    assert 1 + videos <= writer.writes <= 2 + videos
     times = [t.timestamp_ms for t in tags if t.tag_type == 9 and t.payload[1] == 1]
     assert times == sorted(times) and times[-1] == max(m.timestamp_ms for m in msgs if m.kind == "video")
 
@@ -165,3 +169,18 @@ async def test_frames_of_one_callback_go_out_in_one_write(messages: MessageFacto
     times = [t.timestamp_ms for t in parse_tags(bytes(received))]
     assert sorted(times) == times and times[-1] == sent[-1].timestamp_ms
     assert len([t for t in times if t > 0]) == len([m for m in sent if m.timestamp_ms > 0])  # each frame once
+
+
+async def test_audio_waits_for_video_only_briefly(messages: MessageFactory) -> None:
+    stream = LiveStream("s1")
+    msgs = messages(1000, gop_ms=1000, frame_bytes=500)
+    async with connection() as (writer, _client):
+        for message in msgs[:5]:
+            stream.publish(message)
+        stream.subscribe().attach(writer)
+        before = writer.writes
+        stream.publish(MediaMessage("audio", 200, b"\xaf\x01" + bytes(20)))  # and then no video for a while
+        await asyncio.sleep(0.01)
+        assert writer.writes == before  # held for the next video frame
+        await asyncio.sleep(0.1)
+        assert writer.writes == before + 1  # ... but not longer than AUDIO_HOLD_SECONDS
