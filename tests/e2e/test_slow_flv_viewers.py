@@ -83,7 +83,8 @@ class Viewer:
 
 
 def http_chunks(body: bytes) -> list[bytes]:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         end = body.find(b"\r\n", pos)
         if end < 0:
@@ -97,7 +98,8 @@ def http_chunks(body: bytes) -> list[bytes]:
 
 
 def websocket_messages(body: bytes) -> list[bytes]:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while pos + 2 <= len(body):
         first, length = body[pos], body[pos + 1] & 0x7F
         assert body[pos + 1] & 0x80 == 0, "server frames are not masked"
