@@ -1,8 +1,10 @@
 """Live FLV fan-out: one :class:`LiveStream` per stream id, many :class:`Subscriber` viewers.
 
 The publisher path never awaits a viewer (mediamtx#5162, Red5/red5-server#479): ``publish()`` is
-synchronous, and each viewer has a bounded queue. A viewer that falls behind is skipped ahead to the next
-keyframe, and one that keeps falling behind is dropped, so memory never grows with slow readers.
+synchronous, and each viewer has a bounded queue, or is a connection written to from here (attached viewers:
+the frames of one event-loop callback in one write each, see ``viewer_io.py``). A viewer that falls behind is
+skipped ahead to the next keyframe, and one that keeps falling behind is dropped, so memory never grows with slow
+readers.
 """
 
 from __future__ import annotations
