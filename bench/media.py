@@ -40,6 +40,7 @@ import httpx
 
 from bench.harness import system_ticks, wait_until_quiet
 from bench.rtmp_client import Arrivals, Player, Publisher, RtmpRefused, Tag, payload_key
+from bench.viewers import Crowd, start_crowd
 from retake.media.flv import FlvReader, FlvTag
 
 NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -199,6 +200,10 @@ class Phase:
     load_avg: float = 0.0  # 1-minute load average at the end of the window (other work on the machine shows here)
     busy_before_pct: float = float("nan")  # whole machine, % of all cores, just before the phase (--wait-quiet)
     machine_busy_pct: float = float("nan")  # whole machine, % of all cores, over the window (server included)
+    viewers: int = 0  # --viewers: extra read-and-discard viewers of stream 0 (bench/viewers.py)
+    viewer_protocol: str = ""  # http-flv, ws-flv (retake) or rtmp (nginx-rtmp)
+    viewers_dropped: int = 0  # of those, closed by the server before the end of the window
+    viewer_mib: float = 0.0  # bytes they received over the window, all together
 
 
 @dataclass
@@ -216,6 +221,29 @@ def marginal_pct(phase: Phase, phases: Sequence[Phase]) -> float:
     if idle is None or phase.streams == 0:
         return float("nan")
     return (phase.cpu_pct_total - idle.cpu_pct_total) / phase.streams
+
+
+def per_viewer_pct(phase: Phase, phases: Sequence[Phase]) -> float:
+    """CPU per viewer: this phase's server CPU above the same server's phase with as many streams and no extra
+    viewers (same run), divided by the viewers, in % of a core."""
+    base = next((p for p in phases if p.server == phase.server and p.streams == phase.streams and not p.viewers), None)
+    if base is None or not phase.viewers:
+        return float("nan")
+    return (phase.cpu_pct_total - base.cpu_pct_total) / phase.viewers
+
+
+def viewer_table(phases: Sequence[Phase]) -> str:
+    rows = [
+        "| server | protocol | streams | viewers | CPU total (% of a core) | above no viewers, / viewer | dropped "
+        "| MiB received | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in phases:
+        rows.append(
+            f"| {p.server} | {p.viewer_protocol or '–'} | {p.streams} | {p.viewers} | {fmt(p.cpu_pct_total, 2)} | "
+            f"{fmt(per_viewer_pct(p, phases), 4)} | {p.viewers_dropped} | {fmt(p.viewer_mib)} | {fmt(p.load_avg)} |"
+        )
+    return "\n".join(rows)
 
 
 def phase_table(phases: Sequence[Phase]) -> str:
@@ -373,6 +401,10 @@ class Server:
     def viewer(self, index: int, arrivals: Arrivals, stop: threading.Event) -> None:
         raise NotImplementedError
 
+    def crowd_member(self, index: int, websocket: bool) -> tuple[str, Callable[[Crowd], None]]:
+        """(protocol, a function adding one cheap viewer of stream ``index`` to a crowd)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         stop_process(self.process)
 
@@ -469,6 +501,10 @@ class RetakeServer(Server):
                 if stop.is_set():
                     return
 
+    def crowd_member(self, index: int, websocket: bool) -> tuple[str, Callable[[Crowd], None]]:
+        path = f"/live/{self.user_ids[index]}.flv"
+        return ("ws-flv" if websocket else "http-flv"), lambda c: c.add_http("127.0.0.1", self.port, path, websocket)
+
     def close(self) -> None:
         self.http.close()
         super().close()
@@ -529,6 +565,10 @@ class NginxServer(Server):
         finally:
             player.close()
 
+    def crowd_member(self, index: int, websocket: bool) -> tuple[str, Callable[[Crowd], None]]:
+        url = f"rtmp://127.0.0.1:{self.rtmp_port}/live/{self.names[index]}"
+        return "rtmp", lambda c: c.add_rtmp(url)
+
     def close(self) -> None:
         self.http.close()
         stop_process(self.process, signal.SIGQUIT)  # graceful: lets the worker close its HLS files
@@ -552,8 +592,11 @@ def started(kind: str, root: Path, retake_env: dict[str, str], workers: int = 0)
 # -- measurements ---------------------------------------------------------------------------------------------
 
 
-def run_phase(server: Server, streams: int, seconds: float, source: Path, tags: list[Tag]) -> Phase:
-    phase = Phase(server.name, streams, seconds)
+def run_phase(
+    server: Server, streams: int, seconds: float, source: Path, tags: list[Tag], viewers: int = 0, ws: bool = False
+) -> Phase:
+    phase = Phase(server.name, streams, seconds, viewers=viewers)
+    crowd: Crowd | None = None
     targets = server.targets(streams)
     spawned = time.monotonic()
     publishers = [
@@ -578,7 +621,11 @@ def run_phase(server: Server, streams: int, seconds: float, source: Path, tags: 
             else:
                 phase.all_live_s = time.monotonic() - spawned
             threading.Thread(target=server.viewer, args=(0, arrivals, viewer_stop), daemon=True).start()
+            if viewers:
+                phase.viewer_protocol, member = server.crowd_member(0, ws)
+                crowd, _ = start_crowd([member] * viewers)
         time.sleep(WARMUP_SECONDS)
+        received0 = crowd.received if crowd else 0
         pids = process_tree(server.process.pid)
         cpu0, t0 = tree_cpu_seconds(pids), time.monotonic()
         pub0 = tree_cpu_seconds([p.pid for p in publishers])
@@ -597,6 +644,9 @@ def run_phase(server: Server, streams: int, seconds: float, source: Path, tags: 
         phase.live_streams = server.live_count()
         phase.load_avg = os.getloadavg()[0]
         phase.failed_publishers = sum(p.poll() is not None for p in publishers)
+        if crowd is not None:
+            phase.viewers_dropped = crowd.dropped
+            phase.viewer_mib = (crowd.received - received0) / 2**20
         viewer_stop.set()
         not_before = arrivals.first_at if arrivals.first_at is not None else t0
         delays = delays_ms(dict(probe.sent), dict(arrivals.times), not_before) if probe else []
@@ -607,6 +657,8 @@ def run_phase(server: Server, streams: int, seconds: float, source: Path, tags: 
     finally:
         probe_stop.set()
         viewer_stop.set()
+        if crowd is not None:
+            crowd.close()
         if probe is not None:
             probe.close()
         for process in publishers:
@@ -688,6 +740,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated `retake serve --workers` counts, e.g. 1,2: each retake server then runs once per "
         "count, on a throwaway PostgreSQL database and Redis (127.0.0.1), as several workers require",
     )
+    parser.add_argument(
+        "--viewers",
+        type=int,
+        default=0,
+        help="per-viewer cost: each server runs every phase twice, without and with this many extra viewers of "
+        "one stream (retake HTTP-FLV, nginx-rtmp RTMP play; raw sockets that read and discard)",
+    )
+    parser.add_argument("--ws-viewers", action="store_true", help="with --viewers: retake's viewers use WebSocket-FLV")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument(
         "--wait-quiet",
@@ -707,16 +767,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases: list[Phase] = []
     startups: list[Startup] = []
     with tempfile.TemporaryDirectory(prefix="retake-bench-") as tmp:
+        crowds = [0, args.viewers] if args.viewers else [0]
         for n in counts:
             for kind, workers in runs:
-                print(f"{kind} (workers {workers or '-'}): {n} streams for {args.seconds} s", file=sys.stderr)
-                root = Path(tmp) / f"{kind}-{workers}-{n}"
-                root.mkdir()
-                busy = wait_until_quiet(args.wait_quiet, 300) if args.wait_quiet else float("nan")
-                with started(kind, root, retake_env, workers) as server:
-                    phases.append(run_phase(server, n, args.seconds, source, tags))
-                phases[-1].busy_before_pct = busy
-                print("  " + json.dumps(asdict(phases[-1])), file=sys.stderr)
+                for extra in crowds:
+                    print(
+                        f"{kind} (workers {workers or '-'}): {n} streams, {extra} viewers, {args.seconds} s",
+                        file=sys.stderr,
+                    )
+                    root = Path(tmp) / f"{kind}-{workers}-{n}-{extra}"
+                    root.mkdir()
+                    busy = wait_until_quiet(args.wait_quiet, 300) if args.wait_quiet else float("nan")
+                    with started(kind, root, retake_env, workers) as server:
+                        phases.append(run_phase(server, n, args.seconds, source, tags, extra, args.ws_viewers))
+                    phases[-1].busy_before_pct = busy
+                    print("  " + json.dumps(asdict(phases[-1])), file=sys.stderr)
         for kind, workers in [] if args.no_startup else runs:
             print(f"{kind} (workers {workers or '-'}): start-up and takeover", file=sys.stderr)
             root = Path(tmp) / f"{kind}-{workers}-startup"
@@ -726,6 +791,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("  " + json.dumps(asdict(startups[-1])), file=sys.stderr)
     print(phase_table(phases))
     print()
+    if args.viewers:
+        print(viewer_table(phases))
+        print()
     print(startup_table(startups))
     if args.out:
         args.out.write_text(

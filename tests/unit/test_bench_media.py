@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import media
+from bench import media, viewers
 from bench.rtmp_client import Tag, payload_key, split_url
+
+from retake.server.realtime.frames import binary_frame
 
 
 def test_command_lines_are_argv_lists() -> None:
@@ -86,3 +88,17 @@ def test_tables_and_rtmp_url() -> None:
     assert "| 2.0 / 3.0 |" in media.startup_table([media.Startup("retake", [0.5], [0.002, 0.002, 0.003])])
     assert split_url("rtmp://127.0.0.1:1935/live/sk_abc?x=1") == ("127.0.0.1", 1935, "live", "sk_abc?x=1")
     assert payload_key(b"\x17\x01\x00\x00\x00" + b"x" * 100) != payload_key(b"\x17\x01\x00\x00\x00" + b"y" * 100)
+
+
+def test_viewer_crowd_helpers() -> None:
+    ping = bytes((0x89, 4)) + b"abcd"
+    stream = binary_frame(b"x" * 300) + ping + binary_frame(b"y" * 70_000) + bytes((0x89, 0))
+    for split in (1, 3, 7, 1000, len(stream)):
+        skipper, pings = viewers.WsSkipper(), []
+        for i in range(0, len(stream), split):
+            pings += skipper.feed(stream[i : i + split])
+        assert pings == [b"abcd", b""]
+    pong = viewers.masked_frame(0xA, b"abcd")
+    assert pong[0] == 0x8A and pong[1] == 0x84 and bytes(b ^ pong[2 + i % 4] for i, b in enumerate(pong[6:])) == b"abcd"
+    assert viewers.http_request("127.0.0.1", 80, "/live/x.flv").startswith(b"GET /live/x.flv HTTP/1.1\r\n")
+    assert b"Upgrade: websocket" in viewers.websocket_request("127.0.0.1", 80, "/live/x.flv")

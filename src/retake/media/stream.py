@@ -1,18 +1,16 @@
 """Live FLV fan-out: one :class:`LiveStream` per stream id, many :class:`Subscriber` viewers.
 
 The publisher path never awaits a viewer (mediamtx#5162, Red5/red5-server#479): ``publish()`` is
-synchronous, and each viewer has a bounded queue. A viewer that falls behind is skipped ahead to the next
-keyframe, and one that keeps falling behind is dropped, so memory never grows with slow readers.
+synchronous, and each viewer has a bounded queue, or is a connection written to from here (attached viewers:
+the frames of one event-loop callback in one write each, see ``viewer_io.py``). A viewer that falls behind is
+skipped ahead to the next keyframe, and one that keeps falling behind is dropped, so memory never grows with slow
+readers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from types import TracebackType
-from typing import NamedTuple, Protocol
 
 from retake.av import amf0
 from retake.av.errors import AmfError
@@ -26,217 +24,25 @@ from .flv import (
     FRAME_GENERATED_KEY,
     FRAME_KEY,
     TAG_AUDIO,
-    TAG_HEADER_SIZE,
     TAG_SCRIPT,
     TAG_VIDEO,
     FlvTag,
     ScriptData,
     audio_packet_type,
     stream_start,
-    tag_bytes,
     video_header,
 )
 from .hls import HlsPackager
+from .stream_types import Keyframe, MediaSink, StreamLimits
+from .subscriber import Subscriber
 from .timestamps import TimestampRepair
+from .viewer_io import SharedBatch, SharedTag
 
-_SKIP_WINDOW_MS = 60_000
+# How long an audio frame may wait for the next video frame to share its write (a 30 fps stream's frame interval
+# and a bit: video is never held; audio-only streams are not held).
+AUDIO_HOLD_SECONDS = 0.04
 
-
-class MediaSink(Protocol):
-    """Something fed with every repaired message of a stream, e.g. :class:`retake.media.hls.HlsPackager`."""
-
-    def share_tracks(self, tracks: Tracks) -> None:
-        """Called when the sink is added: the stream's codec headers, parsed before each sequence header
-        is pushed, for the sink to read rather than parse its own."""
-
-    def push(self, message: MediaMessage) -> None: ...
-
-    def end(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
-    """Memory bounds of one stream and of each of its viewers."""
-
-    gop_max_bytes: int = 4 * 1024 * 1024  # GOP cache; past it the cache waits for the next keyframe
-    gop_max_duration_ms: int = 10_000
-    queue_max_bytes: int = 8 * 1024 * 1024  # per viewer, bootstrap included (keep > gop_max_bytes)
-    queue_max_lag_ms: int = 4_000  # media time queued behind the live edge (bootstrap GOP not counted)
-    max_skips: int = 3  # skip-aheads tolerated within a minute before the viewer is dropped
-
-
-class Keyframe(NamedTuple):
-    """The newest cached AVC keyframe and what it takes to decode it alone (preview images)."""
-
-    avc_config: bytes  # AVCDecoderConfigurationRecord [ISO/IEC 14496-15 §5.3.3.1], the decoder's extradata
-    data: bytes  # the keyframe's length-prefixed NAL units: its AVC tag body after the 5-byte header
-    timestamp_ms: int
-
-
-class _Tag:
-    """One frame as an FLV tag, shared by every viewer's queue and the GOP cache.
-
-    Serialized on first use, and from then on only the serialized tag is kept (it contains the body): a stream
-    nobody watches over FLV (LL-HLS viewers, or none) never pays for its tags, and one that is watched holds
-    each frame once. A plain class, not a dataclass: one is made per frame, ~73 times a second per stream.
-    """
-
-    __slots__ = ("_body", "_data", "is_sync", "size", "tag_type", "timestamp_ms")
-
-    def __init__(self, tag_type: int, timestamp_ms: int, body: bytes, is_sync: bool) -> None:
-        self.tag_type = tag_type
-        self.timestamp_ms = timestamp_ms
-        self.is_sync = is_sync  # a point a new or skipped viewer may start at
-        self.size = TAG_HEADER_SIZE + len(body) + 4  # bytes of the serialized tag [FLV E.3]
-        self._body: bytes | None = body
-        self._data: bytes | None = None
-
-    @property
-    def data(self) -> bytes:
-        """The serialized FLV tag."""
-        data = self._data
-        if data is None:
-            assert self._body is not None
-            data = self._data = tag_bytes(self.tag_type, self.timestamp_ms, self._body)
-            self._body = None
-        return data
-
-    @property
-    def body(self) -> bytes:
-        """The FLV tag body (a copy once the tag was serialized)."""
-        if self._body is not None:
-            return self._body
-        assert self._data is not None
-        return self._data[TAG_HEADER_SIZE:-4]
-
-
-class Subscriber:
-    """One viewer: ``async for chunk in subscriber`` yields FLV bytes (header first) until the end.
-
-    Iteration ends when the stream closes (after the queue drains), when :meth:`close` is called, or when
-    the viewer is dropped for being too slow (``close_reason`` says which).
-    """
-
-    def __init__(self, stream: LiveStream, limits: StreamLimits) -> None:
-        self._stream = stream
-        self._limits = limits
-        self._queue: deque[bytes] = deque()
-        self._queued_bytes = 0
-        self._oldest_ts: int | None = None
-        self._started = False
-        self._waiting_for_sync = False
-        self._skips: deque[int] = deque()
-        self._event = asyncio.Event()
-        self._closed = False
-        self._close_reason: str | None = None
-        self.skipped_bytes = 0
-
-    # -- viewer side -------------------------------------------------------------------------------
-
-    def __aiter__(self) -> Subscriber:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while not self._queue:
-            if self._closed:
-                raise StopAsyncIteration
-            self._event.clear()
-            await self._event.wait()
-        chunk = b"".join(self._queue)
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._oldest_ts = None
-        return chunk
-
-    async def __aenter__(self) -> Subscriber:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self, reason: str = "viewer closed") -> None:
-        """Stop receiving; pending bytes are discarded. Safe to call more than once."""
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._finish(reason)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def close_reason(self) -> str | None:
-        return self._close_reason
-
-    @property
-    def queued_bytes(self) -> int:
-        return self._queued_bytes
-
-    @property
-    def started(self) -> bool:
-        """True once the FLV header and bootstrap went into the queue."""
-        return self._started
-
-    # -- stream side --------------------------------------------------------------------------------
-
-    def _finish(self, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close_reason = reason
-            self._stream._forget(self)
-        self._event.set()
-
-    def _bootstrap(self, head: list[bytes], gop: list[_Tag]) -> None:
-        self._started = True
-        for data in head:
-            self._append(data, None)
-        for tag in gop:
-            self._append(tag.data, None)  # the cached GOP is not counted as lag
-
-    def _append(self, data: bytes, timestamp_ms: int | None) -> None:
-        self._queue.append(data)
-        self._queued_bytes += len(data)
-        if timestamp_ms is not None and self._oldest_ts is None:
-            self._oldest_ts = timestamp_ms
-        self._event.set()
-
-    def _offer_config(self, data: bytes) -> None:
-        """Sequence headers and metadata are always delivered (they are small and needed to decode)."""
-        if self._started and not self._closed:
-            self._append(data, None)
-
-    def _offer(self, tag: _Tag) -> None:
-        if not self._started or self._closed:
-            return
-        if self._waiting_for_sync:
-            if not tag.is_sync:
-                self.skipped_bytes += tag.size
-                return
-            self._waiting_for_sync = False
-        lag = tag.timestamp_ms - self._oldest_ts if self._oldest_ts is not None else 0
-        if self._queued_bytes + tag.size > self._limits.queue_max_bytes or lag > self._limits.queue_max_lag_ms:
-            self._skip_ahead(tag)
-            return
-        self._append(tag.data, tag.timestamp_ms)
-
-    def _skip_ahead(self, tag: _Tag) -> None:
-        # Too far behind: drop what is queued and resume at the next keyframe (never mid-GOP, which would
-        # not decode); too many skips in a minute means the viewer cannot keep up at all.
-        self._skips.append(tag.timestamp_ms)
-        while self._skips and self._skips[0] < tag.timestamp_ms - _SKIP_WINDOW_MS:
-            self._skips.popleft()
-        self.skipped_bytes += self._queued_bytes
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._oldest_ts = None
-        if len(self._skips) > self._limits.max_skips:
-            self._finish("too slow")
-            return
-        self._waiting_for_sync = True
-        self._stream._resend_config(self)
-        self._offer(tag)
+__all__ = ["Keyframe", "LiveStream", "MediaSink", "StreamLimits", "StreamRegistry", "Subscriber"]
 
 
 class LiveStream:
@@ -259,11 +65,14 @@ class LiveStream:
         self.repair = repair or TimestampRepair()
         self.tracks = Tracks()  # sequence headers, parsed once here; their payloads are re-stamped per use
         self.metadata: dict[str, amf0.AmfValue] = {}
-        self._gop: list[_Tag] = []
+        self._gop: list[SharedTag] = []
         self._gop_bytes = 0
         self._subscribers: list[Subscriber] = []
         self._sinks: list[MediaSink] = []
         self._closed = False
+        self._batch: list[SharedTag] = []  # frames for the attached viewers, written at the end of the callback
+        self._flush_handle: asyncio.Handle | None = None
+        self._flush_delayed = False
         self.hls = hls  # the stream's LL-HLS packager, if any (also registered as a sink)
         if hls is not None:
             self.add_sink(hls)
@@ -310,6 +119,7 @@ class LiveStream:
 
     def begin_publish(self) -> None:
         """A (new) publisher starts: its timeline continues after ours and its GOPs start fresh."""
+        self._flush()
         self.repair.mark_discontinuity()
         self._gop = []
         self._gop_bytes = 0
@@ -337,6 +147,7 @@ class LiveStream:
         if script.name != "onMetaData" or not isinstance(script.value, dict):
             return
         self.metadata = dict(script.value)
+        self._flush()
         data = self._metadata_tag()
         for sub in self._subscribers:
             sub._offer_config(data)
@@ -361,13 +172,14 @@ class LiveStream:
             self._on_frame(TAG_AUDIO, message, is_sync=not video, resets_gop=not video)
 
     def _broadcast_config(self, message: MediaMessage) -> None:
+        self._flush()
         data = FlvTag.from_message(message).serialize()
         for sub in self._subscribers:
             sub._offer_config(data)
 
     def _on_frame(self, tag_type: int, message: MediaMessage, is_sync: bool, resets_gop: bool) -> None:
         timestamp_ms = message.timestamp_ms
-        tag = _Tag(tag_type, timestamp_ms, message.payload, is_sync)
+        tag = SharedTag(tag_type, timestamp_ms, message.payload, is_sync)
         size = tag.size
         if resets_gop:
             self._gop = [tag]
@@ -381,16 +193,58 @@ class LiveStream:
                 self._gop.append(tag)
                 self._gop_bytes += size
         if self._subscribers:
+            batched = False
             for sub in list(self._subscribers):
-                if sub.started:
+                if not sub._started:
+                    if is_sync and self._gop:
+                        sub._bootstrap(self._bootstrap_head(), self._gop)
+                        if sub._writer is not None:
+                            sub._batch_from = len(self._batch) + 1  # this frame was in its bootstrap
+                            batched = True
+                elif sub._writer is not None:
+                    batched = True
+                else:
                     sub._offer(tag)
-                elif is_sync and self._gop:
-                    sub._bootstrap(self._bootstrap_head(), self._gop)
+            if batched:
+                self._batch.append(tag)
+                # Audio frames of a stream with video wait (briefly) for the next video frame: one write per
+                # viewer per video frame instead of ~2.4 (43 AAC + 30 video frames a second).
+                hold = tag_type == TAG_AUDIO and not is_sync
+                if self._flush_handle is None or (not hold and self._flush_delayed):
+                    self._schedule_flush(AUDIO_HOLD_SECONDS if hold else 0.0)
+
+    def _schedule_flush(self, delay: float) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside an event loop (tools, tests): no batching
+            self._flush()
+            return
+        self._flush_delayed = delay > 0
+        self._flush_handle = loop.call_later(delay, self._flush) if delay > 0 else loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write the pending frames to the attached viewers (also before anything that must come after them)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._batch:
+            return
+        batch = SharedBatch(self._batch)
+        self._batch = []
+        for sub in list(self._subscribers):
+            writer = sub._writer
+            if writer is not None and sub._started:
+                sub._offer_batch(batch, writer)
+        for tag in batch.tags:
+            tag.drop_framed()
 
     # -- viewer side -------------------------------------------------------------------------------
 
     def subscribe(self) -> Subscriber:
         """A new viewer; it starts at once from the cached GOP, or at the next keyframe."""
+        self._flush()
         sub = Subscriber(self, self.limits)
         if self._closed:
             sub._finish("stream ended")
@@ -453,6 +307,7 @@ class LiveStream:
         """End the stream: viewers drain their queues and stop; sinks get ``end()``."""
         if self._closed:
             return
+        self._flush()
         self._closed = True
         for sub in list(self._subscribers):
             sub._finish(reason)

@@ -11,23 +11,95 @@ of any size was buffered (30 MB of headers were accepted). Here:
   and close otherwise), counted on the raw bytes before the parser buffers them.
 
 The body has its own deadline in ``server/admission.py``, which knows how many bytes it has been given.
+
+Each request's scope also carries ``retake.http.direct``, a :class:`DirectBody`: a long response whose body is
+the same bytes for many clients (HTTP-FLV) writes it, already chunk-framed, straight to the transport instead
+of one ASGI ``http.response.body`` message per piece (``server/playback.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from retake.server.overload import ThrottledWarning
 
 log = logging.getLogger(__name__)
 _warning = ThrottledWarning(log)
+
+DIRECT_EXTENSION = "retake.http.direct"
+
+
+def http_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body [RFC 9112 §7.1]."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+class DirectBody:
+    """The body of one response of uvicorn's httptools protocol, written by the app to the transport.
+
+    The app sends ``http.response.start`` through ASGI as usual (middleware adds its headers, uvicorn picks
+    chunked encoding), writes chunks with :meth:`write` from wherever it likes (never waiting: the caller reads
+    :meth:`buffered` and decides what a slow client gets), and ends with an ASGI ``http.response.body`` as
+    usual (uvicorn writes the last chunk and keeps or closes the connection).
+    """
+
+    __slots__ = ("_cycle", "_is_closing", "_transport", "_write", "buffered")
+    framing = staticmethod(http_chunk)
+
+    def __init__(self, cycle: RequestResponseCycle, transport: asyncio.Transport) -> None:
+        self._cycle = cycle
+        self._transport = transport
+        # Bound once: these run for every viewer and every tag.
+        self._write = transport.write
+        self._is_closing = transport.is_closing
+        self.buffered: Callable[[], int] = transport.get_write_buffer_size
+
+    @property
+    def can_start(self) -> bool:
+        """Nothing sent yet, and a response without Content-Length will be chunked (not HEAD)."""
+        c = self._cycle
+        return not c.response_started and c.chunked_encoding is None and c.scope["method"] != "HEAD"
+
+    @property
+    def started(self) -> bool:
+        """The head went out chunked and the body is ours to write."""
+        c = self._cycle
+        return c.response_started and bool(c.chunked_encoding) and not c.response_complete and not c.disconnected
+
+    def write(self, framed: bytes) -> bool:
+        if self._is_closing():  # closed by either side (uvicorn closes it when the client goes)
+            return False
+        self._write(framed)
+        return True
+
+    def cap_kernel_buffer(self, size: int) -> None:
+        cap_send_buffer(self._transport, size)
+
+
+def cap_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Fix the kernel's send buffer of a streaming connection: Linux otherwise grows it up to tcp_wmem's maximum
+    (4 MiB here, ~20 s of a 1.5 Mb/s stream) for a client that stops reading, seconds of video the app cannot
+    see as lag nor skip."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+def direct_body_of(scope: Any) -> DirectBody | None:
+    extensions = scope.get("extensions") if isinstance(scope, dict) else None
+    body = extensions.get(DIRECT_EXTENSION) if isinstance(extensions, dict) else None
+    return body if isinstance(body, DirectBody) else None
 
 
 def _answer(status: int, reason: str, message: str, code: str) -> bytes:
@@ -116,6 +188,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_done = True
         self._cancel_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and not cycle.response_started:  # not an upgrade
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[DIRECT_EXTENSION] = DirectBody(cycle, self.transport)
 
     # A refused request has no cycle: the parser's remaining callbacks for it are ignored.
     def on_body(self, body: bytes) -> None:

@@ -1,14 +1,19 @@
 """Live playback: HTTP-FLV and WebSocket-FLV at ``/live/<userDbId>.flv``, LL-HLS at ``/live/<userDbId>/…``,
-and recordings at ``/recordings/<session_id>/…``. Packets are copied, never transcoded."""
+and recordings at ``/recordings/<session_id>/…``. Packets are copied, never transcoded.
+
+FLV viewers are written from the publish path (``Subscriber.attach``): on retake's own uvicorn protocols the
+response body (``retake.http.direct``) or the WebSocket (``retake.websocket.frames``) takes each tag, framed
+once per stream, in one transport write per viewer; under another ASGI server they get ASGI messages as before."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -19,7 +24,9 @@ from retake.media.playlist import media_type_for
 from retake.media.stream import LiveStream, Subscriber
 from retake.server.api.deps import PlatformDep
 from retake.server.api.schemas import ERRORS
+from retake.server.http_protocol import direct_body_of
 from retake.server.platform import Platform
+from retake.server.realtime.frames import BinaryFrames, sink_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -33,6 +40,9 @@ router = APIRouter(
 
 VIEWER_COOKIE = "rtk_viewer"
 TOUCH_EVERY_SECONDS = 10.0
+# Kernel send buffer of a direct FLV viewer (Linux doubles it): ~2-3 s of a 1.5 Mb/s stream before a viewer that
+# stops reading shows as lag in the transport's buffer, and 4 MB/s over a 100 ms RTT for a remote one.
+FLV_SEND_BUFFER_BYTES = 256 * 1024
 
 
 class PlaylistUnavailable(RetakeError):
@@ -93,6 +103,53 @@ async def _counted(sub: Subscriber, platform: Platform, stream_id: str, viewer: 
         sub.close()
 
 
+async def _hold(sub: Subscriber, receive: Callable[[], Awaitable[Any]], touch: Callable[[], None]) -> None:
+    """While an attached viewer is written to by the stream: touch its count, and end when it leaves."""
+
+    async def until_disconnect() -> None:
+        while (await receive())["type"] not in ("http.disconnect", "websocket.disconnect"):
+            pass
+
+    left = asyncio.ensure_future(until_disconnect())
+    closed = asyncio.ensure_future(sub.wait_closed())
+    try:
+        while not (left.done() or closed.done()):
+            await asyncio.wait((left, closed), timeout=TOUCH_EVERY_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if not (left.done() or closed.done()):
+                touch()
+    finally:
+        left.cancel()
+        closed.cancel()
+        sub.close()
+
+
+class FlvResponse(StreamingResponse):
+    """The FLV body, written by the stream itself when the server offers ``retake.http.direct``."""
+
+    def __init__(self, sub: Subscriber, platform: Platform, stream_id: str, viewer: str) -> None:
+        super().__init__(
+            _counted(sub, platform, stream_id, viewer),
+            media_type="video/x-flv",
+            headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"},
+        )
+        self._sub = sub
+        self._touch = lambda: platform.live.touch_viewer(stream_id, viewer)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body = direct_body_of(scope)
+        if body is None or not body.can_start:
+            await super().__call__(scope, receive, send)
+            return
+        await self.body_iterator.aclose()  # type: ignore[attr-defined]  # the ASGI fallback, not needed
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if body.started:
+            body.cap_kernel_buffer(FLV_SEND_BUFFER_BYTES)
+            self._sub.attach(body)
+            await _hold(self._sub, receive, self._touch)
+        self._sub.close()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 @router.get(
     "/live/{stream_id}.flv",
     response_class=StreamingResponse,
@@ -103,12 +160,7 @@ async def flv(stream_id: str, request: Request, platform: PlatformDep) -> Stream
     stream = await _live_stream(platform, stream_id, request)
     viewer = _viewer_id(request) + ":" + secrets.token_hex(4)
     platform.live.touch_viewer(stream_id, viewer)
-    sub = stream.subscribe()
-    return StreamingResponse(
-        _counted(sub, platform, stream_id, viewer),
-        media_type="video/x-flv",
-        headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"},
-    )
+    return FlvResponse(stream.subscribe(), platform, stream_id, viewer)
 
 
 @router.websocket("/live/{stream_id}.flv")
@@ -127,9 +179,15 @@ async def flv_websocket(websocket: WebSocket, stream_id: str) -> None:
     viewer = "ws:" + secrets.token_hex(8)
     platform.live.touch_viewer(stream_id, viewer)
     sub = stream.subscribe()
+    sink = sink_of(websocket.scope)
     try:
-        async for chunk in _counted(sub, platform, stream_id, viewer):
-            await websocket.send_bytes(chunk)
+        if sink is not None and sink.usable:  # uvicorn with retake's frame writer, no compression negotiated
+            sink.cap_kernel_buffer(FLV_SEND_BUFFER_BYTES)
+            sub.attach(BinaryFrames(sink))
+            await _hold(sub, websocket.receive, lambda: platform.live.touch_viewer(stream_id, viewer))
+        else:
+            async for chunk in _counted(sub, platform, stream_id, viewer):
+                await websocket.send_bytes(chunk)
         await websocket.close(code=1000, reason=sub.close_reason or "stream ended")
     except (WebSocketDisconnect, RuntimeError):
         pass  # the viewer left; _counted's finally released the subscription

@@ -11,17 +11,22 @@ server, or a connection that negotiated compression, whose frames must be deflat
 A sink never waits: uvicorn's ``send`` waits while the transport is paused (its buffer above the high-water
 mark), which would let a slow viewer hold up a broadcast. The sink instead writes, and when a connection has more
 than ``max_buffered`` bytes it cannot get rid of, that viewer is disconnected (close code 1008); its client
-reconnects and reads the chat history, and the node never buffers without bound.
+reconnects and reads the chat history, and the node never buffers without bound. WebSocket-FLV viewers use the
+same sink through :class:`BinaryFrames`, which leaves a lagging viewer to its owner (the FLV fan-out skips it to
+the next keyframe) instead of disconnecting it.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
+
+from retake.server.http_protocol import cap_send_buffer
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,22 @@ class FrameSink:
         self.written += 1
         return True
 
+    def buffered(self) -> int:
+        """Bytes written to the connection that the kernel has not taken yet."""
+        return self._protocol.transport.get_write_buffer_size()
+
+    def cap_kernel_buffer(self, size: int) -> None:
+        cap_send_buffer(self._protocol.transport, size)
+
+    def send(self, frame: bytes) -> bool:
+        """Write ``frame`` whatever is buffered (the caller bounds that); False once the connection closes."""
+        p = self._protocol
+        if p.close_sent or p.transport.is_closing():
+            return False
+        p.transport.write(frame)
+        self.written += 1
+        return True
+
     def disconnect_slow_reader(self, max_buffered: int) -> None:
         p = self._protocol
         log.warning(
@@ -94,6 +115,20 @@ class FrameSink:
         # The close frame would queue behind the backlog the reader is not taking, so the TCP connection ends
         # now; uvicorn tells the app (websocket.disconnect) and Socket.IO cleans the session up as for any drop.
         p.transport.abort()
+
+
+class BinaryFrames:
+    """A sink as a direct writer of binary messages (``retake.media.viewer_io.DirectWriter``)."""
+
+    __slots__ = ("_sink", "buffered")
+    framing = staticmethod(binary_frame)
+
+    def __init__(self, sink: FrameSink) -> None:
+        self._sink = sink
+        self.buffered: Callable[[], int] = sink._protocol.transport.get_write_buffer_size  # per viewer per tag
+
+    def write(self, framed: bytes) -> bool:
+        return self._sink.send(framed)
 
 
 class FrameWriterProtocol(WebSocketsSansIOProtocol):
