@@ -207,7 +207,7 @@ class Settings(BaseSettings):
     webhook_retry_seconds: float = Field(default=24 * 3600.0, gt=0)
     webhook_disable_after_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
     webhook_lease_seconds: float = Field(default=30.0, gt=5, description="a claimed delivery is re-claimed after")
-    webhook_poll_seconds: float = Field(default=1.5, gt=0, description="safety-net poll for other nodes' rows")
+    webhook_poll_seconds: float = Field(default=30.0, gt=0, description="safety-net poll for other nodes' rows")
 
     @field_validator("socket_event_rate")
     @classmethod

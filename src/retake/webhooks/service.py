@@ -34,7 +34,7 @@ KNOWN_CACHE = 50_000  # user id → is an agent (a user's kind never changes, so
 @dataclass(frozen=True)
 class WebhookConfig:
     allow_private: bool = False
-    poll_seconds: float = 1.5
+    poll_seconds: float = 30.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
