@@ -207,7 +207,8 @@ async def test_operator_warn_and_shutdown(quiet_client: httpx.AsyncClient) -> No
         """The node's watcher, nudged by the action (its poll is a minute away), announced ``count`` so far."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5
-        while len([e for e in events if e.name == "message"]) < count and loop.time() < deadline:
+        while len([e for e in events if e.name == "message"]) < count:
+            assert loop.time() < deadline, "the watcher was not nudged"
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # anything more (a second announcement) would come now
 
