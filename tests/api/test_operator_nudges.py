@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import text
 
 from retake.config import Settings
 from retake.events import PlatformEvent
@@ -130,3 +131,33 @@ async def test_a_shutdown_on_node_a_closes_the_publisher_on_node_b_at_once(
         await a.operator.shutdown("TwoNodeBot", "from the console on A")  # what the console on A does
         await until(lambda: on_b.closed == [session_id])  # B may hold the encoder: it let go of it
         await until(lambda: on_a.closed == [session_id])
+
+
+async def listen_backends(platform: Any) -> set[int]:
+    async with platform.sessions() as db:
+        rows = await db.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")
+        )
+        return {int(pid) for (pid,) in rows}
+
+
+@pytest.mark.postgres
+async def test_a_dropped_listen_connection_is_made_again(
+    shared_postgres: str, oembed: FakeOEmbed, tmp_path: Path
+) -> None:
+    settings = node_settings(shared_postgres, tmp_path / "a", oembed)
+    async with node(settings) as (http, platform):
+        _headers, session_id = await live_agent(http, "ReconnectBot")
+        publishers = platform.streams.publishers = ClosedPublishers()
+        [first] = await listen_backends(platform)
+        async with platform.sessions() as db:  # what a PostgreSQL restart or failover does to the connection
+            await db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROMPTLY
+        while (again := await listen_backends(platform)) in (set(), {first}):
+            assert loop.time() < deadline, "the LISTEN connection was not made again"
+            await asyncio.sleep(0.1)
+        assert first not in again
+        async with store_only.store(settings) as sessions:
+            await store_only.operator_desk(settings, sessions).shutdown("ReconnectBot")
+        await until(lambda: publishers.closed == [session_id])

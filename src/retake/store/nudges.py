@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -60,8 +61,11 @@ class Waiter:
         return True
 
 
+Deliver = Callable[[str], None]  # wakes this node's waiters of a topic
+
+
 class Transport(Protocol):
-    async def start(self, deliver: Any) -> None: ...
+    async def start(self, deliver: Deliver) -> None: ...
     async def send(self, topic: str) -> None: ...
     async def close(self) -> None: ...
 
@@ -119,8 +123,8 @@ class PostgresTransport:
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._sessions = sessions
         self._origin = uuid.uuid4().hex  # this process's own notifications are already delivered locally
-        self._deliver: Any = None
-        self._conn: Any = None
+        self._deliver: Deliver = _nobody
+        self._conn: Any = None  # an asyncpg connection (asyncpg ships no type information)
         self._reconnecting: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -131,7 +135,7 @@ class PostgresTransport:
             )
             await db.commit()
 
-    async def start(self, deliver: Any) -> None:
+    async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
         await self._listen()
 
@@ -183,6 +187,10 @@ def _channel(topic: str) -> str:
     return f"retake_{topic}"
 
 
+def _nobody(_topic: str) -> None:
+    """Before ``start``: a transport that only sends (the command line's) delivers to nobody."""
+
+
 class SqliteSocketTransport:
     """The server binds the database file's socket and reads datagrams; other processes send to it."""
 
@@ -190,9 +198,9 @@ class SqliteSocketTransport:
         digest = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:32]
         self.address = f"\0retake-nudges-{digest}"
         self._sock: socket.socket | None = None
-        self._deliver: Any = None
+        self._deliver: Deliver = _nobody
 
-    async def start(self, deliver: Any) -> None:
+    async def start(self, deliver: Deliver) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             sock.bind(self.address)
