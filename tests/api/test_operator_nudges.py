@@ -23,21 +23,11 @@ from retake.events import PlatformEvent
 from retake.server import admin as store_only
 from retake.server.app import create_app
 from retake.server.realtime.wire import wire_payload
+from tests.api.test_streams import FakePublisher  # records which sessions a node closed
 from tests.support import FakeOEmbed, new_db_name, pg_available, pg_create, pg_drop
 
 QUIET = {"operator_poll_seconds": 60}
 PROMPTLY = 5.0  # seconds; the safety-net poll is 60
-
-
-class ClosedPublishers:
-    """Stands in for the RTMP ingest (these tests run without one): records which sessions a node closed."""
-
-    def __init__(self) -> None:
-        self.closed: list[str] = []
-
-    async def close_publisher(self, session_id: str) -> bool:
-        self.closed.append(session_id)
-        return True
 
 
 @asynccontextmanager
@@ -71,7 +61,7 @@ async def test_the_command_lines_actions_reach_the_running_node_at_once(
     settings = settings_factory(**QUIET)
     async with node(settings) as (http, platform):
         headers, session_id = await live_agent(http, "NudgedBot")
-        publishers = platform.streams.publishers = ClosedPublishers()
+        publishers = platform.streams.publishers = FakePublisher()
         messages: list[PlatformEvent] = []
 
         async def listen(event: PlatformEvent) -> None:
@@ -126,7 +116,7 @@ async def test_a_shutdown_on_node_a_closes_the_publisher_on_node_b_at_once(
     b_settings = node_settings(shared_postgres, tmp_path / "b", oembed)
     async with node(a_settings) as (http_a, a), node(b_settings) as (_http_b, b):
         _headers, session_id = await live_agent(http_a, "TwoNodeBot")
-        on_a, on_b = ClosedPublishers(), ClosedPublishers()
+        on_a, on_b = FakePublisher(), FakePublisher()
         a.streams.publishers, b.streams.publishers = on_a, on_b
         await a.operator.shutdown("TwoNodeBot", "from the console on A")  # what the console on A does
         await until(lambda: on_b.closed == [session_id])  # B may hold the encoder: it let go of it
@@ -148,7 +138,7 @@ async def test_a_dropped_listen_connection_is_made_again(
     settings = node_settings(shared_postgres, tmp_path / "a", oembed)
     async with node(settings) as (http, platform):
         _headers, session_id = await live_agent(http, "ReconnectBot")
-        publishers = platform.streams.publishers = ClosedPublishers()
+        publishers = platform.streams.publishers = FakePublisher()
         [first] = await listen_backends(platform)
         async with platform.sessions() as db:  # what a PostgreSQL restart or failover does to the connection
             await db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})

@@ -118,6 +118,7 @@ class WebhookService:
         wanted = _event_filter(events)
         secret = new_secret()
         await self.outbox.put_endpoint(user_id, url, wanted, secret)
+        self.worker.wake()  # a re-enabled endpoint's queued rows go out now, not at the (slow) safety-net poll
         log.info("webhook set for user %s", user_id)  # never the secret
         return {"url": url, "events": wanted if wanted is not None else list(EVENT_TYPES), "secret": secret}
 
