@@ -33,7 +33,8 @@ PROMPTLY = 5.0  # seconds; the safety-net poll is 60
 @asynccontextmanager
 async def node(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    # A fresh PostgreSQL database is migrated at the first start: more than the default 5 s on a busy machine.
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http, app.state.platform
