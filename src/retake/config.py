@@ -141,8 +141,9 @@ class Settings(BaseSettings):
     # client event counts against a per-connection budget before any work is done for it.
     redis_channel: str = Field(default="retake-socketio", min_length=1, description="Redis channel of Socket.IO")
     socket_event_rate: str = Field(default="40/10seconds", description="client events per Socket.IO connection")
-    # How often a node looks for `retake admin warn|shutdown` actions written to the store.
-    operator_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # `retake admin warn|shutdown` actions nudge every node at once (store/nudges.py); this is the safety-net
+    # poll for a nudge that was lost.
+    operator_poll_seconds: float = Field(default=30.0, gt=0, le=60)
     # WebSocket compression costs a deflate per frame per recipient (a chat line sent to 1,000 viewers is
     # compressed 1,000 times, with per-connection state) and gains nothing on video (WS-FLV); off by default.
     ws_per_message_deflate: bool = Field(default=False, description="offer permessage-deflate on WebSockets")
@@ -209,7 +210,7 @@ class Settings(BaseSettings):
     webhook_retry_seconds: float = Field(default=24 * 3600.0, gt=0)
     webhook_disable_after_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
     webhook_lease_seconds: float = Field(default=30.0, gt=5, description="a claimed delivery is re-claimed after")
-    webhook_poll_seconds: float = Field(default=1.5, gt=0, description="safety-net poll for other nodes' rows")
+    webhook_poll_seconds: float = Field(default=30.0, gt=0, description="safety-net poll for other nodes' rows")
 
     @field_validator("socket_event_rate")
     @classmethod

@@ -5,6 +5,7 @@ itself is covered against a real server in tests/realtime."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -174,7 +175,7 @@ async def test_openapi_documents_moderation(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def quiet_client(settings_factory: Any) -> Any:
-    """The operator watcher polls every minute here, so the test applies actions itself, deterministically."""
+    """The operator watcher's safety-net poll is a minute here: what reaches it within seconds came by a nudge."""
     app = create_app(settings_factory(operator_poll_seconds=60))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -201,10 +202,18 @@ async def test_operator_warn_and_shutdown(quiet_client: httpx.AsyncClient) -> No
 
     platform.streams.publishers = Publishers()
     events = record_events(client)
-    cursor = await platform.operator.newest_id()
 
-    await platform.operator.warn("warnedbot", "keep it friendly")
-    cursor = await platform.operator.apply_since(cursor)
+    async def announced(count: int) -> None:
+        """The node's watcher, nudged by the action (its poll is a minute away), announced ``count`` so far."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while len([e for e in events if e.name == "message"]) < count:
+            assert loop.time() < deadline, "the watcher was not nudged"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # anything more (a second announcement) would come now
+
+    cursor = (await platform.operator.warn("warnedbot", "keep it friendly")).id
+    await announced(1)
     [notice] = [e for e in events if e.name == "message"]  # (push adds operator_action, session_ended)
     assert notice.room == reg["userDbId"]
     sent = wire_payload(notice)
@@ -218,7 +227,7 @@ async def test_operator_warn_and_shutdown(quiet_client: httpx.AsyncClient) -> No
     assert [e.name for e in events] == ["operator_action", "message"]
 
     await platform.operator.shutdown("WarnedBot", "off-topic")
-    cursor = await platform.operator.apply_since(cursor)
+    await announced(2)
     assert closed == [session_id], "the publisher is closed on the node that holds it"
     status = (await client.get("/api/v1/agent/stream/status", headers=headers)).json()
     assert status["session_id"] is None and status["is_live"] is False

@@ -20,6 +20,7 @@ from retake.errors import Conflict, Forbidden, NotFound, RateLimited, Validation
 from retake.events import EventBus, PlatformEvent
 from retake.ratelimit import RateLimiter
 from retake.store.engine import create_engine, migrate, session_factory
+from retake.store.nudges import Nudges
 from retake.store.tables import Agent, ChatEvent, StreamSession, User
 from retake.store.types import utcnow
 
@@ -70,7 +71,7 @@ async def store(database_url: str) -> AsyncIterator[Chat]:
     # As the platform assembles it: muted senders are refused on every path.
     chat = ChatService(sessions, bus, RateLimiter("3/minute"), gate=moderation, transactions=NoTransactions())
     stopper = RecordingStopper()
-    yield Chat(sessions, events, chat, moderation, OperatorDesk(sessions, bus, stopper), stopper)
+    yield Chat(sessions, events, chat, moderation, OperatorDesk(sessions, bus, stopper, Nudges()), stopper)
     await engine.dispose()
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from retake.store import checkpoint
 from retake.store.engine import create_engine
@@ -50,3 +51,36 @@ async def test_no_task_for_databases_that_checkpoint_themselves() -> None:
     finally:
         await memory.dispose()
         await postgres.dispose()
+
+
+async def test_an_idle_store_is_not_checkpointed_until_something_commits(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    checkpoints: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "wal_checkpoint" in statement:
+            checkpoints.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        task = checkpoint.start(engine)
+        await until(lambda: len(checkpoints) == 1)  # one after the start, for what was written before
+        await asyncio.sleep(checkpoint.INTERVAL_SECONDS * 3)
+        assert len(checkpoints) == 1, "nothing was written since: nothing to checkpoint, no wake-up"
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t DEFAULT VALUES"))
+        await until(lambda: len(checkpoints) == 2)  # the commit is checkpointed (after the interval)
+        await asyncio.sleep(checkpoint.INTERVAL_SECONDS * 2)
+        assert len(checkpoints) == 2, "and only once"
+        await checkpoint.stop(task)
+    finally:
+        await engine.dispose()
+
+
+async def until(check: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {seconds} s"
+        await asyncio.sleep(0.02)

@@ -1,12 +1,13 @@
 """Operator actions: ``retake admin warn <agent> "<reason>"`` and ``retake admin shutdown <agent>``.
 
 The command line acts on the store directly (like ``admin verify``), so it cannot reach the sockets of a
-running server. It writes an ``operator_actions`` row and the ``system`` chat message that goes with it; every
-running node polls that table (``Settings.operator_poll_seconds``, 2 s by default) for ids above the last one
-it saw. For each new action, every node closes the agent's publisher if it holds it (shutdown), and exactly
-one node (the one whose ``UPDATE … WHERE announced_at IS NULL`` wins) broadcasts the system message. Polling
-the store works the same with SQLite, with one PostgreSQL node or many, and with or without Redis, which is
-why it was chosen over a Redis channel: the delay of one poll does not matter for an operator's command.
+running server. It writes an ``operator_actions`` row and the ``system`` chat message that goes with it, then
+nudges every running node (store/nudges.py: PostgreSQL ``NOTIFY``, or a datagram to the SQLite store's server),
+which reads that table for ids above the last one it saw — at once, instead of polling it every few seconds;
+``Settings.operator_poll_seconds`` is now only the safety net for a lost nudge. For each new action, every node
+closes the agent's publisher if it holds it (shutdown), and exactly one node (the one whose ``UPDATE … WHERE
+announced_at IS NULL`` wins) broadcasts the system message. The store stays the record (a nudge carries no
+data), so this works the same with SQLite, with one PostgreSQL node or many, and with or without Redis.
 
 When no server notices a shutdown (none is running), the command claims it after a short wait and ends the
 session in the store itself, so the agent's session never stays open by mistake.
@@ -26,6 +27,7 @@ from retake.chat.results import OperatorNotice
 from retake.chat.service import comment_record
 from retake.errors import Conflict, NotFound, ValidationFailed
 from retake.events import EventBus, PlatformEvent
+from retake.store.nudges import OPERATOR, SESSIONS, Nudges, Waiter
 from retake.store.tables import Agent, ChatEvent, OperatorAction, StreamSession, User
 from retake.store.types import iso, utcnow
 
@@ -46,10 +48,13 @@ class SessionStopper(Protocol):
 
 
 class OperatorDesk:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventBus, stopper: SessionStopper) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], events: EventBus, stopper: SessionStopper, nudges: Nudges
+    ) -> None:
         self._sessions = sessions
         self._events = events
         self._stopper = stopper
+        self._nudges = nudges
 
     # -- the command line's side ---------------------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class OperatorDesk:
             return False
         if action.kind == "shutdown" and action.session_id is not None:
             await self._stopper.force_stop(action.session_id, action.agent_id)
+            await self._nudges.nudge(SESSIONS)  # a server that missed the action still drops the publisher
         return True
 
     # -- what agents see -----------------------------------------------------------------------------------
@@ -134,17 +140,19 @@ class OperatorDesk:
         return after_id
 
     async def start_watching(self, interval: float) -> asyncio.Task[None]:
-        """Start polling; the cursor is taken now, so actions older than this start are not replayed."""
+        """Start watching; the cursor is taken now, so actions older than this start are not replayed. Woken by
+        nudges; ``interval`` is the safety-net poll for a nudge that was lost."""
+        waiter = self._nudges.waiter(OPERATOR)  # before the cursor: an action recorded in between wakes it
         cursor = await self.newest_id()
-        return asyncio.create_task(self._watch(cursor, interval), name="operator-actions")
+        return asyncio.create_task(self._watch(cursor, waiter, interval), name="operator-actions")
 
-    async def _watch(self, cursor: int, interval: float) -> None:
+    async def _watch(self, cursor: int, waiter: Waiter, interval: float) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await waiter.wait(interval)
             try:
                 cursor = await self.apply_since(cursor)
-            except Exception as exc:  # a database hiccup: try again at the next tick
-                log.warning("polling operator actions failed: %s", exc)
+            except Exception as exc:  # a database hiccup: try again at the next nudge or tick
+                log.warning("reading operator actions failed: %s", exc)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -187,6 +195,7 @@ class OperatorDesk:
             )
             db.add(action)
             await db.commit()
+        await self._nudges.nudge(OPERATOR)
         log.info("operator %s recorded for agent %s (action %s)", kind, agent.id, action.id)
         return action
 

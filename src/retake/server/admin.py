@@ -26,6 +26,7 @@ from retake.identity.tweets import build_verifier
 from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
 from retake.server.console.actions import OperatorActions
+from retake.store import nudges
 from retake.store.engine import Migration, create_engine, migrate, private_dir, session_factory, sqlite_file
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import Playback
@@ -99,7 +100,10 @@ def operator_desk(settings: Settings, sessions: Sessions) -> OperatorDesk:
         tokens=ledger,
         media=Playback(settings.data_dir / "recordings"),
     )
-    return OperatorDesk(sessions, events, streams)
+    # Not started: it only sends (a command never binds the SQLite store's socket, the running server does).
+    return OperatorDesk(
+        sessions, events, streams, nudges.for_store(make_url(settings.effective_database_url), sessions)
+    )
 
 
 async def verified_before(sessions: Sessions, agent_name: str) -> bool | None:

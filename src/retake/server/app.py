@@ -53,6 +53,7 @@ from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
 from retake.server.web import install_pages
 from retake.store import checkpoint as wal_checkpoints
+from retake.store.nudges import SESSIONS
 from retake.streams.recovery import recover_held_sessions
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,11 @@ def _lifespan(
             running.push_async_callback(platform.webhooks.stop)
             platform.restreams.start()  # pushes to other platforms follow session_started/session_ended
             running.push_async_callback(platform.restreams.stop)
+            await platform.nudges.start()  # operator actions and sessions ended elsewhere wake these two watchers
+            running.push_async_callback(platform.nudges.close)
             running.push_async_callback(_cancel, await platform.operator.start_watching(settings.operator_poll_seconds))
-            running.push_async_callback(_cancel, asyncio.create_task(platform.streams.watch_sessions_ended_elsewhere()))
+            ended_elsewhere = platform.streams.watch_sessions_ended_elsewhere(platform.nudges.waiter(SESSIONS))
+            running.push_async_callback(_cancel, asyncio.create_task(ended_elsewhere))
             running.push_async_callback(wal_checkpoints.stop, wal_checkpoints.start(platform.engine))
             if settings.demo:
                 running.push_async_callback((await start_demo(platform)).close)

@@ -27,7 +27,7 @@ from retake.chat.service import ChatService
 from retake.clips.remux import Remuxer
 from retake.clips.service import ClipService
 from retake.config import Settings
-from retake.events import EventBus
+from retake.events import EventBus, PlatformEvent
 from retake.identity.tweets import TweetVerifier, build_verifier
 from retake.identity.viewers import IdentityService
 from retake.images import ImageStore
@@ -41,7 +41,9 @@ from retake.restream.keybox import KeyBox
 from retake.restream.service import RestreamConfig, RestreamService
 from retake.server.cards import CardCache
 from retake.server.realtime.wire import comment_json, wire_payload
+from retake.store import nudges as store_nudges
 from retake.store.engine import create_engine, migrate, private_dir, session_factory
+from retake.store.nudges import Nudges
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
 from retake.streams.owner import OwnerSessions
@@ -58,6 +60,7 @@ class Platform:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     events: EventBus
+    nudges: Nudges  # wake-ups from the other processes sharing the store (store/nudges.py)
     live: LiveRegistry
     images: ImageStore
     # identity and accounts
@@ -95,6 +98,8 @@ class Platform:
         await migrate(engine)
         sessions = session_factory(engine)
         events = EventBus()
+        nudges = store_nudges.for_store(engine.url, sessions)
+        events.subscribe(_nudge_session_ends(nudges))
         live = LiveRegistry()
         images = ImageStore(settings.data_dir / "media", settings.public_url)
         page_cache = _page_cache(settings, events)
@@ -133,12 +138,13 @@ class Platform:
             publishers.attach(rtmp)
         previews = _previews(settings, sessions, images, media) if rtmp is not None else None
         clips = _clips(settings, sessions, live, events, media)  # from this node's recordings
-        operator = OperatorDesk(sessions, events, streams)
+        operator = OperatorDesk(sessions, events, streams, nudges)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             events=events,
+            nudges=nudges,
             live=live,
             images=images,
             identity=identity,
@@ -294,6 +300,17 @@ def _page_cache(settings: Settings, events: EventBus) -> PageCache | None:
     )
     events.subscribe(cache.on_event)  # before the Socket.IO relay subscribes: dropped before anyone hears
     return cache
+
+
+def _nudge_session_ends(nudges: Nudges) -> Callable[[PlatformEvent], Awaitable[None]]:
+    """A session ended here: the node holding its publisher, if another, closes it (StreamService's
+    ``watch_sessions_ended_elsewhere``)."""
+
+    async def on_event(event: PlatformEvent) -> None:
+        if event.name == "session_ended":
+            await nudges.nudge(store_nudges.SESSIONS)
+
+    return on_event
 
 
 def _forget_user(

@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
+import time
 from collections.abc import Generator
+from email.utils import formatdate
 
 import uvicorn
 from rich.console import Console
 from rich.panel import Panel
+from uvicorn.server import ServerState
 
 from retake import __version__
 from retake.config import Settings
@@ -22,18 +26,73 @@ from retake.server.realtime.frames import FrameWriterProtocol
 log = logging.getLogger(__name__)
 
 
+class _LazyHeaders(ServerState):
+    """uvicorn's main loop wakes every 0.1 s to look at ``should_exit`` and, every tenth time, to rebuild the
+    ``date`` header; an idle node spent most of its CPU there. Here the header list is rebuilt when a response
+    asks for it in a new second (one ``time.time()`` per response), so nothing needs to tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._config = config
+        self._second = -1
+        self._headers: list[tuple[bytes, bytes]] = []
+        super().__init__()
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        now = time.time()
+        if int(now) != self._second:
+            self._second = int(now)
+            date = [(b"date", formatdate(now, usegmt=True).encode())] if self._config.date_header else []
+            self._headers = date + self._config.encoded_headers
+        return self._headers
+
+    @default_headers.setter
+    def default_headers(self, _value: list[tuple[bytes, bytes]]) -> None:
+        """``ServerState.__init__`` and uvicorn's tick (which does not run here) assign it; the getter owns it."""
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after shutdown, so the exit status reads as "killed"; an operator's stop is a
     clean exit for us, so signals are handled here and the process ends with status 0.
 
     uvicorn's graceful shutdown waits for requests in flight, and a Socket.IO long-poll is a request that lasts up
     to the ping interval (25 s): so on the first signal the viewers are disconnected at once (their clients
-    reconnect elsewhere), instead of every stop taking the full grace period."""
+    reconnect elsewhere), instead of every stop taking the full grace period.
+
+    uvicorn's main loop polls ``should_exit`` every 0.1 s; here it waits for the flag to be set (by the signal
+    handler or anybody else, from any thread), so an idle server does not wake at all (see ``_LazyHeaders``)."""
 
     def __init__(self, config: uvicorn.Config, realtime: Realtime | None = None) -> None:
+        self._exit_requested = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._should_exit = False
         super().__init__(config)
+        self.server_state = _LazyHeaders(config)
         self._realtime = realtime
         self._disconnecting: asyncio.Task[None] | None = None
+
+    @property
+    def should_exit(self) -> bool:
+        return self._should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._should_exit = value
+        if not value:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._exit_requested.set()  # not serving yet: main_loop sees the flag when it starts
+        elif threading.get_ident() == self._loop_thread:
+            self._exit_requested.set()
+        else:
+            loop.call_soon_threadsafe(self._exit_requested.set)
+
+    async def main_loop(self) -> None:
+        self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
+        if not self._should_exit:
+            await self._exit_requested.wait()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

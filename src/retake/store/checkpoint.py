@@ -7,6 +7,10 @@ request queued behind the single writer, then waits for the disk: with 50 chat l
 ``PASSIVE`` (never waits for readers or writers; writers keep appending meanwhile) on aiosqlite's thread, and
 the per-commit automatic checkpoint is moved far out (``SAFETY_NET_PAGES``), where it only acts if this task is
 not running. PostgreSQL does its own checkpoints; nothing to do there.
+
+The task runs only after a commit on this node's engine (at most once per ``INTERVAL_SECONDS`` while writes go
+on): an idle node then does not wake every second to checkpoint an empty log. Commits of other processes (the
+``retake admin`` command line) are checkpointed by the next one here, or by ``SAFETY_INTERVAL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 1.0
+SAFETY_INTERVAL_SECONDS = 300.0
 # ~40 MB of 4 KiB pages: the log cannot grow without bound even if the task below stops.
 SAFETY_NET_PAGES = 10_000
 
@@ -31,21 +37,30 @@ async def checkpoint_once(engine: AsyncEngine) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-async def run_checkpoints(engine: AsyncEngine, interval: float = INTERVAL_SECONDS) -> None:
-    """Until cancelled. A failed checkpoint is logged and retried on the next tick: the safety net still holds."""
+async def run_checkpoints(engine: AsyncEngine, committed: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:
+    """Until cancelled. A failed checkpoint is logged and retried on the next round: the safety net still holds."""
     while True:
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committed.wait(), SAFETY_INTERVAL_SECONDS)
+        await asyncio.sleep(interval)  # the commits of this second go into the same checkpoint
+        committed.clear()  # before it: a commit during the checkpoint calls for another one
         try:
             await checkpoint_once(engine)
         except Exception:
-            log.warning("SQLite WAL checkpoint failed; retrying in %.0f s", interval, exc_info=True)
+            log.warning("SQLite WAL checkpoint failed; retrying after the next commit", exc_info=True)
+            committed.set()
 
 
 def start(engine: AsyncEngine) -> asyncio.Task[None] | None:
     """A running checkpoint task for a file-backed SQLite engine, else ``None``."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
-    return asyncio.create_task(run_checkpoints(engine), name="sqlite-wal-checkpoint")
+    committed = asyncio.Event()
+    committed.set()  # the migrations and start-up writes: one checkpoint after the start
+    # The engine's commit hook runs on the event loop's thread (SQLAlchemy's asyncio layer drives the sync
+    # engine in a greenlet there), so setting the asyncio event from it is safe.
+    event.listen(engine.sync_engine, "commit", lambda _conn: committed.set())
+    return asyncio.create_task(run_checkpoints(engine, committed), name="sqlite-wal-checkpoint")
 
 
 async def stop(task: asyncio.Task[None] | None) -> None:

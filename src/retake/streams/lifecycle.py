@@ -20,6 +20,7 @@ from retake.errors import Conflict
 from retake.events import EventBus, PlatformEvent
 from retake.live import LiveRegistry
 from retake.principal import Principal
+from retake.store.nudges import Waiter
 from retake.store.tables import Agent, RtmpKey, StreamSession, User
 from retake.store.types import iso, utcnow
 from retake.streams.ports import MediaControl, PublisherControl, TokenLauncher
@@ -27,6 +28,8 @@ from retake.streams.records import EncoderDisconnected, SessionEnded, SessionSta
 from retake.token_info import TokenInfo
 
 log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 30.0  # the safety net behind the nudge a node that ends a session sends
 
 
 @dataclass(frozen=True)
@@ -312,12 +315,13 @@ class StreamService:
             )
         return node
 
-    async def watch_sessions_ended_elsewhere(self, interval: float = 2.0) -> None:
+    async def watch_sessions_ended_elsewhere(self, nudged: Waiter, interval: float = SWEEP_SECONDS) -> None:
         """With several nodes, ``stream/stop`` or an operator shutdown may be handled by a node that does not hold
-        the publisher. The holder notices here (one indexed query per interval), disconnects the encoder and
-        finishes the recording, so a stop means the same on every node."""
+        the publisher. The node that ends a session nudges the others (store/nudges.py); the holder notices here
+        (one indexed query, and none when it holds nothing), disconnects the encoder and finishes the recording,
+        so a stop means the same on every node. ``interval`` is only the safety net for a lost nudge."""
         while True:
-            await asyncio.sleep(interval)
+            await nudged.wait(interval)
             try:
                 await self._close_sessions_ended_elsewhere()
             except Exception:  # a store hiccup must not end the watcher; the next round retries

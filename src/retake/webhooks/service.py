@@ -34,7 +34,7 @@ KNOWN_CACHE = 50_000  # user id → is an agent (a user's kind never changes, so
 @dataclass(frozen=True)
 class WebhookConfig:
     allow_private: bool = False
-    poll_seconds: float = 1.5
+    poll_seconds: float = 30.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -117,6 +117,7 @@ class WebhookService:
         wanted = _event_filter(events)
         secret = new_secret()
         await self.outbox.put_endpoint(user_id, url, wanted, secret)
+        self.worker.wake()  # a re-enabled endpoint's queued rows go out now, not at the (slow) safety-net poll
         log.info("webhook set for user %s", user_id)  # never the secret
         return {"url": url, "events": wanted if wanted is not None else list(EVENT_TYPES), "secret": secret}
 

@@ -1,16 +1,18 @@
 """The delivery loop: claim due endpoint heads, POST each, settle it, go on with the endpoint's next row.
 
 One lane (task) per endpoint at a time keeps each agent's events in order; lanes for different agents run side
-by side up to ``concurrency``. Rows this node writes are
-usually handed to a lane directly by the outbox (handoff.py); the loop claims what is left, when woken
-(``wake``: a row was written behind a busy head, or a full worker freed a lane) or, as a safety net for rows
-written by other nodes and for retries coming due, every ``poll_seconds``.
+by side up to ``concurrency``. Rows this node writes are usually handed to a lane directly by the outbox
+(handoff.py); the loop claims what is left. It sleeps until a row is written behind a busy head or a full worker
+frees a lane (``wake``), a retry this node scheduled comes due (a timer per back-off, so retries do not wait for
+a poll) or, as a safety net for rows of nodes that stopped before delivering them, ``poll_seconds`` (30 s by
+default: an idle node does not wake).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 import uuid
@@ -28,11 +30,12 @@ TIMEOUT_SECONDS = 5.0
 USER_AGENT = "retake-webhooks/1"
 MAX_ERROR = 300
 STOP_GRACE_SECONDS = TIMEOUT_SECONDS + 1.0
+RETRY_MARGIN_SECONDS = 0.05  # the row's back-off is counted from the store's clock a little earlier
 
 
 class DeliveryWorker:
     def __init__(
-        self, outbox: Outbox, *, allow_private: bool, poll_seconds: float = 1.5, concurrency: int = 64
+        self, outbox: Outbox, *, allow_private: bool, poll_seconds: float = 30.0, concurrency: int = 64
     ) -> None:
         self._outbox = outbox
         self._allow_private = allow_private
@@ -44,6 +47,8 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
+        self._retries: list[float] = []  # loop times at which a retry scheduled here comes due (a heap)
+        self._retry_timer: asyncio.TimerHandle | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -62,6 +67,25 @@ class DeliveryWorker:
         self._lanes.add(lane)
         lane.add_done_callback(self._lane_done)
 
+    def _retry_scheduled(self, attempt: int) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._outbox.policy.backoff(attempt) + RETRY_MARGIN_SECONDS
+        heapq.heappush(self._retries, due)
+        if self._retries[0] == due:  # the earliest now: re-arm
+            self._arm_retry_timer(loop)
+
+    def _arm_retry_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        self._retry_timer = loop.call_at(self._retries[0], self._retry_due) if self._retries else None
+
+    def _retry_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._retries and self._retries[0] <= loop.time():
+            heapq.heappop(self._retries)
+        self._arm_retry_timer(loop)
+        self._wake.set()
+
     def start(self) -> None:
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._allow_private), limit=self._concurrency)
         self._http = aiohttp.ClientSession(
@@ -78,6 +102,8 @@ class DeliveryWorker:
         self._stopping = True
         if self._outbox is not None and self._outbox.taker is self:
             self._outbox.taker = None
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -128,11 +154,14 @@ class DeliveryWorker:
                 outcomes.append(outcome)
                 if not outcome.ok and outcome.retryable:
                     break
+            failed = batch[len(outcomes) - 1]
             try:
                 batch = await self._outbox.finish(batch, outcomes, self.owner, take_next=not self._stopping)
             except Exception:  # the leases expire and the rows are delivered again (same event ids)
                 log.exception("recording webhook deliveries failed")
                 return
+            if not outcomes[-1].ok and outcomes[-1].retryable:  # backed off: claim it again when it comes due
+                self._retry_scheduled(failed.attempt)
 
     async def send(self, delivery: Claimed) -> Outcome:
         assert self._http is not None
