@@ -32,7 +32,8 @@ class AdmissionLimits:
 
 @dataclass(slots=True)
 class _KeyFailures:
-    count: int = 0
+    count: int = 0  # wrong keys since the last accepted one
+    pending: int = 0  # keys being checked right now
     last: float = 0.0
     blocked_until: float = 0.0
 
@@ -70,8 +71,12 @@ class Admission:
     def key_attempt(self, ip: str) -> float | None:
         """A key from ``ip`` is about to be checked: seconds to wait first, or ``None`` to refuse it unchecked.
 
-        Every attempt counts as a failure until :meth:`key_accepted` says otherwise, so attempts made in
-        parallel back off like attempts made one after the other."""
+        An address that has not failed a key since its last good one is not a suspect: one host publishing
+        many streams at once (a bench, an agent farm behind one NAT) starts them all in parallel, and none of
+        those attempts counts against it. Once an address has failed, its attempts in flight count as failures
+        until they are settled, so attempts made in parallel back off (and block) like attempts made one after
+        the other. Every call is settled by exactly one of :meth:`key_accepted`, :meth:`key_refused` and
+        :meth:`key_abandoned`."""
         now = self._clock()
         record = self._current(ip)
         if record is None:
@@ -79,17 +84,46 @@ class Admission:
             self._prune(now)
         if record.blocked_until > now:
             return None
-        over = record.count - self.limits.free_failures
-        record.count += 1
+        record.pending += 1
         record.last = now
-        if record.count >= self.limits.block_after:
+        if record.count == 0:
+            return 0.0
+        tried = record.count + record.pending
+        if tried >= self.limits.block_after:
             record.blocked_until = now + self.limits.block_seconds
+        over = tried - 1 - self.limits.free_failures
         if over < 0:
             return 0.0
         return float(min(self.limits.backoff_first_seconds * 2**over, self.limits.backoff_max_seconds))
 
+    def key_refused(self, ip: str) -> None:
+        """The key was checked and is wrong."""
+        now = self._clock()
+        record = self._failures.get(ip)
+        if record is None:  # forgiven while the check ran
+            record = self._failures[ip] = _KeyFailures()
+        record.pending = max(0, record.pending - 1)
+        record.count += 1
+        record.last = now
+        if record.count >= self.limits.block_after:
+            record.blocked_until = max(record.blocked_until, now + self.limits.block_seconds)
+
     def key_accepted(self, ip: str) -> None:
-        self._failures.pop(ip, None)
+        """A good key: the address's wrong keys are forgiven."""
+        record = self._failures.get(ip)
+        if record is None:
+            return
+        record.pending = max(0, record.pending - 1)
+        record.count = 0
+        record.blocked_until = 0.0
+        if record.pending == 0:
+            del self._failures[ip]
+
+    def key_abandoned(self, ip: str) -> None:
+        """The attempt ended unchecked (the client left during its back-off, or the check itself failed)."""
+        record = self._failures.get(ip)
+        if record is not None:
+            record.pending = max(0, record.pending - 1)
 
     def _current(self, ip: str) -> _KeyFailures | None:
         record = self._failures.get(ip)

@@ -350,16 +350,22 @@ class RtmpServer(InputPath):
         if delay is None:
             self._log(logging.INFO, "publish refused", client, reason="key_failures")
             return None
-        if delay > 0:
-            await asyncio.sleep(delay)
-            if client.close_reason is not None or client.eof:
-                return None
         try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+                if client.close_reason is not None or client.eof:
+                    self.admission.key_abandoned(client.ip)
+                    return None
             grant = await self._hooks.on_publish(event.app, event.key)
         except Exception:
+            self.admission.key_abandoned(client.ip)
             log.exception("rtmp on_publish failed on connection %d", client.id)
             return None
+        except BaseException:  # cancelled while waiting or checking: settle the attempt, then go on cancelling
+            self.admission.key_abandoned(client.ip)
+            raise
         if grant is None:
+            self.admission.key_refused(client.ip)
             self._log(logging.INFO, "publish refused", client, reason="key")
         else:
             self.admission.key_accepted(client.ip)
