@@ -56,6 +56,7 @@ CATEGORIES = (
     "recorder",
     "previews",
     "HTTP viewer",
+    "database",
     "GC",
     "other",
 )
@@ -74,13 +75,14 @@ _WRITE_CALLS = frozenset({"send", "__libc_send", "write", "__libc_write", "write
 _GC = re.compile(r"^(gc_collect_main|gc_collect_with_callback|gc_collect_generations|_PyObject_GC_Alloc|collect)\b")
 _TIMER = re.compile(r"uv__run_timers|TimerHandle|\bcall_at\b|\bcall_later\b|_on_timer|_arm_timer|timer_cb")
 _PY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("previews", re.compile(r"retake/(streams/previews|media/preview|images)\.py|/av/video/|/PIL/")),
+    ("previews", re.compile(r"retake/(streams/previews|media/preview|images)\.py|[(/]av/video/|[(/]PIL/")),
     ("recorder", re.compile(r"retake/media/(recording|journal)\.py")),
     ("CMAF part", re.compile(r"retake/media/(cmaf|fmp4|hls|playlist)\.py")),
     ("FLV", re.compile(r"retake/media/(flv|stream|timestamps)\.py|retake/server/playback\.py")),
     ("media parse", re.compile(r"retake/av/|retake/media/health\.py")),
     ("chunk parse", re.compile(r"retake/ingest/rtmp/")),
-    ("HTTP viewer", re.compile(r"retake/server/|/starlette/|/uvicorn/|/h11/|/httptools/")),
+    ("database", re.compile(r"[(/](sqlalchemy|aiosqlite|asyncpg|sqlite3)/|retake/store/")),
+    ("HTTP viewer", re.compile(r"retake/server/|[(/](starlette|uvicorn|h11|httptools|fastapi)/")),
     ("loop dispatch", re.compile(r"retake/ingest/|retake/streams/media_bridge\.py|asyncio/|uvloop/|selectors\.py")),
 )
 
@@ -338,9 +340,10 @@ def analyze(out: Path) -> str:
     streams, per_stream, plain, load = meta["streams"], meta["per_stream"], meta["cpu"], meta["load"]
     messages = per_stream * streams
     split = perf_split(report.splitlines())
+    loads = ", ".join(f"{x:.1f}" for x in load)
     lines = [
         f"{streams} streams, {messages:.0f} messages/s ({per_stream:.1f} per stream); server CPU "
-        f"{plain:.1f} % of a core (profiled window {meta['cpu_profiled']:.1f} %); load average {', '.join(f'{x:.1f}' for x in load)}",
+        f"{plain:.1f} % of a core (profiled window {meta['cpu_profiled']:.1f} %); load average {loads}",
         "",
         table(plain, totals, messages),
         "",

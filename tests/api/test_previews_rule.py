@@ -1,6 +1,7 @@
 """PreviewService against the real store (SQLite and PostgreSQL): a preview fills an empty thumbnail or replaces
 an older preview, at most once per interval and only when somebody looks (or at the slow idle interval); an
-uploaded thumbnail always wins, even one that lands while a preview is being made. Decoding is faked here (tests/media/test_media_preview.py and tests/e2e cover it)."""
+uploaded thumbnail always wins, even one that lands while a preview is being made. Decoding is faked here
+(tests/media/test_media_preview.py and tests/e2e cover it)."""
 
 from __future__ import annotations
 
