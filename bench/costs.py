@@ -161,7 +161,7 @@ def parse_perf_script(lines: Iterable[str]) -> Iterable[tuple[int, list[tuple[st
             if tid is not None:
                 yield tid, frames
             tid, frames = None, []
-        elif not line[0].isspace():
+        elif not line.startswith("\t"):  # "<tid> " (padded), then one tab-indented line per frame
             tid, frames = int(line.split()[0]), []
         else:
             match = re.match(r"\s*[0-9a-f]+ (.*) \((.*)\)$", line)
@@ -230,9 +230,9 @@ def combine(perf: Mapping[str, int], spy: Mapping[str, int]) -> dict[str, float]
     return dict(out)
 
 
-def perf_split(report: Iterable[str]) -> collections.Counter[str]:
+def perf_split(report: Iterable[str]) -> dict[str, float]:
     """``perf report --sort dso --stdio`` lines → % by part (kernel, interpreter, libc, uvloop, other)."""
-    parts: collections.Counter[str] = collections.Counter()
+    parts: collections.defaultdict[str, float] = collections.defaultdict(float)
     for line in report:
         match = re.match(r"\s*([\d.]+)%\s+(\S.*)$", line)
         if not match:
@@ -248,7 +248,7 @@ def perf_split(report: Iterable[str]) -> collections.Counter[str]:
             parts["uvloop"] += pct
         else:
             parts["other libraries"] += pct
-    return parts
+    return dict(parts)
 
 
 def table(cpu_pct: float, totals: Mapping[str, float], messages_per_s: float) -> str:
@@ -304,7 +304,7 @@ def run(streams: int, seconds: int, out: Path, env: dict[str, str]) -> str:
             spied = _window_cpu(pid, seconds, spy)
             load.append(os.getloadavg()[0])
             perf_data = out / "perf.data"
-            perf = ["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", str(perf_data), "--", "sleep"]
+            perf = ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", str(perf_data), "--", "sleep"]
             _window_cpu(pid, seconds, [*perf, str(seconds)])
             load.append(os.getloadavg()[0])
         finally:
@@ -347,7 +347,7 @@ def analyze(out: Path) -> str:
         "",
         table(plain, totals, messages),
         "",
-        "perf, by binary: " + ", ".join(f"{k} {v:.1f} %" for k, v in split.most_common()),
+        "perf, by binary: " + ", ".join(f"{k} {v:.1f} %" for k, v in sorted(split.items(), key=lambda kv: -kv[1])),
         "perf samples by category: " + ", ".join(f"{k} {v}" for k, v in perf_counts.most_common()),
     ]
     return "\n".join(lines)
