@@ -30,9 +30,9 @@ from pathlib import Path
 
 from bench.media import (
     RetakeServer,
-    copy_publisher_argv,
     prepare_input,
     read_tags,
+    start_publishers,
     stop_process,
     tree_cpu_seconds,
     wait_for,
@@ -288,9 +288,7 @@ def run(streams: int, seconds: int, out: Path, env: dict[str, str]) -> str:
         publishers: list[subprocess.Popen[bytes]] = []
         stop = threading.Event()
         try:
-            for target in server.targets(streams):
-                argv = copy_publisher_argv(source, target)
-                publishers.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            publishers += start_publishers(server, source, server.targets(streams))
             if wait_for(lambda: server.live_count() >= streams, timeout=30 + streams, interval=0.2) is None:
                 raise RuntimeError(f"only {server.live_count()}/{streams} went live")
             threading.Thread(target=server.viewer, args=(0, Arrivals(), stop), daemon=True).start()

@@ -195,7 +195,8 @@ class Phase:
     delay_ms_max: float = float("nan")
     delay_samples: int = 0
     publisher_cpu_pct: float = 0.0  # all ffmpeg publishers together, share of one core
-    all_live_s: float = float("nan")  # from starting every publisher at once until the server lists all as live
+    # from starting the publishers (START_BATCH at a time) until the server lists all as live
+    all_live_s: float = float("nan")
     load_avg: float = 0.0  # 1-minute load average at the end of the window (other work on the machine shows here)
     busy_before_pct: float = float("nan")  # whole machine, % of all cores, just before the phase (--wait-quiet)
     machine_busy_pct: float = float("nan")  # whole machine, % of all cores, over the window (server included)
@@ -552,19 +553,32 @@ def started(kind: str, root: Path, retake_env: dict[str, str], workers: int = 0)
 # -- measurements ---------------------------------------------------------------------------------------------
 
 
+# Publishers started at once, at most: retake counts every key check in flight from one address as a failure
+# until it succeeds (ingest/admission.py), and blocks the address at 10; every publisher here is 127.0.0.1.
+START_BATCH = 6
+
+
+def start_publishers(server: Server, source: Path, targets: Sequence[str]) -> list[subprocess.Popen[bytes]]:
+    """One ``ffmpeg`` per target, ``START_BATCH`` at a time, each batch live before the next starts."""
+    publishers: list[subprocess.Popen[bytes]] = []
+    for first in range(0, len(targets), START_BATCH):
+        batch = targets[first : first + START_BATCH]
+        for target in batch:
+            argv = copy_publisher_argv(source, target)
+            publishers.append(
+                subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        if first + START_BATCH < len(targets):
+            wanted = len(publishers)
+            wait_for(lambda: server.live_count() >= wanted, timeout=20, interval=0.1)  # noqa: B023 (called here)
+    return publishers
+
+
 def run_phase(server: Server, streams: int, seconds: float, source: Path, tags: list[Tag]) -> Phase:
     phase = Phase(server.name, streams, seconds)
     targets = server.targets(streams)
     spawned = time.monotonic()
-    publishers = [
-        subprocess.Popen(
-            copy_publisher_argv(source, t),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for t in targets[1:]
-    ]
+    publishers = start_publishers(server, source, targets[1:])
     probe_stop = threading.Event()
     viewer_stop = threading.Event()
     probe: Publisher | None = None
