@@ -30,27 +30,44 @@ def publish_gop(stream: LiveStream, start_ms: int) -> None:
         stream.publish(message)
 
 
-async def test_previews_fill_empty_thumbnails_and_uploads_win(client: httpx.AsyncClient, register: Any) -> None:
-    platform = platform_of(client)
-    agent = await register()
-    session_id = (await client.post("/api/v1/agent/stream/start", headers=agent.headers)).json()["session_id"]
-    stream = LiveStream(agent.user_id)
-    publish_gop(stream, 0)
-    now = [0.0]
-    rendered: list[int] = []
+class OneStream:
+    """A started session of a fresh agent with one GOP published, and a PreviewService on a fake clock whose
+    renders are recorded (keyframe timestamps)."""
 
-    def render(keyframe: Keyframe, width: int) -> bytes:
-        rendered.append(keyframe.timestamp_ms)
+    def __init__(self, client: httpx.AsyncClient, agent: Any, session_id: str, **options: float) -> None:
+        self.agent, self.session_id = agent, session_id
+        self.stream = LiveStream(agent.user_id)
+        publish_gop(self.stream, 0)
+        self.now = [0.0]
+        self.rendered: list[int] = []
+        platform = platform_of(client)
+        self.previews = PreviewService(
+            platform.sessions,
+            platform.images,
+            lambda: [(agent.user_id, session_id, self.stream)],
+            interval_seconds=10,
+            clock=lambda: self.now[0],
+            render=self._render,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def _render(self, keyframe: Keyframe, width: int) -> bytes:
+        self.rendered.append(keyframe.timestamp_ms)
         return b"\xff\xd8fake jpeg\xff\xd9"
 
-    previews = PreviewService(
-        platform.sessions,
-        platform.images,
-        lambda: [(agent.user_id, session_id, stream)],
-        interval_seconds=10,
-        clock=lambda: now[0],
-        render=render,
-    )
+    @classmethod
+    async def start(cls, client: httpx.AsyncClient, register: Any, **options: float) -> OneStream:
+        agent = await register()
+        session_id = (await client.post("/api/v1/agent/stream/start", headers=agent.headers)).json()["session_id"]
+        return cls(client, agent, session_id, **options)
+
+
+async def test_previews_fill_empty_thumbnails_and_uploads_win(client: httpx.AsyncClient, register: Any) -> None:
+    platform = platform_of(client)
+    one = await OneStream.start(client, register)
+    agent, session_id, stream, now, rendered, previews = (
+        one.agent, one.session_id, one.stream, one.now, one.rendered, one.previews
+    )  # fmt: skip
     prefix = platform.images.url_prefix(PREVIEW_KIND, agent.user_id)
     assert await previews.refresh() == 1
     first = await thumbnail_of(client, session_id)
@@ -108,28 +125,9 @@ async def test_previews_fill_empty_thumbnails_and_uploads_win(client: httpx.Asyn
 async def test_previews_only_when_somebody_looks_or_at_the_idle_interval(
     client: httpx.AsyncClient, register: Any
 ) -> None:
-    platform = platform_of(client)
-    agent = await register()
-    session_id = (await client.post("/api/v1/agent/stream/start", headers=agent.headers)).json()["session_id"]
+    one = await OneStream.start(client, register, idle_interval_seconds=60)
     other = await register()
-    stream = LiveStream(agent.user_id)
-    publish_gop(stream, 0)
-    now = [0.0]
-    rendered: list[int] = []
-
-    def render(keyframe: Keyframe, width: int) -> bytes:
-        rendered.append(keyframe.timestamp_ms)
-        return b"\xff\xd8fake jpeg\xff\xd9"
-
-    previews = PreviewService(
-        platform.sessions,
-        platform.images,
-        lambda: [(agent.user_id, session_id, stream)],
-        interval_seconds=10,
-        idle_interval_seconds=60,
-        clock=lambda: now[0],
-        render=render,
-    )
+    agent, stream, now, rendered, previews = one.agent, one.stream, one.now, one.rendered, one.previews
     assert await previews.refresh() == 1, "a new session's first preview comes unasked"
     publish_gop(stream, 1000)
     now[0] = 15.0
