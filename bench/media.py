@@ -196,7 +196,8 @@ class Phase:
     delay_ms_max: float = float("nan")
     delay_samples: int = 0
     publisher_cpu_pct: float = 0.0  # all ffmpeg publishers together, share of one core
-    all_live_s: float = float("nan")  # from starting every publisher at once until the server lists all as live
+    # from starting the publishers until the server lists all as live
+    all_live_s: float = float("nan")
     load_avg: float = 0.0  # 1-minute load average at the end of the window (other work on the machine shows here)
     busy_before_pct: float = float("nan")  # whole machine, % of all cores, just before the phase (--wait-quiet)
     machine_busy_pct: float = float("nan")  # whole machine, % of all cores, over the window (server included)
@@ -592,6 +593,19 @@ def started(kind: str, root: Path, retake_env: dict[str, str], workers: int = 0)
 # -- measurements ---------------------------------------------------------------------------------------------
 
 
+def start_publishers(source: Path, targets: Sequence[str]) -> list[subprocess.Popen[bytes]]:
+    """One ``ffmpeg`` per target, all at once (as encoders restarting behind one address do)."""
+    return [
+        subprocess.Popen(
+            copy_publisher_argv(source, t),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for t in targets
+    ]
+
+
 def run_phase(
     server: Server, streams: int, seconds: float, source: Path, tags: list[Tag], viewers: int = 0, ws: bool = False
 ) -> Phase:
@@ -599,15 +613,7 @@ def run_phase(
     crowd: Crowd | None = None
     targets = server.targets(streams)
     spawned = time.monotonic()
-    publishers = [
-        subprocess.Popen(
-            copy_publisher_argv(source, t),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for t in targets[1:]
-    ]
+    publishers = start_publishers(source, targets[1:])
     probe_stop = threading.Event()
     viewer_stop = threading.Event()
     probe: Publisher | None = None

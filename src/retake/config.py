@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     preview_interval_seconds: float = Field(
         default=10.0, ge=0, description="seconds between preview images of a live stream without a thumbnail; 0 = off"
     )
+    # Previews after a stream's first are made when somebody looks (home page, live listings, share card, a
+    # preview image request), at most every preview_interval_seconds, and otherwise this often; 0 = only then.
+    preview_idle_interval_seconds: float = Field(
+        default=60.0, ge=0, description="seconds between preview images of a live stream nobody looks at; 0 = none"
+    )
     # Stream health (media/health.py): measured from tag sizes per live stream, shown in stream/status and /metrics.
     # A warning is given once the picture is frozen / black or the sound silent this long, or the bitrate has
     # averaged under low_bitrate_kbps for low_bitrate_seconds.

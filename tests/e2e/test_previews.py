@@ -106,3 +106,42 @@ def _png(size: tuple[int, int]) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (10, 200, 90)).save(out, format="PNG")
     return out.getvalue()
+
+
+def _preview_of(http: httpx.Client, user_id: str) -> str | None:
+    """The session's thumbnail through a path that is not a look at previews (one streamer's session)."""
+    response = http.get(f"/api/v1/sessions/active/{user_id}/")
+    url: str | None = response.json().get("thumbnail_url") if response.status_code == 200 else None
+    return url
+
+
+def test_a_preview_is_made_when_somebody_looks_and_not_otherwise(tmp_path: Path, oembed_server: FakeOEmbed) -> None:
+    server = start_server(
+        tmp_path,
+        oembed_server.url,
+        RETAKE_PREVIEW_INTERVAL_SECONDS="1",
+        RETAKE_PREVIEW_IDLE_INTERVAL_SECONDS="0",  # only when somebody looks
+    )
+    try:
+        with httpx.Client(base_url=server.base, timeout=15) as http:
+            user_id, auth, target = _go_live(http, "PreviewLooks")
+            with running(lavfi_publisher(target, size="640x360")):
+                wait_until(lambda: status(http, auth)["is_live"], 15)
+                previews = f"{server.base}/media/previews/{user_id}/"
+                wait_until(lambda: (_preview_of(http, user_id) or "").startswith(previews), timeout=8)
+                first = _preview_of(http, user_id)
+                time.sleep(4)  # four intervals, new keyframes every second, nobody looking
+                assert _preview_of(http, user_id) == first, "a preview was made while nobody looked"
+
+                assert http.get("/api/v1/users/live/").status_code == 200  # the home page's live grid looks
+                wait_until(lambda: _preview_of(http, user_id) != first, timeout=4)
+                second = _preview_of(http, user_id)
+                assert second is not None and second.startswith(previews)
+                time.sleep(3)
+                assert _preview_of(http, user_id) == second
+
+                assert http.get(second).status_code == 200  # a request of the preview image is a look too
+                wait_until(lambda: _preview_of(http, user_id) != second, timeout=4)
+    finally:
+        stop_server(server)
+    assert "preview refresh failed" not in server.log(), server.log()

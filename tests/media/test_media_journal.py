@@ -135,6 +135,7 @@ def test_failed_write_gets_no_journal_line(tmp_path: Path, monkeypatch: pytest.M
         raise OSError("disk full")
 
     monkeypatch.setattr(recording, "_append", broken)
+    monkeypatch.setattr(recording._AppendFiles, "append", lambda self, path, data: broken(path, data))
     writer = FileWriter()
     writer.submit(tmp_path / "seg0.m4s", b"x", append=True, journal=(tmp_path / "journal.jsonl", b"line\n"))
     assert writer.flush()

@@ -67,3 +67,39 @@ def test_recorder_with_a_writer_is_complete_when_finished(tmp_path: Path, messag
     assert names == ["seg0.m4s", "seg1.m4s", "seg2.m4s"]
     assert (tmp_path / "rec" / "init0.mp4").read_bytes() == packager.get("init0.mp4")
     assert all((tmp_path / "rec" / n).read_bytes() == packager.get(n) for n in names)
+
+
+def _open_in(folder: Path) -> list[str]:
+    """Files under ``folder`` this process holds open."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            found.append(target)
+    return found
+
+
+def test_appends_are_on_disk_at_once_with_at_most_two_files_open_per_folder(tmp_path: Path) -> None:
+    writer = FileWriter(batch_seconds=0.01)
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        folder.mkdir()
+    for segment in range(3):
+        for part in range(4):
+            for folder in folders:
+                line = (folder / "journal.jsonl", f"{segment}.{part}\n".encode())
+                writer.submit(folder / f"seg{segment}.m4s", bytes([part]) * 10, append=part > 0, journal=line)
+    deadline = threading.Event()
+    for _ in range(200):  # written, not flushed: what a clip or a viewer reads meanwhile is complete
+        if writer.pending_bytes == 0:
+            break
+        deadline.wait(0.01)
+    for folder in folders:
+        assert (folder / "seg2.m4s").read_bytes() == b"".join(bytes([p]) * 10 for p in range(4))
+        assert (folder / "journal.jsonl").read_text().split() == [f"{s}.{p}" for s in range(3) for p in range(4)]
+        assert len(_open_in(folder)) <= 2  # the journal and the segment being appended
+    assert writer.flush()
+    assert _open_in(tmp_path) == []  # a flush closes them: the files may be removed or replaced next

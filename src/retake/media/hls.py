@@ -119,7 +119,9 @@ class HlsPackager:
         self._target_duration = self.config.target_duration
         self._anchor: tuple[float, int] | None = None  # (wall clock, media ms) of the first message
         self._listeners: list[SegmentListener] = []
-        self._changed = asyncio.Event()
+        # Made by the first blocking playlist reload that waits, dropped when set: a stream nobody watches over
+        # LL-HLS makes no Event per part.
+        self._changed: asyncio.Event | None = None
         self._ended = False
 
     # -- input -------------------------------------------------------------------------------------
@@ -217,8 +219,9 @@ class HlsPackager:
             listener.on_segment(finished)
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -365,6 +368,8 @@ class HlsPackager:
         try:
             async with asyncio.timeout(limit):
                 while not self._ended and not self._available(msn, part):
+                    if self._changed is None:
+                        self._changed = asyncio.Event()
                     await self._changed.wait()
         except TimeoutError:
             raise PlaylistRequestError("blocking playlist request timed out", 503) from None

@@ -48,6 +48,7 @@ from retake.server.overload import InflightLimitMiddleware
 from retake.server.platform import Platform
 from retake.server.playback import install_redirects
 from retake.server.playback import router as playback_router
+from retake.server.preview_looks import PreviewLooks
 from retake.server.realtime import Realtime
 from retake.server.realtime.fanout import FanoutCollector
 from retake.server.site import router as site_router
@@ -82,6 +83,8 @@ def create_app(settings: Settings, *, verifier: TweetVerifier | None = None) -> 
     app.router.routes.insert(0, Mount("/socket.io", app=realtime.asgi_app(), name="socket.io"))
     _install_routes(app, settings)
     _document_errors_as_served(app)
+    # A request for the home page, a listing, a card or a preview image asks for fresh previews (streams/previews.py).
+    app.add_middleware(PreviewLooks, previews=lambda: getattr(getattr(app.state, "platform", None), "previews", None))
     # Innermost of the three, so a shed request is still counted (503) by the metrics and size-checked first.
     app.add_middleware(
         InflightLimitMiddleware,

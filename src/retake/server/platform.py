@@ -259,7 +259,13 @@ def _previews(
     """Keyframe previews for sessions without a thumbnail; ``preview_interval_seconds=0`` turns them off."""
     if settings.preview_interval_seconds <= 0:
         return None
-    return PreviewService(sessions, images, media.playing, interval_seconds=settings.preview_interval_seconds)
+    return PreviewService(
+        sessions,
+        images,
+        media.playing,
+        interval_seconds=settings.preview_interval_seconds,
+        idle_interval_seconds=settings.preview_idle_interval_seconds,
+    )
 
 
 def _health_config(settings: Settings) -> HealthConfig | None:

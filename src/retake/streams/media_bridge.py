@@ -46,6 +46,9 @@ class Playing:
     recorder: HlsRecorder
     health: StreamHealth | None = None  # None: stream health is off (RETAKE_STREAM_HEALTH=0)
     media_seen: set[int] = field(default_factory=set)  # id() of grants that already delivered media
+    # The grant whose media came last, so a message's check is one identity compare: id() is not free (it raises
+    # an audit event, which showed in profiles), and the set is only consulted when the publisher changes.
+    flowing: PublishGrant | None = None
 
 
 class MediaBridge:
@@ -75,9 +78,11 @@ class MediaBridge:
         except (MediaError, AvError):
             log.warning("stream %s sent media we cannot carry; closing the publisher", grant.stream_id)
             raise
-        if id(grant) not in playing.media_seen and message.kind != "script":
-            playing.media_seen.add(id(grant))
-            self._go_live(grant)
+        if playing.flowing is not grant and message.kind != "script":
+            playing.flowing = grant
+            if id(grant) not in playing.media_seen:
+                playing.media_seen.add(id(grant))
+                self._go_live(grant)
 
     def _go_live(self, grant: PublishGrant) -> None:
         # The first audio/video marks the session live, which awaits the store: a task, so the per-message
@@ -168,6 +173,8 @@ class Playback:
         playback = self._playback.get(grant.stream_id)
         if playback is not None:
             playback.media_seen.discard(id(grant))
+            if playback.flowing is grant:
+                playback.flowing = None
 
     # -- MediaControl --------------------------------------------------------------------------------------
 

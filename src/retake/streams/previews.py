@@ -1,5 +1,10 @@
-"""Preview images of open sessions: the latest keyframe of each live stream on this node, as a JPEG, at most
-once per ``interval`` per stream.
+"""Preview images of open sessions: the latest keyframe of each live stream on this node, as a JPEG.
+
+When: a stream's first preview at once (the live grid and its share card need one); then only when somebody
+looks, at most once per ``interval`` (``looked_at``: the home page, the live listings, a share card, a request of
+a preview image), and otherwise at the slow ``idle_interval`` (0: never). A preview costs ~5 ms of CPU, the
+largest single Python cost of a live stream when every stream got one every 10 s whether anyone looked or not
+(docs/benchmarks.md, "Where each message's cost goes").
 
 The rule, kept here and applied in one conditional UPDATE: a preview becomes the session's ``thumbnail_url``
 only while that is empty or itself one of this stream's previews. An uploaded thumbnail (or one the owner set)
@@ -53,6 +58,7 @@ class PreviewService:
         playing: PlayingStreams,
         *,
         interval_seconds: float = 10.0,
+        idle_interval_seconds: float = 60.0,
         poll_seconds: float = 1.0,
         max_per_second: float = 1.0,
         width: int = PREVIEW_WIDTH,
@@ -63,6 +69,7 @@ class PreviewService:
         self._images = images
         self._playing = playing
         self.interval = interval_seconds
+        self.idle_interval = idle_interval_seconds  # 0: a preview only when somebody looks
         self._poll = min(poll_seconds, interval_seconds)
         # Previews allowed per pass (at least one, so a long poll never starves them).
         self._per_pass = max(1, math.floor(max_per_second * self._poll))
@@ -70,6 +77,8 @@ class PreviewService:
         self._clock = clock
         self._render = render
         self._last: dict[str, _Last] = {}  # stream_id -> last preview attempt
+        self._looked: dict[str, float] = {}  # stream_id -> clock() of the last look at its preview
+        self._looked_all = -math.inf  # clock() of the last look at every stream's (a listing, the home page)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -91,12 +100,23 @@ class PreviewService:
                 log.exception("preview refresh failed")
             await asyncio.sleep(self._poll)
 
+    def looked_at(self, stream_id: str | None = None) -> None:
+        """Somebody looks at ``stream_id``'s preview (``None``: at every live stream's): the next pass makes a
+        fresh one if the last is older than ``interval``. Cheap: called per request."""
+        if stream_id is None:
+            self._looked_all = self._clock()
+        elif stream_id in self._last or len(self._looked) < 4096:  # a stranger's made-up ids cannot grow it
+            self._looked[stream_id] = self._clock()
+
     async def refresh(self) -> int:
         """One pass over the playing streams; returns how many previews were stored."""
         made = 0
         playing = list(self._playing())
-        for gone in self._last.keys() - {stream_id for stream_id, _, _ in playing}:
+        ids = {stream_id for stream_id, _, _ in playing}
+        for gone in self._last.keys() - ids:
             del self._last[gone]
+        for gone in self._looked.keys() - ids:
+            del self._looked[gone]
         due = [item for item in playing if not item[2].closed and self._due(item[0], item[1])]
         due.sort(key=lambda item: self._last_at(item[0]))  # the longest without a look first
         budget = self._per_pass
@@ -123,7 +143,13 @@ class PreviewService:
 
     def _due(self, stream_id: str, session_id: str) -> bool:
         last = self._last.get(stream_id)
-        return last is None or last.session_id != session_id or self._clock() - last.at >= self.interval
+        if last is None or last.session_id != session_id:
+            return True  # a new session: its first preview at once
+        age = self._clock() - last.at
+        if 0 < self.idle_interval <= age:
+            return True
+        looked = max(self._looked_all, self._looked.get(stream_id, -math.inf))
+        return age >= self.interval and looked > last.at
 
     def _preview_rule(self, stream_id: str) -> ColumnElement[bool]:
         prefix = self._images.url_prefix(PREVIEW_KIND, stream_id)
