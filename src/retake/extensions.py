@@ -97,3 +97,13 @@ def is_compiled(module: ModuleType) -> bool:
 def compiled_modules() -> list[str]:
     """The hot modules running compiled in this process (importing them if needed)."""
     return [name for name in HOT_MODULES if is_compiled(importlib.import_module(name))]
+
+
+def describe() -> str:
+    """One line for the start-up banner: how the hot path runs in this process."""
+    compiled = compiled_modules()
+    if compiled:
+        return f"compiled ({len(compiled)} of {len(HOT_MODULES)} hot modules)"
+    if extensions_disabled():
+        return f"pure Python ({NO_EXTENSIONS_ENV}=1)"
+    return "pure Python (no extensions built)"
