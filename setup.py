@@ -60,20 +60,23 @@ def _extensions() -> list[Any]:
         return []
     from setuptools import Extension
 
-    extensions = [Extension(name, [os.path.join("src", *name.split(".")) + ".py"]) for name in modules]
-    return list(
-        cythonize(
-            extensions,
-            language_level=3,
-            quiet=True,
-            compiler_directives={
-                # Annotations stay what they are in Python (hints), so compiled code accepts and rejects
-                # exactly what the .py does; speed-ups are opted into per module with .pxd files.
-                "annotation_typing": False,
-                "embedsignature": False,
-            },
-        )
-    )
+    built: list[Any] = []
+    for name in modules:
+        source = os.path.join("src", *name.split(".")) + ".py"
+        try:  # one module Cython cannot translate stays pure Python; the others are still built
+            built += cythonize(
+                [Extension(name, [source])],
+                language_level=3,
+                quiet=True,
+                compiler_directives={
+                    # Annotations stay what they are in Python (hints), so compiled code accepts and rejects
+                    # exactly what the .py does; C types are opted into per module with .pxd files.
+                    "annotation_typing": False,
+                },
+            )
+        except Exception as error:
+            print(f"retake: not compiling {name} ({error}); running it as pure Python", file=sys.stderr)
+    return built
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
