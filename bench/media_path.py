@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.media import CACHE_DIR, prepare_input
 
@@ -31,7 +32,7 @@ READ_SIZE = 4096
 KEY = "benchkey"
 
 
-async def _capture(source: Path, out: Path) -> None:
+async def _capture(source: Path) -> bytes:
     from retake.ingest.rtmp import PublishRequested, RtmpConnection
 
     received = bytearray()
@@ -59,7 +60,7 @@ async def _capture(source: Path, out: Path) -> None:
     await server.wait_closed()
     if code != 0:
         raise SystemExit(f"ffmpeg failed with {code}")
-    out.write_bytes(bytes(received))
+    return bytes(received)
 
 
 def captured_stream() -> Path:
@@ -67,7 +68,7 @@ def captured_stream() -> Path:
     out = CACHE_DIR / f"rtmp-capture-720p30-{CAPTURE_SECONDS}s.bin"
     if not out.exists():
         partial = out.with_suffix(".part")
-        asyncio.run(_capture(prepare_input(CAPTURE_SECONDS + 5), partial))
+        partial.write_bytes(asyncio.run(_capture(prepare_input(CAPTURE_SECONDS + 5))))
         partial.replace(out)
     return out
 
@@ -107,11 +108,12 @@ def run_once(data: bytes, directory: Path) -> tuple[int, float, float]:
     return count, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def worker(capture: Path, passes: int) -> dict[str, object]:
+def worker(capture: Path, passes: int) -> dict[str, Any]:
     from retake.extensions import compiled_modules
 
     data = capture.read_bytes()
-    with tempfile.TemporaryDirectory(prefix="retake-media-path-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as tmp:
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # the recorder's files: page cache, not a disk
+    with tempfile.TemporaryDirectory(prefix="retake-media-path-", dir=shm) as tmp:
         run_once(data, Path(tmp) / "warmup")
         count = 0
         cpu = wall = 0.0
@@ -132,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     capture = captured_stream()
     modes = {"compiled": {"RETAKE_NO_EXTENSIONS": ""}, "pure Python": {"RETAKE_NO_EXTENSIONS": "1"}}
-    results: dict[str, list[dict[str, object]]] = {mode: [] for mode in modes}
+    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for _ in range(args.rounds):
         for mode, env in modes.items():
             out = subprocess.run(
@@ -144,17 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             ).stdout
             results[mode].append(json.loads(out))
             print(f"{mode}: {results[mode][-1]['cpu_s']:.3f} s CPU", file=sys.stderr)
-    print(f"{capture.stat().st_size / 1e6:.1f} MB of RTMP, {results['compiled'][0]['messages']} media messages per process; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    messages = results["compiled"][0]["messages"]
+    print(f"{capture.stat().st_size / 1e6:.1f} MB of RTMP, {messages} media messages per process; load average {load}")
     print("| mode | modules compiled | µs / message, best (median) of CPU | wall, best |")
     print("|---|---|---|---|")
     best: dict[str, float] = {}
     for mode, rows in results.items():
-        per = [float(r["cpu_s"]) / int(r["messages"]) * 1e6 for r in rows]  # type: ignore[call-overload]
-        wall = min(float(r["wall_s"]) / int(r["messages"]) * 1e6 for r in rows)  # type: ignore[call-overload]
+        per = [r["cpu_s"] / r["messages"] * 1e6 for r in rows]
+        wall = min(r["wall_s"] / r["messages"] * 1e6 for r in rows)
         best[mode] = min(per)
-        compiled = len(rows[0]["compiled"])  # type: ignore[arg-type]
-        print(f"| {mode} | {compiled} | {min(per):.2f} ({statistics.median(per):.2f}) | {wall:.2f} |")
+        print(f"| {mode} | {len(rows[0]['compiled'])} | {min(per):.2f} ({statistics.median(per):.2f}) | {wall:.2f} |")
     print(f"\npure / compiled: {best['pure Python'] / best['compiled']:.2f}×")
     return 0
 
