@@ -26,7 +26,8 @@ PROBE = (
 
 
 def compiler_present() -> bool:
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    """The C compiler the build uses (setuptools takes $CC first), as a command on PATH."""
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     return shutil.which(cc) is not None
 
 
