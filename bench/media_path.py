@@ -25,42 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.ingest.capture_ffmpeg import record_publish
+
 from bench.media import CACHE_DIR, prepare_input
+from retake.ingest.rtmp import RtmpConfig
 
 CAPTURE_SECONDS = 20
 READ_SIZE = 4096
-KEY = "benchkey"
-
-
-async def _capture(source: Path) -> bytes:
-    from retake.ingest.rtmp import PublishRequested, RtmpConnection
-
-    received = bytearray()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = RtmpConnection(clock=time.monotonic)
-        while data := await reader.read(65536):
-            received.extend(data)
-            conn.receive_data(data)
-            for event in conn.events():
-                if isinstance(event, PublishRequested):
-                    conn.accept_publish()
-            writer.write(conn.data_to_send())
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(source)]
-    argv += ["-t", str(CAPTURE_SECONDS), "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{KEY}"]
-    process = await asyncio.create_subprocess_exec(*argv)
-    code = await asyncio.wait_for(process.wait(), 120)
-    await asyncio.sleep(0.3)
-    server.close()
-    await server.wait_closed()
-    if code != 0:
-        raise SystemExit(f"ffmpeg failed with {code}")
-    return bytes(received)
 
 
 def captured_stream() -> Path:
@@ -68,7 +39,11 @@ def captured_stream() -> Path:
     out = CACHE_DIR / f"rtmp-capture-720p30-{CAPTURE_SECONDS}s.bin"
     if not out.exists():
         partial = out.with_suffix(".part")
-        partial.write_bytes(asyncio.run(_capture(prepare_input(CAPTURE_SECONDS + 5))))
+        source = prepare_input(CAPTURE_SECONDS + 5)
+        argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(source)]
+        argv += ["-t", str(CAPTURE_SECONDS), "-c", "copy", "-f", "flv"]
+        # What ffmpeg sends after a Set Chunk Size 4096 (as retake serve announces), recorded once.
+        partial.write_bytes(asyncio.run(record_publish(lambda url: [*argv, url], RtmpConfig())))
         partial.replace(out)
     return out
 
