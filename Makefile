@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXT_STAMP := $(VENV)/.extensions
 
 .PHONY: install extensions run demo web test check system-deps services node-deps format clean
 
@@ -10,14 +11,15 @@ $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,test]'
-	touch $(STAMP)
+	touch $(STAMP) $(EXT_STAMP)
 
 ## install: create .venv with the server, dev and test dependencies, and build the web bundle
-install: $(STAMP) extensions web
+install: $(STAMP) web
+	@$(MAKE) --no-print-directory extensions  # a second make: it sees the stamp the install just wrote
 
-## extensions: (re)build the Cython hot path in place (retake/extensions.py; pure Python without a C compiler)
-EXT_STAMP := $(VENV)/.extensions
-$(EXT_STAMP): $(STAMP) setup.py $(wildcard src/retake/*.py src/retake/*/*.py src/retake/*/*/*.py)
+## extensions: rebuild the Cython hot path in place after an edit (`pip install -e` built it; without a C
+## compiler it stays pure Python; the modules are listed in src/retake/extensions.py)
+$(EXT_STAMP): $(STAMP) setup.py $(wildcard src/retake/*.py src/retake/*/*.py src/retake/*/*/*.py src/retake/*/*/*.pxd)
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	touch $(EXT_STAMP)
 
