@@ -3,17 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXT_STAMP := $(VENV)/.extensions
 
-.PHONY: install run demo web test check system-deps services node-deps format clean
+.PHONY: install extensions run demo web test check system-deps services node-deps format clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,test]'
-	touch $(STAMP)
+	touch $(STAMP) $(EXT_STAMP)
 
 ## install: create .venv with the server, dev and test dependencies, and build the web bundle
 install: $(STAMP) web
+	@$(MAKE) --no-print-directory extensions  # a second make: it sees the stamp the install just wrote
+
+## extensions: rebuild the Cython hot path in place after an edit (`pip install -e` built it; without a C
+## compiler it stays pure Python; the modules are listed in src/retake/extensions.py)
+$(EXT_STAMP): $(STAMP) setup.py $(wildcard src/retake/*.py src/retake/*/*.py src/retake/*/*/*.py src/retake/*/*/*.pxd)
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	touch $(EXT_STAMP)
+
+extensions: $(EXT_STAMP)
 
 ## run: install if needed, then start the platform on embedded defaults (SQLite, in-process pub/sub)
 run: install
@@ -43,9 +53,11 @@ node-deps: system-deps $(NODE_STAMP)
 web: node-deps
 	npm run --silent build
 
-## test: install everything the tests need, start services, run the whole suite
+## test: install everything the tests need, start services, run the whole suite; then the suites of the media
+## path once more as pure Python (RETAKE_NO_EXTENSIONS=1), the fallback of the compiled modules
 test: install system-deps services node-deps
 	$(BIN)/pytest -q
+	RETAKE_NO_EXTENSIONS=1 $(BIN)/pytest -q tests/ingest tests/media tests/av tests/unit/test_extensions.py
 
 ## check: lint, format check and strict typing
 check: install
@@ -59,4 +71,5 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache build
+	find src/retake \( -name '*.so' -o -name '*.c' \) -delete

@@ -46,7 +46,7 @@ from retake.media.flv import FlvReader, FlvTag
 NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 WARMUP_SECONDS = 3.0
 INPUT_MARGIN_SECONDS = 40  # ffmpeg start-up, waiting for N streams to be live, warm-up, start-up probes
-KINDS = ("retake", "retake+uvloop", "nginx-rtmp")
+KINDS = ("retake", "retake+uvloop", "retake+pure", "nginx-rtmp")  # +pure: RETAKE_NO_EXTENSIONS=1
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc"]
 CACHE_DIR = Path(os.environ.get("RETAKE_BENCH_CACHE", Path(tempfile.gettempdir()) / "retake-bench-cache"))
 
@@ -582,7 +582,12 @@ def started(kind: str, root: Path, retake_env: dict[str, str], workers: int = 0)
     server: Server = (
         NginxServer(root)
         if kind == "nginx-rtmp"
-        else RetakeServer(root, retake_env, uvloop="uvloop" in kind, workers=workers)
+        else RetakeServer(
+            root,
+            retake_env | ({"RETAKE_NO_EXTENSIONS": "1"} if kind == "retake+pure" else {}),
+            uvloop="uvloop" in kind,
+            workers=workers,
+        )
     )
     try:
         yield server

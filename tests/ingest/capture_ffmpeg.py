@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from retake.ingest.rtmp import PublishRequested, RtmpConfig, RtmpConnection
@@ -65,7 +66,8 @@ def ffmpeg_argv(outputs: str, *, extra: tuple[str, ...] = ()) -> list[str]:
     ]
 
 
-async def capture(name: str, *, config: RtmpConfig, extra: tuple[str, ...] = ()) -> None:
+async def record_publish(argv: Callable[[str], list[str]], config: RtmpConfig) -> bytes:
+    """Run ffmpeg ``argv(rtmp_url)`` against a loopback server on the sans-IO core; every byte it sent."""
     received = bytearray()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -82,14 +84,9 @@ async def capture(name: str, *, config: RtmpConfig, extra: tuple[str, ...] = ())
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    flv = DATA / f"{name}.flv"
-    outputs = (
-        f"[f=flv:flvflags=no_duration_filesize]rtmp://127.0.0.1:{port}/live/{KEY}"
-        f"|[f=flv:flvflags=no_duration_filesize]{flv}"
-    )
-    process = await asyncio.create_subprocess_exec(*ffmpeg_argv(outputs, extra=extra))
+    process = await asyncio.create_subprocess_exec(*argv(f"rtmp://127.0.0.1:{port}/live/{KEY}"))
     try:
-        code = await asyncio.wait_for(process.wait(), 30)
+        code = await asyncio.wait_for(process.wait(), 120)
     finally:
         if process.returncode is None:
             process.kill()
@@ -99,7 +96,18 @@ async def capture(name: str, *, config: RtmpConfig, extra: tuple[str, ...] = ())
     await server.wait_closed()
     if code != 0:
         sys.exit(f"ffmpeg failed with {code}")
-    (DATA / f"{name}.bin").write_bytes(bytes(received))
+    return bytes(received)
+
+
+async def capture(name: str, *, config: RtmpConfig, extra: tuple[str, ...] = ()) -> None:
+    flv = DATA / f"{name}.flv"
+
+    def argv(url: str) -> list[str]:
+        outputs = f"[f=flv:flvflags=no_duration_filesize]{url}|[f=flv:flvflags=no_duration_filesize]{flv}"
+        return ffmpeg_argv(outputs, extra=extra)
+
+    received = await record_publish(argv, config)
+    (DATA / f"{name}.bin").write_bytes(received)
     print(f"{name}: {len(received)} bytes captured, {flv.stat().st_size} bytes of FLV")
 
 

@@ -23,13 +23,15 @@ SOURCE = Path(retake.__file__).parent
 # Small shared modules any package may import. They import nothing of the project but each other (below).
 LEAVES = frozenset(
     {"retake", "config", "errors", "events", "ratelimit", "images", "live", "token_info", "ids", "principal"}
+    | {"extensions"}
 )
 DOMAIN = frozenset({"identity", "accounts", "chat", "ledger", "streams", "webhooks", "restream", "clips"})
 
 # The architecture: package -> the packages it may import. Dependencies point one way (server → domain → store).
 ALLOWED: dict[str, frozenset[str]] = {
     # -- leaves
-    "retake": frozenset(),  # the root package: only __version__
+    "retake": frozenset({"extensions"}),  # the root package: __version__, and the switch to pure Python first
+    "extensions": frozenset(),  # which modules are compiled (setup.py reads it before the package is installed)
     "config": frozenset(),  # the one Settings object; it imports nothing of the project
     "errors": frozenset(),  # the exception tree the edge translates to {error, code}
     "events": frozenset(),  # the in-process event bus services publish on

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.panel import Panel
 from uvicorn.server import ServerState
 
-from retake import __version__
+from retake import __version__, extensions
 from retake.config import Settings
 from retake.server import gc_tuning, http_protocol, log_redaction
 from retake.server.app import create_app
@@ -122,7 +122,8 @@ def banner(settings: Settings) -> Panel:
         f"web   {settings.public_url}/\n"
         f"API   {settings.api_base}  (docs: {settings.public_url}/docs)\n"
         f"RTMP  {settings.rtmp_url}/<stream key>\n"
-        f"data  {settings.data_dir.resolve()}  ({db}, pub/sub {pubsub})",
+        f"data  {settings.data_dir.resolve()}  ({db}, pub/sub {pubsub})\n"
+        f"media {extensions.describe()}",
         title="serving",
     )
 
@@ -159,6 +160,7 @@ def run(settings: Settings, console: Console) -> None:
 
         sockets = worker_sockets(settings)  # bound before the app is built: a taken port fails at once
     app = create_app(settings)
+    log.info("media hot path: %s", extensions.describe())
     if sockets is None:
         console.print(banner(settings))
     config = uvicorn_config(app, settings)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from retake import __version__
+from retake import __version__, extensions
 from retake.server.api.deps import PlatformDep
 from retake.server.api.schemas import ErrorBody, Health
 from retake.server.middleware import Metrics
@@ -34,6 +34,7 @@ async def health(platform: PlatformDep) -> Any:
         "version": __version__,
         "database": database,
         "live_streams": len(platform.live.live_stream_ids()),
+        "extensions": extensions.compiled_modules(),  # [] when the hot path runs as pure Python
     }
     return JSONResponse(body, status_code=200 if database == "ok" else 503)
 

@@ -69,22 +69,38 @@ def encode_basic_header(fmt: int, csid: int) -> bytes:
     raise ValueError(f"chunk stream id {csid} out of range 2..65599")
 
 
-@dataclass(slots=True)
 class _InStream:
-    """Per-csid header state kept by the reader [RTMP §5.3.1.2]."""
+    """Per-csid header state kept by the reader [RTMP §5.3.1.2].
 
-    timestamp: int = 0  # absolute timestamp of the last message started on this csid
-    delta: int = 0  # what a type-3 header that starts a message adds (after fmt 0: that timestamp)
-    length: int = 0
-    type_id: int = 0
-    stream_id: int = 0
-    extended: bool = False  # the last fmt 0/1/2 header used an extended timestamp
-    extended_value: int = 0
-    active: bool = False  # a message is being reassembled on this csid
-    received: int = 0  # its payload bytes so far
-    # Its payload once it spans more than one piece of input; a message that arrives whole (every message
-    # shorter than a chunk, most audio) is sliced out of the input in one copy and never lands here.
-    partial: bytearray | None = None
+    A plain class with ``__slots__`` (not a dataclass) so that ``chunk.pxd`` can make it a typed extension
+    type when compiled."""
+
+    __slots__ = (
+        "active",
+        "delta",
+        "extended",
+        "extended_value",
+        "length",
+        "partial",
+        "received",
+        "stream_id",
+        "timestamp",
+        "type_id",
+    )
+
+    def __init__(self) -> None:
+        self.timestamp = 0  # absolute timestamp of the last message started on this csid
+        self.delta = 0  # what a type-3 header that starts a message adds (after fmt 0: that timestamp)
+        self.length = 0
+        self.type_id = 0
+        self.stream_id = 0
+        self.extended = False  # the last fmt 0/1/2 header used an extended timestamp
+        self.extended_value = 0
+        self.active = False  # a message is being reassembled on this csid
+        self.received = 0  # its payload bytes so far
+        # Its payload once it spans more than one piece of input; a message that arrives whole (every message
+        # shorter than a chunk, most audio) is sliced out of the input in one copy and never lands here.
+        self.partial: bytearray | None = None
 
 
 class ChunkReader:

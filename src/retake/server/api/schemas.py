@@ -351,3 +351,4 @@ class Health(BaseModel):
     version: str
     database: str
     live_streams: int
+    extensions: list[str] = []  # the hot modules running compiled (retake.extensions), [] in pure Python
