@@ -32,7 +32,7 @@ cdef class ChunkReader:
     cdef int _current_csid
     cdef int _continuation
     cdef Py_ssize_t _chunk_left
-    cdef Py_ssize_t _buffered
+    cdef readonly Py_ssize_t _buffered  # read by tests/security/test_rtmp_fuzz.py (bounded partial input)
 
     cdef void _compact(self)
 
