@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from retake.media.flv import FlvReader, FlvTag
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, start_servers, stop_server
 from tests.e2e.media_support import codecs, ffprobe, lavfi_publisher, registered, running, status, wait_until
 from tests.support import FakeOEmbed, free_port
 
@@ -106,8 +106,8 @@ def test_push_to_nginx_rtmp_and_second_retake(tmp_path: Path) -> None:
     for name in ("origin", "other"):
         (tmp_path / name).mkdir()
     with FakeOEmbed().running() as oembed:
-        origin = start_server(tmp_path / "origin", oembed.url, RETAKE_RESTREAM_ALLOW_PRIVATE="true")
-        other = start_server(tmp_path / "other", oembed.url)
+        folders = [tmp_path / "origin", tmp_path / "other"]
+        origin, other = start_servers(folders, oembed.url, own_env=[{"RETAKE_RESTREAM_ALLOW_PRIVATE": "true"}, {}])
         try:
             other_key = _run(origin, other, nginx_port, tmp_path / "nginx")
         finally:
@@ -147,7 +147,8 @@ def _run(origin: Server, other: Server, nginx_port: int, nginx_root: Path) -> st
             assert codecs(ffprobe(other_flv, "-read_intervals", "%+2")) == {"h264", "aac"}
 
             viewers = [TagClock(origin_flv), TagClock(other_flv)]
-            time.sleep(3)
+            # Both viewers receive steadily for a while before the kill (the gaps are measured from start - 1).
+            wait_until(lambda: all(v.arrivals and time.monotonic() - v.arrivals[0] >= 2.0 for v in viewers), timeout=20)
             start = time.monotonic()
             nginx.kill()
             nginx.wait(timeout=5)
