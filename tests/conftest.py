@@ -128,8 +128,9 @@ def register(client: httpx.AsyncClient) -> Callable[..., Any]:
 # Without xdist the marks below change nothing (the marker is registered in pyproject.toml).
 #
 # Timing-sensitive tests (a p99 while uploads run, ordering across transports, a pool timeout, a trade reaching
-# the chat within 1 s) and the heaviest ones (several servers, 200 viewers, schemathesis) share one group: they
-# run one after another on one worker, so none of the first kind ever overlaps one of the second.
+# the chat within 1 s, FLV gaps under 250 ms while a restream destination restarts) and the heaviest ones
+# (several servers, 200 viewers, schemathesis) share one group: they run one after another on one worker, so none
+# of the first kind ever overlaps one of the second.
 SERIAL_GROUP = "serial"
 SERIAL_MODULES = {
     "tests/api/test_overload.py",
@@ -137,6 +138,7 @@ SERIAL_MODULES = {
     "tests/e2e/test_openapi_fuzz.py",
     "tests/e2e/test_workers.py",
     "tests/realtime/test_fanout.py",
+    "tests/restream/test_restream_e2e.py",
     "tests/security/test_cluster_start.py",
     "tests/security/test_http_image_uploads.py",
     "tests/web/test_economy.py",
