@@ -43,9 +43,10 @@ node-deps: system-deps $(NODE_STAMP)
 web: node-deps
 	npm run --silent build
 
-## test: install everything the tests need, start services, run the whole suite
+## test: install everything the tests need, start services, run the whole suite (two pytest-xdist workers: most
+## tests wait on real time — streams, grace periods, an outage — so two overlap well on two cores)
 test: install system-deps services node-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 ## check: lint, format check and strict typing
 check: install
