@@ -53,11 +53,12 @@ node-deps: system-deps $(NODE_STAMP)
 web: node-deps
 	npm run --silent build
 
-## test: install everything the tests need, start services, run the whole suite; then the suites of the media
-## path once more as pure Python (RETAKE_NO_EXTENSIONS=1), the fallback of the compiled modules
+## test: install everything the tests need, start services, run the whole suite (two pytest-xdist workers: most
+## tests wait on real time — streams, grace periods, an outage — so two overlap well on two cores); then the
+## suites of the media path once more as pure Python (RETAKE_NO_EXTENSIONS=1), the fallback of the compiled modules
 test: install system-deps services node-deps
-	$(BIN)/pytest -q
-	RETAKE_NO_EXTENSIONS=1 $(BIN)/pytest -q tests/ingest tests/media tests/av tests/unit/test_extensions.py
+	$(BIN)/pytest -q -n 2 --dist loadgroup
+	RETAKE_NO_EXTENSIONS=1 $(BIN)/pytest -q -n 2 tests/ingest tests/media tests/av tests/unit/test_extensions.py
 
 ## check: lint, format check and strict typing
 check: install

@@ -7,11 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, start_server, stop_server
 from tests.e2e.media_support import (
     codecs,
     decode_errors,
@@ -24,6 +26,19 @@ from tests.e2e.media_support import (
     wait_until,
     xvfb,
 )
+from tests.support import FakeOEmbed
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module: each test uses its own agent, and surviving the others' garbage and takeovers is
+    part of what is shown (the first test, which lists who is live, runs first)."""
+    with FakeOEmbed().running() as fake:
+        srv = start_server(tmp_path_factory.mktemp("live_media"), fake.url)
+        yield srv
+        stop_server(srv)
+        print("---- retake serve log (tail) ----")
+        print(srv.log()[-6000:])
 
 
 def test_skill_command_goes_live_and_plays_everywhere(server: Server, tmp_path: Path) -> None:

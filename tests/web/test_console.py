@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -66,8 +67,10 @@ def test_operator_console(web_server: Server, http: httpx.Client, visitor_factor
             headers=viewer_auth,
         )
         assert said.status_code == 200, said.text
-        admin_token = create_operator(web_server, "boss", "admin")
-        moderator_token = create_operator(web_server, "mod", "moderator")
+        with ThreadPoolExecutor(2) as pool:  # two CLI processes at once: each is mostly its imports
+            admin_call = pool.submit(create_operator, web_server, "boss", "admin")
+            moderator_call = pool.submit(create_operator, web_server, "mod", "moderator")
+            admin_token, moderator_token = admin_call.result(), moderator_call.result()
 
         admin = visitor_factory()
         page = admin.page()

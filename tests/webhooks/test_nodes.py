@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import stop_server
+from tests.e2e.conftest import Server, stop_server
 from tests.support import FakeOEmbed
 from tests.webhooks import nodes
 from tests.webhooks.receiver import Receiver
@@ -56,8 +56,15 @@ async def test_two_nodes_on_postgres_deliver_each_event_once(tmp_path: Path, rec
     oembed = FakeOEmbed()
     agents_count, per_agent = 3, 20
     with oembed.running(), nodes.database("postgres", tmp_path) as url:
-        a = await nodes.start(tmp_path / "a", oembed.url, url)
-        b = await nodes.start(tmp_path / "b", oembed.url, url)
+        started = await asyncio.gather(
+            *(nodes.start(tmp_path / name, oembed.url, url) for name in ("a", "b")), return_exceptions=True
+        )  # both boot at once
+        a, b = (node if isinstance(node, Server) else None for node in started)
+        if a is None or b is None:
+            for node in (a, b):
+                if node is not None:
+                    stop_server(node)
+            raise next(error for error in started if isinstance(error, BaseException))
         try:
             async with httpx.AsyncClient(timeout=10) as http:
                 fan = await nodes.register(http, a.base, "TwoNodeFan")
