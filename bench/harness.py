@@ -332,6 +332,7 @@ def start_node(
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 60,
     server_gc: str | None = None,
+    argv: Sequence[str] | None = None,
 ) -> Node:
     """``retake serve`` on free ports; returns once ``/health`` answers 200 (or raises, with the log tail)."""
     port = free_port()
@@ -340,7 +341,7 @@ def start_node(
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            serve_argv(server_gc),
+            list(argv) if argv else serve_argv(server_gc),
             env=node_env(data_dir, port, extra_env),
             stdout=log,
             stderr=subprocess.STDOUT,

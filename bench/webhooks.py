@@ -16,11 +16,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import httpx
 import socketio
 from aiohttp import web
 
+from bench import looplag
 from bench.harness import (
     WALLET,
     CpuMeter,
@@ -92,6 +95,17 @@ async def _load(http: httpx.AsyncClient, base: str, fan: str, targets: Sequence[
     return sum(await asyncio.gather(*tasks))
 
 
+def _load_sync(base: str, fan: str, targets: Sequence[str], rate: float, secs: float) -> int:
+    """``_load`` in a child process: the sender's HTTP client work does not delay the receiver's clock here (in
+    one process, the bench's own loop lagged up to seconds on a busy machine and that counted as latency)."""
+
+    async def go() -> int:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as http:
+            return await _load(http, base, fan, targets, rate, secs)
+
+    return asyncio.run(go())
+
+
 def _row(name: str, samples: dict[str, float], sent: int) -> str:
     values = list(samples.values())
     p50, p99, top = percentile(values, 50), percentile(values, 99), max(values, default=float("nan"))
@@ -99,6 +113,16 @@ def _row(name: str, samples: dict[str, float], sent: int) -> str:
 
 
 async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as sender:
+        return await _run(args, base, pid, sender)
+
+
+async def _run(args: argparse.Namespace, base: str, pid: int, sender: ProcessPoolExecutor) -> list[str]:
+    loop = asyncio.get_running_loop()
+
+    async def load(fan: str, targets: Sequence[str], rate: float, secs: float) -> int:
+        return await loop.run_in_executor(sender, _load_sync, base, fan, list(targets), rate, secs)
+
     sink = Sink()
     app = web.Application()
     app.router.add_post("/hook", sink.hook)
@@ -106,6 +130,7 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", sink.port).start()
     sockets: list[socketio.AsyncClient] = []
+    monitor = looplag.Monitor()
     try:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as http:
             fan = (await _register(http, base, "BenchFan"))["access_token"]
@@ -119,18 +144,21 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
                 await sio.connect(base, transports=["websocket"], auth={"token": agent["access_token"]})
                 sockets.append(sio)
             targets = [a["userDbId"] for a in agents]
-            await _load(http, base, fan, targets, 10, 2)  # warm-up
+            await load(fan, targets, 10, 2)  # warm-up
             await asyncio.sleep(2)
             sink.webhook_ms.clear()
             sink.socket_ms.clear()
             meter = CpuMeter({"server": [pid]})
+            ticking = monitor.start()  # the bench's own loop: a late receiver would look like a late server
             before = meter.snapshot()
             profiler = _profile(args.profile, pid, args.seconds)
-            sent = await _load(http, base, fan, targets, args.rate, args.seconds)
+            sent = await load(fan, targets, args.rate, args.seconds)
             if profiler is not None:
                 await asyncio.to_thread(profiler.wait)
             await asyncio.sleep(3)  # the tail of deliveries
             with_hooks = meter.delta(before, meter.snapshot())
+            ticking.cancel()
+            monitor.stop()
             delivered = len(sink.webhook_ms)
             lines = ["| path | received | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|"]
             lines += [_row("event → webhook", sink.webhook_ms, sent)]
@@ -139,7 +167,7 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
                 auth = {"Authorization": f"Bearer {agent['access_token']}"}
                 await http.delete(f"{base}/api/v1/agent/webhook", headers=auth)
             before = meter.snapshot()
-            sent_plain = await _load(http, base, fan, targets, args.rate, args.seconds)
+            sent_plain = await load(fan, targets, args.rate, args.seconds)
             await asyncio.sleep(3)
             without = meter.delta(before, meter.snapshot())
     finally:
@@ -148,6 +176,7 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[str]:
                 await sio.disconnect()
         await runner.cleanup()
     window = args.seconds + 3
+    lines += looplag.describe("bench (receiver)", monitor.summary())
     extra_ms = (with_hooks["server"] - without["server"]) / 100 * window * 1000
     lines += [
         "",
@@ -184,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--profile", help="write py-spy folded stacks of the server under load to this file")
+    parser.add_argument("--loop-lag", help="write the server's event-loop stalls (bench/looplag.py) to this file")
     parser.add_argument("--keep", help="folder for the node (its log stays there)")
     args = parser.parse_args(argv)
     print(machine_line())
@@ -192,11 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = dict(PUSH_ENV)
         if url:
             env["RETAKE_DATABASE_URL"] = url
-        node = start_node("push", Path(tmp), env)
+        argv = looplag.server_argv(str(Path(args.loop_lag).resolve())) if args.loop_lag else None
+        node = start_node("push", Path(tmp), env, argv=argv)
         try:
             lines = asyncio.run(run(args, node.base, node.pid))
         finally:
             stop_node(node)
+        if args.loop_lag:
+            lines += looplag.describe("server", json.loads(Path(args.loop_lag).read_text()))
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"\n{backend}, {args.agents} agents, {args.rate:g} events/s for {args.seconds:g} s\n")
     print("\n".join(lines))
