@@ -207,7 +207,9 @@ def test_sign_in_demo_sol_buy_and_sell(
     trader.click("#trade-confirm")
     watcher.locator('#chat-log .chat-trade[data-side="buy"]').wait_for(timeout=5000)
     took = time.monotonic() - began
-    assert took < 1.0, f"the trade took {took:.2f} s to reach the other viewer's chat"
+    # Push, not a poll: the page's slowest poll that could show a trade is 5 s (watch.ts) and the market's is
+    # 15 s. The bound is loose because the click also signs and posts the trade; 1.0 s failed once in CI at 1.06 s.
+    assert took < 3.0, f"the trade took {took:.2f} s to reach the other viewer's chat"
     expect(watcher.locator("#chat-log .chat-trade").last).to_contain_text("bought")
     latest = http.get(f"/api/v1/trades/recent/{token_agent.token}/", params={"limit": 1}).json()["trades"][0]
     expect(watcher.locator(f'#trade-feed .feed-row[data-tx="{latest["tx_hash"]}"]')).to_have_attribute(
