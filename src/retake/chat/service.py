@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retake.chat.ports import SendGate, TransactionLedger, TransactionNote
@@ -14,6 +16,7 @@ from retake.principal import Principal
 from retake.ratelimit import RateLimiter
 from retake.store.tables import ChatEvent, StreamSession, User
 from retake.store.types import iso, utcnow
+from retake.store.writer import run_write
 
 MAX_TEXT = 500
 MAX_LIMIT = 100
@@ -60,6 +63,7 @@ class ChatService:
         transactions: TransactionLedger,
     ) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._events = events
         self._limiter = limiter
         self.gate = gate  # moderation: muted senders are refused on every path (REST and Socket.IO)
@@ -93,19 +97,21 @@ class ChatService:
                     StreamSession.user_id == destination_user_id, StreamSession.status == "open"
                 )
             )
-            event = ChatEvent(
-                streamer_id=destination_user_id,
-                session_id=session_id,
-                sender_user_id=sender.id,
-                type=kind,
-                text=text,
-                tip_data=dict(note) if note is not None and kind == "tip" else None,
-                trade_data=dict(note) if note is not None and kind == "trade" else None,
-                created_at=utcnow(),
-                deleted=False,
-            )
-            db.add(event)
-            await db.commit()
+        values: dict[str, Any] = {
+            "streamer_id": destination_user_id,
+            "session_id": session_id,
+            "sender_user_id": sender.id,
+            "type": kind,
+            "text": text,
+            "tip_data": dict(note) if note is not None and kind == "tip" else None,
+            "trade_data": dict(note) if note is not None and kind == "trade" else None,
+            "created_at": utcnow(),
+            "deleted": False,
+        }
+        # One hop-free write (store/writer.py): on SQLite a chat line never holds the write lock across loop turns.
+        row = insert(ChatEvent).values(values).returning(ChatEvent.id)
+        new_id = await run_write(self._engine, lambda conn: conn.execute(row).scalar_one())
+        event = ChatEvent(id=new_id, **values)
         comment = comment_record(event, sender)
         await self._events.publish(PlatformEvent("message", destination_user_id, comment))
         return PostedComment(comment.chat_event_id, comment.timestamp, comment)

@@ -27,7 +27,15 @@ from retake.ledger.service import LedgerService
 from retake.live import LiveRegistry
 from retake.server.console.actions import OperatorActions
 from retake.store import nudges
-from retake.store.engine import Migration, create_engine, migrate, private_dir, session_factory, sqlite_file
+from retake.store.engine import (
+    Migration,
+    create_engine,
+    dispose_engine,
+    migrate,
+    private_dir,
+    session_factory,
+    sqlite_file,
+)
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import Playback
 from retake.streams.ports import Publishers
@@ -50,7 +58,7 @@ async def store(settings: Settings) -> AsyncIterator[Sessions]:
         await migrate(engine)
         yield session_factory(engine)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def migrate_only(settings: Settings) -> Migration:
@@ -59,7 +67,7 @@ async def migrate_only(settings: Settings) -> Migration:
     try:
         return await migrate(engine)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 def agents(settings: Settings, sessions: Sessions) -> AgentService:

@@ -42,7 +42,7 @@ from retake.restream.service import RestreamConfig, RestreamService
 from retake.server.cards import CardCache
 from retake.server.realtime.wire import comment_json, wire_payload
 from retake.store import nudges as store_nudges
-from retake.store.engine import create_engine, migrate, private_dir, session_factory
+from retake.store.engine import create_engine, dispose_engine, migrate, private_dir, session_factory
 from retake.store.nudges import Nudges
 from retake.streams.lifecycle import StreamService
 from retake.streams.media_bridge import MediaBridge, Playback
@@ -178,7 +178,7 @@ class Platform:
         await self.streams.close()
         if self.chat_pages.cache is not None:
             await self.chat_pages.cache.versions.close()
-        await self.engine.dispose()
+        await dispose_engine(self.engine)
 
 
 def _engine(settings: Settings) -> AsyncEngine:

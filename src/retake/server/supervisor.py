@@ -123,7 +123,7 @@ def prepare(settings: Settings) -> None:
     """Once, before the workers start: the schema is current and the first signing keys exist."""
     from retake.identity.jwt_keys import JwtKeyRing
     from retake.identity.livekit import LiveKitIssuer
-    from retake.store.engine import create_engine, migrate
+    from retake.store.engine import create_engine, dispose_engine, migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = settings.data_dir / "keys"
@@ -135,7 +135,7 @@ def prepare(settings: Settings) -> None:
         try:
             await migrate(engine)
         finally:
-            await engine.dispose()
+            await dispose_engine(engine)
 
     asyncio.run(migrate_once())
 

@@ -19,7 +19,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from retake.store import write_turns
 from retake.store.checkpoint import SAFETY_NET_PAGES
+from retake.store.writer import SqliteWriter, writer_of
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,26 @@ def _private_database_files(db_file: Path) -> None:
             log.warning("cannot make %s owner-only (not its owner)", path)
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints run in the background (store/checkpoint.py); this is only the safety net.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+async def dispose_engine(engine: AsyncEngine) -> None:
+    """Close the pool and, on SQLite, the writer thread's connection (store/writer.py)."""
+    writer = writer_of(engine)
+    if writer is not None:
+        await asyncio.to_thread(writer.close)  # waits for a transaction in flight, off the loop
+    await engine.dispose()
+
+
 def create_engine(
     url: str, *, pool_size: int | None = None, max_overflow: int | None = None, pool_timeout: float = 30.0
 ) -> AsyncEngine:
@@ -79,18 +101,10 @@ def create_engine(
             _private_database_files(db_file)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoints run in the background (store/checkpoint.py); this is only the safety net.
-            cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if db_file is not None:  # one writer at a time, woken in order, instead of SQLite's busy-handler race
+            write_turns.install(engine)
+            engine.sync_engine.sqlite_writer = SqliteWriter(str(db_file), _sqlite_pragmas)  # type: ignore[attr-defined]
         return engine
     pool.setdefault("pool_size", 10)
     pool.setdefault("max_overflow", 20)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import and_, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from retake.webhooks.rows import DELIVERIES, Claimed
 
@@ -42,8 +42,8 @@ class Taker(Protocol):
     def wake(self) -> None: ...
 
 
-async def lease_new(
-    db: AsyncSession, rows: Sequence[Claimed], owner: str, now: datetime, lease_seconds: float
+def lease_new(
+    db: Connection, rows: Sequence[Claimed], owner: str, now: datetime, lease_seconds: float
 ) -> list[list[Claimed]]:
     """Lease the rows just inserted (as their first attempt would carry them) of every endpoint with nothing older
     pending; one batch per endpoint, in id order."""
@@ -61,7 +61,7 @@ async def lease_new(
             )
         )
     )
-    leased = await db.execute(
+    leased = db.execute(
         update(d)
         .where(d.c.id.in_(new_ids), nothing_older)
         .values(lease_until=now + timedelta(seconds=lease_seconds), lease_owner=owner, attempts=1)

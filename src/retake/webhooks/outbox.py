@@ -25,10 +25,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from retake.store.tables import Agent, User, WebhookAttempt, WebhookEndpoint
 from retake.store.types import utcnow
+from retake.store.writer import run_write
 from retake.webhooks.handoff import Taker, lease_new
 from retake.webhooks.rows import ATTEMPTS, DELIVERIES, ENDPOINTS, Claimed, Outcome, RetryPolicy
 
@@ -98,6 +100,7 @@ class _Settled:
 class Outbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str, policy: RetryPolicy) -> None:
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self._skip_locked = dialect == "postgresql"
         self.policy = policy
         self._queued: list[_Queued] = []
@@ -166,39 +169,43 @@ class Outbox:
         row id per queued event, the leased batches, and whether any row was left for a claim."""
         now = utcnow()
         taker = self.taker if self.taker is not None and self.taker.accepting() else None
+        owner = taker.owner if taker is not None else None
+        return await run_write(self._engine, lambda conn: self._insert_rows(conn, batch, owner, now))
+
+    def _insert_rows(
+        self, db: Connection, batch: list[_Queued], owner: str | None, now: datetime
+    ) -> tuple[list[int | None], list[list[Claimed]], bool]:
         e = ENDPOINTS
         query = (
             select(e.c.id, e.c.user_id, e.c.events, e.c.url, e.c.secret)
             .where(e.c.user_id.in_({q.user_id for q in batch}), e.c.enabled.is_(True))
             .order_by(e.c.id)
         )
-        if taker is not None and self._skip_locked:  # hold the endpoints while deciding who sends (handoff.py)
+        if owner is not None and self._skip_locked:  # hold the endpoints while deciding who sends (handoff.py)
             query = query.with_for_update(key_share=True)
-        async with self._sessions() as db:
-            wanted: dict[str, list[Any]] = defaultdict(list)
-            for endpoint in (await db.execute(query)).all():
-                wanted[endpoint.user_id].append(endpoint)
-            rows: list[dict[str, Any]] = []
-            owners: list[tuple[int, Any]] = []  # the batch index and endpoint each row belongs to
-            for index, q in enumerate(batch):
-                for endpoint in wanted.get(q.user_id, ()):
-                    if endpoint.events is None or q.type in endpoint.events or q.type == "ping":
-                        rows.append(_row(endpoint.id, q, now))
-                        owners.append((index, endpoint))
-            result: list[int | None] = [None] * len(batch)
-            if not rows:
-                return result, [], False
-            # One multi-row INSERT; ids come back in row order, so each endpoint's rows stay in event order.
-            ids = await db.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows)
-            new: list[Claimed] = []  # as the first attempt carries them, if they are leased here
-            for (index, endpoint), row_id in zip(owners, ids.all(), strict=True):
-                result[index], q = row_id, batch[index]
-                url, secret = endpoint.url, endpoint.secret
-                new.append(Claimed(row_id, endpoint.id, q.user_id, q.event_id, q.type, q.body, 1, url, secret))
-            leased: list[list[Claimed]] = []
-            if taker is not None:
-                leased = await lease_new(db, new, taker.owner, now, self.policy.lease_seconds)
-            await db.commit()
+        wanted: dict[str, list[Any]] = defaultdict(list)
+        for endpoint in db.execute(query).all():
+            wanted[endpoint.user_id].append(endpoint)
+        rows: list[dict[str, Any]] = []
+        owners: list[tuple[int, Any]] = []  # the batch index and endpoint each row belongs to
+        for index, q in enumerate(batch):
+            for endpoint in wanted.get(q.user_id, ()):
+                if endpoint.events is None or q.type in endpoint.events or q.type == "ping":
+                    rows.append(_row(endpoint.id, q, now))
+                    owners.append((index, endpoint))
+        result: list[int | None] = [None] * len(batch)
+        if not rows:
+            return result, [], False
+        # One multi-row INSERT; ids come back in row order, so each endpoint's rows stay in event order.
+        ids = db.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows)
+        new: list[Claimed] = []  # as the first attempt carries them, if they are leased here
+        for (index, endpoint), row_id in zip(owners, ids.all(), strict=True):
+            result[index], q = row_id, batch[index]
+            url, secret = endpoint.url, endpoint.secret
+            new.append(Claimed(row_id, endpoint.id, q.user_id, q.event_id, q.type, q.body, 1, url, secret))
+        leased: list[list[Claimed]] = []
+        if owner is not None:
+            leased = lease_new(db, new, owner, now, self.policy.lease_seconds)
         return result, leased, sum(map(len, leased)) < len(new)
 
     async def attempts(self, user_id: str, limit: int) -> list[WebhookAttempt]:
@@ -260,18 +267,14 @@ class Outbox:
         )
         if self._skip_locked:
             query = query.with_for_update(of=d, skip_locked=True)
-        async with self._sessions() as db:
-            heads = (await db.execute(query)).all()
-            if not heads:
-                await db.rollback()
-                return []
-            batches = [await self._lease_batch(db, endpoint_id, head_id, owner, now) for head_id, endpoint_id in heads]
-            await db.commit()
-        return [b for b in batches if b]
 
-    async def _lease_batch(
-        self, db: AsyncSession, endpoint_id: int, head_id: int, owner: str, now: datetime
-    ) -> list[Claimed]:
+        def lease_heads(db: Connection) -> list[list[Claimed]]:
+            heads = db.execute(query).all()
+            return [self._lease_batch(db, endpoint_id, head_id, owner, now) for head_id, endpoint_id in heads]
+
+        return [b for b in await run_write(self._engine, lease_heads) if b]
+
+    def _lease_batch(self, db: Connection, endpoint_id: int, head_id: int, owner: str, now: datetime) -> list[Claimed]:
         """Lease the head and the rows behind it if they are still free (the conditional UPDATE is the claim on
         SQLite; on PostgreSQL the head row is already locked by the claiming SELECT). Rows behind a head are
         never leased by anyone else: only a head can be claimed."""
@@ -283,10 +286,10 @@ class Outbox:
             .order_by(d.c.id)
             .limit(BATCH)
         )
-        ids = list(await db.scalars(following))
+        ids = list(db.scalars(following))
         if not ids or ids[0] != head_id:
             return []
-        leased = await db.execute(
+        leased = db.execute(
             update(d)
             .where(d.c.id.in_(ids), d.c.status == "pending", free)
             .values(
@@ -297,7 +300,7 @@ class Outbox:
         )
         if not getattr(leased, "rowcount", 0):
             return []
-        rows = await db.execute(
+        rows = db.execute(
             select(
                 d.c.id,
                 d.c.endpoint_id,
@@ -322,51 +325,54 @@ class Outbox:
         rows and the endpoint's health, hand back the rows not attempted, and lease the next batch if asked and
         the endpoint is free to go on. One transaction per batch, a few multi-row statements."""
         now = utcnow()
+        return await run_write(self._engine, lambda db: self._finish_rows(db, batch, outcomes, owner, take_next, now))
+
+    def _finish_rows(
+        self, db: Connection, batch: list[Claimed], outcomes: list[Outcome], owner: str, take_next: bool, now: datetime
+    ) -> list[Claimed]:
         e, d = ENDPOINTS, DELIVERIES
-        async with self._sessions() as db:
-            # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock;
-            # FOR NO KEY UPDATE, so new outbox rows (their foreign key) are not held up meanwhile. The batch's rows
-            # come in the same statement (outer join: an endpoint whose rows were all deleted still answers).
-            ids = [c.id for c in batch]
-            joined = e.outerjoin(d, and_(d.c.endpoint_id == e.c.id, d.c.id.in_(ids)))
-            locked = (
-                select(e.c.enabled, e.c.failing_since, e.c.last_success_at, d.c.id, d.c.attempts, d.c.created_at)
-                .add_columns(d.c.lease_owner)
-                .select_from(joined)
-                .where(e.c.id == batch[0].endpoint_id)
-            )
-            found = (await db.execute(locked.with_for_update(of=e, key_share=True))).all()
-            if not found:  # the webhook was deleted meanwhile, its rows with it
-                return []
-            endpoint = found[0]
-            current = {row.id: row for row in found if row.id is not None}
-            health = _Health(endpoint.enabled, endpoint.failing_since, endpoint.last_success_at)
-            settled: list[_Settled] = []
-            attempts: list[dict[str, Any]] = []
-            moved_on = True
-            for claimed, outcome in zip(batch, outcomes, strict=False):
-                row = current.get(claimed.id)
-                if row is None:
-                    continue
-                attempts.append(_attempt(claimed, outcome, now))
-                settled.append(self._settle(health, row.id, row.attempts, row.created_at, outcome, now))
-                moved_on = settled[-1].status != "pending"
-                if not moved_on:
-                    break
-            for claimed in batch[len(outcomes) :]:  # leased but never sent: free again, the attempt not counted
-                row = current.get(claimed.id)
-                if row is not None and row.lease_owner == owner:
-                    settled.append(_Settled(row.id, "pending", row.attempts - 1, None))
-            await self._write_settled(db, batch[0].endpoint_id, health, settled, attempts)
-            following: list[Claimed] = []
-            if moved_on and len(outcomes) == len(batch) and take_next and health.enabled:
-                following = await self._next_batch(db, batch[0].endpoint_id, owner, now)
-            await db.commit()
+        # The endpoint is locked first, as DELETE /agent/webhook does (its cascade), so the two cannot deadlock;
+        # FOR NO KEY UPDATE, so new outbox rows (their foreign key) are not held up meanwhile. The batch's rows
+        # come in the same statement (outer join: an endpoint whose rows were all deleted still answers).
+        ids = [c.id for c in batch]
+        joined = e.outerjoin(d, and_(d.c.endpoint_id == e.c.id, d.c.id.in_(ids)))
+        locked = (
+            select(e.c.enabled, e.c.failing_since, e.c.last_success_at, d.c.id, d.c.attempts, d.c.created_at)
+            .add_columns(d.c.lease_owner)
+            .select_from(joined)
+            .where(e.c.id == batch[0].endpoint_id)
+        )
+        found = db.execute(locked.with_for_update(of=e, key_share=True)).all()
+        if not found:  # the webhook was deleted meanwhile, its rows with it
+            return []
+        endpoint = found[0]
+        current = {row.id: row for row in found if row.id is not None}
+        health = _Health(endpoint.enabled, endpoint.failing_since, endpoint.last_success_at)
+        settled: list[_Settled] = []
+        attempts: list[dict[str, Any]] = []
+        moved_on = True
+        for claimed, outcome in zip(batch, outcomes, strict=False):
+            row = current.get(claimed.id)
+            if row is None:
+                continue
+            attempts.append(_attempt(claimed, outcome, now))
+            settled.append(self._settle(health, row.id, row.attempts, row.created_at, outcome, now))
+            moved_on = settled[-1].status != "pending"
+            if not moved_on:
+                break
+        for claimed in batch[len(outcomes) :]:  # leased but never sent: free again, the attempt not counted
+            row = current.get(claimed.id)
+            if row is not None and row.lease_owner == owner:
+                settled.append(_Settled(row.id, "pending", row.attempts - 1, None))
+        self._write_settled(db, batch[0].endpoint_id, health, settled, attempts)
+        following: list[Claimed] = []
+        if moved_on and len(outcomes) == len(batch) and take_next and health.enabled:
+            following = self._next_batch(db, batch[0].endpoint_id, owner, now)
         return following
 
-    async def _write_settled(
+    def _write_settled(
         self,
-        db: AsyncSession,
+        db: Connection,
         endpoint_id: int,
         health: _Health,
         settled: list[_Settled],
@@ -374,11 +380,11 @@ class Outbox:
     ) -> None:
         d = DELIVERIES
         if attempts:
-            await db.execute(insert(ATTEMPTS), attempts)
+            db.execute(insert(ATTEMPTS), attempts)
         if settled:
             # Every settled row gets the same statement (executemany); a row left pending keeps its own
             # next_attempt_at unless a back-off moved it (COALESCE).
-            await db.execute(
+            db.execute(
                 update(d)
                 .where(d.c.id == bindparam("b_id"))
                 .values(
@@ -394,7 +400,7 @@ class Outbox:
                 [s.params() for s in settled],
             )
         if health.changed:
-            await db.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id).values(**health.values()))
+            db.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id).values(**health.values()))
 
     def _settle(
         self, health: _Health, row_id: int, attempts: int, created_at: datetime, outcome: Outcome, now: datetime
@@ -409,7 +415,7 @@ class Outbox:
             return _Settled(row_id, "expired" if outcome.retryable else "failed", attempts, None, now)
         return _Settled(row_id, "pending", attempts, now + timedelta(seconds=policy.backoff(attempts)))
 
-    async def _next_batch(self, db: AsyncSession, endpoint_id: int, owner: str, now: datetime) -> list[Claimed]:
+    def _next_batch(self, db: Connection, endpoint_id: int, owner: str, now: datetime) -> list[Claimed]:
         d = DELIVERIES
         query = (
             select(d.c.id, d.c.next_attempt_at)
@@ -419,10 +425,10 @@ class Outbox:
         )
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
-        head = (await db.execute(query)).first()
+        head = db.execute(query).first()
         if head is None or head.next_attempt_at > now:
             return []
-        return await self._lease_batch(db, endpoint_id, head.id, owner, now)
+        return self._lease_batch(db, endpoint_id, head.id, owner, now)
 
     async def release(self, owner: str) -> None:
         """A node stopping cleanly hands its unstarted leases back at once (instead of at their expiry)."""
