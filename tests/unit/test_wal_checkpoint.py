@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import event, text
 
 from retake.store import checkpoint
-from retake.store.engine import create_engine
+from retake.store.engine import create_engine, dispose_engine
+from retake.store.writer import run_write
 
 
 async def test_commits_leave_checkpointing_to_the_background_task(tmp_path: Path) -> None:
@@ -84,3 +85,25 @@ async def until(check: Callable[[], bool], seconds: float = 10) -> None:
     while not check():
         assert asyncio.get_running_loop().time() < deadline, f"not within {seconds} s"
         await asyncio.sleep(0.02)
+
+
+async def test_commits_on_the_writer_thread_are_checkpointed_too(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    checkpoints: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "wal_checkpoint" in statement:
+            checkpoints.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        task = checkpoint.start(engine)
+        await until(lambda: len(checkpoints) == 1)
+        # chat lines and the webhook outbox commit on store/writer.py's thread, not through the async engine
+        await run_write(engine, lambda c: c.execute(text("INSERT INTO t DEFAULT VALUES")))
+        await until(lambda: len(checkpoints) == 2)
+        await checkpoint.stop(task)
+    finally:
+        await dispose_engine(engine)

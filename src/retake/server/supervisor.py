@@ -271,8 +271,9 @@ class Supervisor:
                 code,
                 delay,
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see store/nudges.py's Waiter.wait
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     async def _wait_ready(self, worker: _Worker, process: asyncio.subprocess.Process) -> None:
         """A worker listens on its own port once its app has started: a connection there means ready."""

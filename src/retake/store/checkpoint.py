@@ -22,6 +22,8 @@ import logging
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from retake.store.writer import writer_of
+
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 1.0
@@ -40,8 +42,9 @@ async def checkpoint_once(engine: AsyncEngine) -> tuple[int, int, int]:
 async def run_checkpoints(engine: AsyncEngine, committed: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:
     """Until cancelled. A failed checkpoint is logged and retried on the next round: the safety net still holds."""
     while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(committed.wait(), SAFETY_INTERVAL_SECONDS)
+        with contextlib.suppress(TimeoutError):  # asyncio.timeout: see store/nudges.py's Waiter.wait
+            async with asyncio.timeout(SAFETY_INTERVAL_SECONDS):
+                await committed.wait()
         await asyncio.sleep(interval)  # the commits of this second go into the same checkpoint
         committed.clear()  # before it: a commit during the checkpoint calls for another one
         try:
@@ -60,6 +63,15 @@ def start(engine: AsyncEngine) -> asyncio.Task[None] | None:
     # The engine's commit hook runs on the event loop's thread (SQLAlchemy's asyncio layer drives the sync
     # engine in a greenlet there), so setting the asyncio event from it is safe.
     event.listen(engine.sync_engine, "commit", lambda _conn: committed.set())
+    writer = writer_of(engine)
+    if writer is not None:  # the hot writes commit on the writer's thread (store/writer.py): hand the flag over
+        loop = asyncio.get_running_loop()
+
+        def from_writer() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody checkpoints any more anyway
+                loop.call_soon_threadsafe(committed.set)
+
+        writer.on_commit(from_writer)
     return asyncio.create_task(run_checkpoints(engine, committed), name="sqlite-wal-checkpoint")
 
 

@@ -52,8 +52,12 @@ class Waiter:
 
     async def wait(self, safety_net: float) -> bool:
         """True when nudged, False when ``safety_net`` seconds passed first."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
+        # event is set (gh-86296), and a watcher cancelled at shutdown as a nudge came in waited on for another
+        # safety-net interval (tests/api/test_console.py's shutdown timed out about one run in twelve).
         try:
-            await asyncio.wait_for(self._event.wait(), safety_net)
+            async with asyncio.timeout(safety_net):
+                await self._event.wait()
         except TimeoutError:
             return False
         finally:

@@ -49,6 +49,10 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._closed = threading.Event()
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """``callback()`` at every commit, on the writer's thread (it must be thread-safe)."""
+        event.listen(self._engine, "commit", lambda _conn: callback())
+
     def _transaction(self, fn: Callable[[Connection], T]) -> T:
         with self._engine.begin() as conn:
             return fn(conn)

@@ -132,8 +132,9 @@ class DeliveryWorker:
                 self._start_lane(batch)
             if claimed and len(claimed) == free:
                 await asyncio.sleep(0)  # more may be due: claim again once a lane frees up or a row arrives
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see store/nudges.py's Waiter.wait
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
 
     def _lane_done(self, lane: asyncio.Task[None]) -> None:
         full = len(self._lanes) >= self._concurrency
