@@ -206,7 +206,7 @@ def test_failed_write_gets_no_journal_line(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_resumed_real_recording_decodes_across_the_discontinuity(
-    tmp_path: Path, ffmpeg_flv: dict[str, Path], ffprobe_bin: str
+    tmp_path: Path, ffmpeg_flv: dict[str, Path], ffprobe_bin: str, ffmpeg_bin: str
 ) -> None:
     media = read_flv_messages(ffmpeg_flv["no_bframes"])  # 4 s of real H.264 + AAC
     stream = LiveStream("crashed")
@@ -228,3 +228,9 @@ def test_resumed_real_recording_decodes_across_the_discontinuity(
     assert result.returncode == 0, result.stderr
     assert float(json.loads(result.stdout)["format"]["duration"]) == pytest.approx(recorder.duration, abs=0.1)
     assert 7.0 <= recorder.duration <= 8.05
+    # Both parts as byte ranges of their media files, and every frame of them decodes.
+    text = recorder.playlist_path.read_text()
+    assert {uri for uri, _, _ in _listed(text)} == {"media.m4s", "r1-media.m4s"}
+    assert len(_listed(text)) == text.count("#EXTINF:")
+    decoded = run_tool([ffmpeg_bin, "-v", "error", "-i", str(recorder.playlist_path), "-f", "null", "-"], timeout=60)
+    assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
