@@ -8,6 +8,7 @@ from pathlib import Path
 
 from retake.media.hls import HlsPackager, HlsRecorder
 from retake.media.recording import FileWriter
+from retake.streams.media_bridge import Playback
 from tests.media.conftest import MessageFactory
 
 _URI = re.compile(r'URI="([^"]+)"|^(seg\d+\.m4s)$', re.MULTILINE)
@@ -80,3 +81,21 @@ def test_with_a_writer_segments_are_released_once_written(tmp_path: Path, messag
         stored.push(message)
     assert plain.held_bytes > 3 * stored.held_bytes
     assert [stored.get(f"seg{m}.m4s") for m in range(2, 11)] == [plain.get(f"seg{m}.m4s") for m in range(2, 11)]
+
+
+async def test_a_playback_serves_older_segments_from_its_recording(tmp_path: Path, messages: MessageFactory) -> None:
+    playback = Playback(tmp_path, health=None)
+    playback.begin("user-1", "session-1")
+    stream = playback.live_stream("user-1")
+    assert stream is not None and stream.hls is not None
+    plain = HlsPackager()
+    stream.add_sink(plain)  # the same repaired messages, no store
+    for message in messages(21_000):
+        stream.publish(message)
+    assert playback.flush_recordings()
+    for message in messages(2_000, start_ms=21_000, headers=False):
+        stream.publish(message)
+    assert plain.held_bytes > 3 * stream.hls.held_bytes
+    assert await stream.hls.fetch("seg3.m4s") == plain.get("seg3.m4s") is not None
+    assert await stream.hls.fetch("part10_0.m4s") == plain.get("part10_0.m4s") is not None
+    playback.close_all()
