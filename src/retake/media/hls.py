@@ -56,7 +56,7 @@ class HlsConfig:
     part_hold_back_factor: float = 3.0  # PART-HOLD-BACK = factor × PART-TARGET (Apple wants ≥ 3)
     # With a segment store: complete segments whose bytes stay in memory (the live edge players fetch now);
     # older ones are read from the store once it holds them.
-    memory_segments: int = 2
+    memory_segments: int = 1
 
     @property
     def part_hold_back(self) -> float:
