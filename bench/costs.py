@@ -76,7 +76,7 @@ _GC = re.compile(r"^(gc_collect_main|gc_collect_with_callback|gc_collect_generat
 _TIMER = re.compile(r"uv__run_timers|TimerHandle|\bcall_at\b|\bcall_later\b|_on_timer|_arm_timer|timer_cb")
 _PY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("previews", re.compile(r"retake/(streams/previews|media/preview|images)\.py|[(/]av/video/|[(/]PIL/")),
-    ("recorder", re.compile(r"retake/media/(recording|journal)\.py")),
+    ("recorder", re.compile(r"retake/media/(recording|journal|writer)\.py")),
     ("CMAF part", re.compile(r"retake/media/(cmaf|fmp4|hls|playlist)\.py")),
     ("FLV", re.compile(r"retake/media/(flv|stream|timestamps)\.py|retake/server/playback\.py")),
     ("media parse", re.compile(r"retake/av/|retake/media/health\.py")),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from retake.media import recording
+from retake.media import journal
+from retake.media import writer as writer_module
 from retake.media.hls import HlsPackager
 from retake.media.recording import FileWriter, HlsRecorder
 from tests.media.conftest import MessageFactory
@@ -32,13 +33,13 @@ def test_flush_without_writes_returns_at_once() -> None:
 def test_backlog_over_the_limit_is_written_by_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     writer = FileWriter(max_pending_bytes=10)
     writers: list[int] = []
-    real = recording._write_atomic
+    real = writer_module._write_atomic
 
-    def spy(path: Path, data: recording.Data) -> None:
+    def spy(path: Path, data: writer_module.Data) -> None:
         writers.append(threading.get_ident())
         real(path, data)
 
-    monkeypatch.setattr(recording, "_write_atomic", spy)
+    monkeypatch.setattr(writer_module, "_write_atomic", spy)
     writer.submit(tmp_path / "big", (b"x" * 6, b"y" * 5))  # more than the whole backlog may hold
     assert writers == [threading.get_ident()]
     assert (tmp_path / "big").read_bytes() == b"x" * 6 + b"y" * 5
@@ -63,10 +64,16 @@ def test_recorder_with_a_writer_is_complete_when_finished(tmp_path: Path, messag
         packager.push(message)
     packager.end()  # ends the recorder: waits for its files, then writes the playlist
     text = recorder.playlist_path.read_text()
-    names = re.findall(r"^seg\d+\.m4s$", text, re.MULTILINE)
-    assert names == ["seg0.m4s", "seg1.m4s", "seg2.m4s"]
+    ranges = [
+        (int(n), int(o)) for n, o in re.findall(r"^#EXT-X-BYTERANGE:(\d+)@(\d+)\nmedia\.m4s$", text, re.MULTILINE)
+    ]
+    assert [e.name for e in journal.load(tmp_path / "rec")] == ["seg0.m4s", "seg1.m4s", "seg2.m4s"]
     assert (tmp_path / "rec" / "init0.mp4").read_bytes() == packager.get("init0.mp4")
-    assert all((tmp_path / "rec" / n).read_bytes() == packager.get(n) for n in names)
+    media = (tmp_path / "rec" / "media.m4s").read_bytes()
+    assert [media[o : o + n] for n, o in ranges] == [packager.get(f"seg{i}.m4s") for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == [
+        "index.m3u8", "init0.mp4", "journal.jsonl", "media.m4s", "recording.json"
+    ]  # fmt: skip
 
 
 def _open_in(folder: Path) -> list[str]:

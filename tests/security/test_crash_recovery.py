@@ -235,9 +235,10 @@ def test_republish_within_the_grace_resumes_and_keeps_both_parts(node: Node) -> 
     assert set(after) - set(before), "the resumed part wrote no new files"
     playlist = (folder / "index.m3u8").read_text()
     assert playlist.count("#EXT-X-DISCONTINUITY") >= 1
-    listed = re.findall(r"^(\S+\.m4s)$", playlist, re.MULTILINE)
-    assert len(listed) == len(set(listed))
-    assert any(n in before for n in listed) and any(n not in before for n in listed)
+    # Each segment a byte range of its recorder's media file (media.m4s, then r1-media.m4s), none listed twice.
+    listed = re.findall(r"^#EXT-X-BYTERANGE:(\S+)\n(\S+\.m4s)$", playlist, re.MULTILINE)
+    assert len(listed) == len(set(listed)) == playlist.count("#EXTINF:")
+    assert any(n in before for _, n in listed) and any(n not in before for _, n in listed)
     assert vod == pytest.approx(total, abs=1.0), f"VOD {vod:.2f} s of {first:.2f} + {second:.2f} s pushed"
     assert item["duration_seconds"] == pytest.approx(vod, abs=1.0)
 

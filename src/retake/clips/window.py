@@ -1,8 +1,9 @@
 """Which recorded segments make a clip, and the ffmpeg command that remuxes them (pure functions, no I/O).
 
-A live session's recorder (media/recording.py) writes each finished fMP4 segment to
-``<data-dir>/recordings/<session>/`` and then a journal line naming it (media/journal.py), so the last
-``MAX_SECONDS`` of a stream are already on disk: a clip is read from there, and costs no memory per stream.
+A live session's recorder (media/recording.py) appends each finished fMP4 segment to the media file in
+``<data-dir>/recordings/<session>/`` and then a journal line naming it and its byte range (media/journal.py), so
+the last ``MAX_SECONDS`` of a stream are already on disk: a clip is read from there, and costs no memory per
+stream. Recordings of the older layout (a file per segment, lines without ``f``) are read as whole files.
 Segments are cut at keyframes (media/cmaf.py), so a clip made of whole segments starts at a keyframe.
 """
 
@@ -28,6 +29,9 @@ class Segment:
     duration: float
     init_name: str
     discontinuity: bool
+    file: str = ""  # the media file holding it at ``offset`` (``size`` bytes); "" when the file ``name`` is it
+    offset: int = 0
+    size: int = 0
 
 
 def parse_journal_tail(tail: bytes, *, cut_first: bool) -> list[Segment]:
@@ -45,10 +49,15 @@ def parse_journal_tail(tail: bytes, *, cut_first: bool) -> list[Segment]:
             continue
         try:
             record = json.loads(line)
-            segment = Segment(str(record["s"]), float(record["d"]), str(record["i"]), bool(record["x"]))
-        except (ValueError, KeyError, TypeError):
+            segment = Segment(
+                str(record["s"]), float(record["d"]), str(record["i"]), bool(record["x"]),
+                str(record.get("f", "")), int(record.get("o", 0)), int(record.get("b", 0)),
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue  # the line being written as we read
-        if "/" in segment.name or "/" in segment.init_name or segment.duration <= 0:
+        if "/" in segment.name + segment.init_name + segment.file or segment.duration <= 0:
+            continue
+        if segment.file and (segment.offset < 0 or segment.size <= 0):
             continue
         found.append(segment)
     return found
@@ -72,11 +81,25 @@ def pick_segments(segments: Sequence[Segment], seconds: float) -> list[Segment]:
 
 def concat_input(directory: Path, segments: Sequence[Segment]) -> str:
     """ffmpeg's ``concat:`` protocol input: the init segment, then the media segments, read back to back as one
-    fragmented MP4 (ISO/IEC 14496-12 §8.8: a movie header followed by movie fragments), with no copy on disk."""
-    files = [directory / segments[0].init_name, *(directory / s.name for s in segments)]
-    if any("|" in str(path) for path in files):
+    fragmented MP4 (ISO/IEC 14496-12 §8.8: a movie header followed by movie fragments), with no copy on disk.
+    A segment in a media file is its byte range there, through ffmpeg's ``subfile`` protocol (``end`` is
+    exclusive); consecutive ranges of one file are read as one."""
+    sources = [str(directory / segments[0].init_name)]
+    run: tuple[str, int, int] | None = None  # (file, start, end) of the media file range being extended
+    for segment in segments:
+        if not segment.file:
+            run = None
+            sources.append(str(directory / segment.name))
+            continue
+        if run is not None and run[0] == segment.file and run[2] == segment.offset:
+            run = (run[0], run[1], run[2] + segment.size)
+            sources.pop()
+        else:
+            run = (segment.file, segment.offset, segment.offset + segment.size)
+        sources.append(f"subfile,,start,{run[1]},end,{run[2]},,:{directory / run[0]}")
+    if any("|" in source for source in sources):
         raise ValueError("a recording path contains '|', which the concat protocol cannot name")
-    return "concat:" + "|".join(str(path) for path in files)
+    return "concat:" + "|".join(sources)
 
 
 def remux_argv(ffmpeg: str, source: str, seconds: float, video_out: Path, thumbnail_out: Path) -> list[str]:

@@ -3,12 +3,18 @@
 Tag order and limits follow RFC 8216bis (draft-pantos-hls-rfc8216bis, "[HLS2]"): EXT-X-PART-INF and
 EXT-X-SERVER-CONTROL [§4.4.3.7–8], EXT-X-PART [§4.4.4.9], EXT-X-PRELOAD-HINT [§4.4.5.3], blocking playlist
 reload [§6.2.5.2]. Resource names end in .mp4/.m4s so ffmpeg's ``extension_picky`` accepts them.
+
+With a :class:`~retake.media.recording.SegmentStore` (the stream's recorder, :meth:`HlsPackager.serve_from`)
+only the open segment and the last ``memory_segments`` complete ones keep their bytes in memory; older listed
+and retained segments (and their parts) are read back from the recording's media file, off the event loop.
+Nine complete segments of a 1.6 Mbit/s stream were ~3.7 MB per stream (issue 14, RSS goal 2 MiB).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 import time
 from collections import deque
@@ -22,7 +28,7 @@ from .cmaf import CmafInit, CmafPart, CmafSegmenter
 from .errors import PlaylistRequestError
 from .fmp4 import styp
 from .playlist import format_duration, format_pdt, media_type_for
-from .recording import FinishedPart, FinishedSegment, HlsRecorder, SegmentListener
+from .recording import FinishedPart, FinishedSegment, HlsRecorder, SegmentListener, SegmentStore
 
 __all__ = [
     "FinishedPart",
@@ -31,6 +37,7 @@ __all__ = [
     "HlsPackager",
     "HlsRecorder",
     "SegmentListener",
+    "SegmentStore",
     "media_type_for",
 ]
 
@@ -47,6 +54,9 @@ class HlsConfig:
     window_segments: int = 6  # complete segments listed in the playlist
     retained_segments: int = 3  # extra segments still fetchable after they left the playlist
     part_hold_back_factor: float = 3.0  # PART-HOLD-BACK = factor × PART-TARGET (Apple wants ≥ 3)
+    # With a segment store: complete segments whose bytes stay in memory (the live edge players fetch now);
+    # older ones are read from the store once it holds them.
+    memory_segments: int = 1
 
     @property
     def part_hold_back(self) -> float:
@@ -61,9 +71,10 @@ class HlsConfig:
 @dataclass
 class _Part:
     name: str
-    data: bytes
+    data: bytes  # b"" once released: its segment is read from the store
     duration: float
     independent: bool
+    size: int
 
 
 @dataclass
@@ -73,6 +84,7 @@ class _Segment:
     discontinuity: bool
     program_date_time: float
     parts: list[_Part] = field(default_factory=list)
+    stored: tuple[str, int, int] | None = None  # (path, offset, size) in the store, once its bytes are released
 
     @property
     def name(self) -> str:
@@ -90,7 +102,15 @@ class _Segment:
         return b"".join(self.chunks())
 
     def size(self) -> int:
-        return len(_STYP) + sum(len(p.data) for p in self.parts)
+        return len(_STYP) + sum(p.size for p in self.parts)
+
+    def part_range(self, index: int) -> tuple[str, int, int] | None:
+        """Where part ``index`` is in the store (after the styp and the parts before it)."""
+        if self.stored is None:
+            return None
+        path, offset, _ = self.stored
+        start = offset + len(_STYP) + sum(p.size for p in self.parts[:index])
+        return path, start, self.parts[index].size
 
 
 _STYP = styp()
@@ -98,6 +118,24 @@ _STYP = styp()
 
 def _init_name(version: int) -> str:
     return f"init{version}.mp4"
+
+
+def _read_range(path: str, offset: int, size: int) -> bytes | None:
+    """``size`` bytes of ``path`` at ``offset``; None if the file is gone or shorter (a removed recording)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, size, offset)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) == size else None
+
+
+Found = bytes | tuple[str, int, int] | None  # in memory, where in the store, or nothing
 
 
 class HlsPackager:
@@ -123,6 +161,11 @@ class HlsPackager:
         # LL-HLS makes no Event per part.
         self._changed: asyncio.Event | None = None
         self._ended = False
+        self._store: SegmentStore | None = None
+
+    def serve_from(self, store: SegmentStore) -> None:
+        """Release older complete segments' bytes once ``store`` holds them (see the module's doc)."""
+        self._store = store
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -176,7 +219,9 @@ class HlsPackager:
             )
             self._open = segment
         index = len(segment.parts)
-        segment.parts.append(_Part(f"part{segment.msn}_{index}.m4s", event.data, event.duration, event.independent))
+        segment.parts.append(
+            _Part(f"part{segment.msn}_{index}.m4s", event.data, event.duration, event.independent, len(event.data))
+        )
         if self._listeners:  # a recorder keeps the open segment on disk part by part (media/journal.py)
             part = FinishedPart(
                 segment_name=segment.name,
@@ -217,6 +262,22 @@ class HlsPackager:
         )
         for listener in self._listeners:
             listener.on_segment(finished)
+        if self._store is not None:
+            self._release(self._store)
+
+    def _release(self, store: SegmentStore) -> None:
+        # Every complete segment but the newest few, once the store has written it (the writer is ~50 ms
+        # behind; one it has not written yet is released at a later segment's end).
+        keep = self.config.memory_segments
+        for segment in list(self._segments)[: max(0, len(self._segments) - keep)]:
+            if segment.stored is not None:
+                continue
+            found = store.stored(segment.name)
+            if found is None or found[2] != segment.size():
+                continue  # not written yet (or not as we made it): keep serving it from memory
+            segment.stored = found
+            for part in segment.parts:
+                part.data = b""
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, None
@@ -233,6 +294,12 @@ class HlsPackager:
     def ready(self) -> bool:
         """True once the playlist lists a complete segment (or the stream ended)."""
         return bool(self._segments) or self._ended
+
+    @property
+    def held_bytes(self) -> int:
+        """Media bytes this packager holds in memory (its open and complete segments not released)."""
+        held = [*self._segments, self._open] if self._open is not None else self._segments
+        return sum(len(p.data) for s in held for p in s.parts)
 
     @property
     def codecs(self) -> str:
@@ -376,8 +443,7 @@ class HlsPackager:
 
     # -- resources ---------------------------------------------------------------------------------
 
-    def get(self, name: str) -> bytes | None:
-        """Bytes of ``initN.mp4``, ``segM.m4s`` or ``partM_N.m4s`` if available now, else None."""
+    def _locate(self, name: str) -> Found:
         match = _NAME.match(name)
         if match is None:
             return None
@@ -386,18 +452,29 @@ class HlsPackager:
         if match["seg"] is not None:
             msn = int(match["seg"])
             segment = self._find(msn)
-            return segment.data() if segment is not None and msn <= self._completed_through else None
+            if segment is None or msn > self._completed_through:
+                return None
+            return segment.stored if segment.stored is not None else segment.data()
         segment = self._find(int(match["pmsn"]))
         index = int(match["part"])
         if segment is None or index >= len(segment.parts):
             return None
-        return segment.parts[index].data
+        return segment.part_range(index) if segment.stored is not None else segment.parts[index].data
+
+    def get(self, name: str) -> bytes | None:
+        """Bytes of ``initN.mp4``, ``segM.m4s`` or ``partM_N.m4s`` if available now, else None. A segment
+        released to the store is read here, blocking: on an event loop use :meth:`fetch`."""
+        found = self._locate(name)
+        return _read_range(*found) if isinstance(found, tuple) else found
 
     async def fetch(self, name: str, timeout: float | None = None) -> bytes | None:  # noqa: ASYNC109
-        """Like :meth:`get`, but a request for the preload-hinted part is held until it exists [§6.2.6]."""
-        data = self.get(name)
-        if data is not None or self._ended or name != self._preload_hint():
-            return data
+        """Like :meth:`get`, but a request for the preload-hinted part is held until it exists [§6.2.6], and
+        one for a released segment is read from the store in a thread (a cold page cache may block)."""
+        found = self._locate(name)
+        if isinstance(found, tuple):
+            return await asyncio.to_thread(_read_range, *found)
+        if found is not None or self._ended or name != self._preload_hint():
+            return found
         match = _NAME.match(name)
         if match is None or match["pmsn"] is None:
             return None

@@ -1,12 +1,14 @@
 """The recording journal: what of a recording is safely on disk, so the recording outlives its process.
 
-While a session records, every part of the open segment is appended to the segment's file and then one line
-is appended to ``journal.jsonl`` (``{"p": ...}``: the segment so far), and one more (``{"s": ...}``) when the
-segment is complete. The line always follows the bytes it describes (one writer thread does both, in order),
-so after a ``kill -9`` the journal names only media that reached the disk: a node that restarts builds the VOD
-playlist from it, cutting a half-written part off the open segment. Nothing is fsynced: a killed process
-loses nothing the kernel already holds, and a power cut costing the last seconds is the accepted price of
-not syncing every half second per stream.
+While a session records, every part of the open segment is appended to the recording's media file
+(``media.m4s``: every segment back to back) and then one line is appended to ``journal.jsonl`` (``{"p": ...}``:
+the segment so far, with its byte offset ``o`` in the file ``f``), and one more (``{"s": ...}``) when the
+segment is complete. Recordings made before the media file existed have one file per segment and lines
+without ``f``: they are still read (their segments are whole files). The line always follows the bytes it
+describes (one writer thread does both, in order), so after a ``kill -9`` the journal names only media that
+reached the disk: a node that restarts builds the VOD playlist from it, cutting a half-written part off the
+end of the media file. Nothing is fsynced: a killed process loses nothing the kernel already holds, and a
+power cut costing the last seconds is the accepted price of not syncing every half second per stream.
 
 A recorder that opens a folder which already holds a recording (a republish after a restart) continues it
 under a new name prefix (``r1-``, ``r2-``, …), so no earlier file is ever overwritten, and its first segment
@@ -42,6 +44,14 @@ class RecordedSegment:
     discontinuity: bool
     program_date_time: float  # POSIX seconds
     size: int = 0
+    # The file holding the segment's bytes at ``offset``: the recording's media file. "" for the old layout, in
+    # which the segment is the whole file ``name``.
+    file: str = ""
+    offset: int = 0
+
+    @property
+    def stored_name(self) -> str:
+        return self.file or self.name
 
 
 def segment_line(entry: RecordedSegment, *, complete: bool) -> bytes:
@@ -54,6 +64,9 @@ def segment_line(entry: RecordedSegment, *, complete: bool) -> bytes:
         "t": entry.program_date_time,
         "b": entry.size,
     }
+    if entry.file:
+        record["f"] = entry.file
+        record["o"] = entry.offset
     return (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -68,10 +81,12 @@ def _parse(line: bytes) -> tuple[bool, RecordedSegment] | None:
             discontinuity=bool(record["x"]),
             program_date_time=float(record["t"]),
             size=int(record["b"]),
+            file=str(record.get("f", "")),
+            offset=int(record.get("o", 0)),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None  # the line the crash cut in half (only ever the last one)
-    if "/" in entry.name or "/" in entry.init_name or entry.size < 0:
+    if "/" in entry.name + entry.init_name + entry.file or entry.size < 0 or entry.offset < 0:
         return None
     return complete, entry
 
@@ -93,18 +108,28 @@ def load(directory: Path) -> list[RecordedSegment]:
         if parsed is not None and not latest.get(parsed[1].name, (False,))[0]:
             latest[parsed[1].name] = parsed
     entries = []
+    sizes: dict[str, int | None] = {}
+    ends: dict[str, int] = {}  # media file -> the end of the last byte the journal vouches for in it
     for complete, entry in latest.values():
-        path = directory / entry.name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+        stored = entry.stored_name
+        if stored not in sizes:
+            try:
+                sizes[stored] = (directory / stored).stat().st_size
+            except FileNotFoundError:
+                sizes[stored] = None
+        size, end = sizes[stored], entry.offset + entry.size
+        if size is None:
             continue
-        if size < entry.size or (complete and size != entry.size) or not (directory / entry.init_name).is_file():
+        # A segment file of the old layout is exactly the segment; the media file holds later segments too.
+        whole = complete and not entry.file
+        if size < end or (whole and size != end) or not (directory / entry.init_name).is_file():
             log.warning("recording %s: %s is not as the journal says; left out", directory, entry.name)
             continue
-        if size > entry.size:
-            os.truncate(path, entry.size)  # a part half-written at the crash
+        ends[stored] = max(ends.get(stored, 0), end)
         entries.append(entry)
+    for stored, end in ends.items():
+        if (sizes[stored] or 0) > end:
+            os.truncate(directory / stored, end)  # a part half-written at the crash
     return entries
 
 

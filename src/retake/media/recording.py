@@ -1,31 +1,39 @@
 """Segment listeners and the VOD recorder fed by :class:`retake.media.hls.HlsPackager`.
 
-A recording is the live stream's init and media segments written as files, plus a VOD media playlist
-written at the end (``EXT-X-PLAYLIST-TYPE:VOD``, ``EXT-X-ENDLIST`` [RFC 8216 §4.3.3.5, §4.3.3.4]).
+A recording is the live stream's init segments as files and its media segments back to back in one media
+file (``media.m4s``), plus a VOD media playlist written at the end that lists each segment as a byte range
+of it (``EXT-X-BYTERANGE`` [RFC 8216 §4.3.2.2], ``EXT-X-PLAYLIST-TYPE:VOD``, ``EXT-X-ENDLIST``
+[§4.3.3.5, §4.3.3.4]). One file per segment cost the writer an ext4 inode allocation (``openat`` with
+O_CREAT, ~0.4 ms) every two seconds per stream: ~47 % of its time at 50 streams. Recordings made with one
+file per segment (journal lines without a file name) are still finished and played as they are.
+
 Without a :class:`FileWriter` the writes are synchronous. With one, they go to its single thread in order, so
 a recorder fed from an event loop never blocks it on the disk: creating and writing a ≈400 KB segment file
 took up to milliseconds on the loop, for every stream every two seconds.
 
-Each part is appended to its segment's file as it is made, followed by a journal line (media/journal.py), so
+Each part is written to the media file as it is made, followed by a journal line (media/journal.py), so
 a process killed mid-stream leaves a recording that can be finished from the disk to within one part.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
-import os
-import queue
-import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from . import journal
 from .journal import RecordedSegment
 from .playlist import format_duration, format_pdt
+from .writer import Data, FileWriter, _Job, _perform, _size, _write_atomic
+
+__all__ = ["Data", "FileWriter", "FinishedPart", "FinishedSegment", "HlsRecorder", "SegmentListener", "SegmentStore"]
+
+log = logging.getLogger(__name__)
+
+MEDIA_NAME = "media.m4s"  # a recording's segments back to back (after the recorder's prefix, if any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,193 +86,17 @@ class SegmentListener(Protocol):
     def on_end(self) -> None: ...
 
 
-log = logging.getLogger(__name__)
+class SegmentStore(Protocol):
+    """Where a packager finds its older complete segments once it no longer holds their bytes."""
 
-
-Data = bytes | Sequence[bytes]  # one piece, or pieces written back to back
-
-
-def _write_atomic(path: Path, data: Data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as file:
-        if isinstance(data, bytes):
-            file.write(data)
-        else:
-            file.writelines(data)
-    os.replace(tmp, path)
-
-
-def _append(path: Path, data: Data) -> None:
-    with path.open("ab") as file:
-        if isinstance(data, bytes):
-            file.write(data)
-        else:
-            file.writelines(data)
-
-
-def _size(data: Data) -> int:
-    return len(data) if isinstance(data, bytes) else sum(map(len, data))
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    path: Path
-    data: Data
-    size: int
-    append: bool  # append to the file (a part of the open segment) rather than replace it atomically
-    journal: tuple[Path, bytes] | None  # a line appended to this file once the data is written
-
-
-class _AppendFiles:
-    """Files the writer thread keeps open for appending: a recording's journal and its open segment get a line
-    and a part every ~0.5 s, and opening and closing both each time cost the writer more than the writes (an
-    ext4 open, a close, and the dentry lookups). Unbuffered: every write is in the kernel when it returns, as
-    after a close, so a killed process leaves the same files. At most two per folder (the journal and the
-    segment being appended) and ``limit`` in all; closed on ``close_all`` (every flush)."""
-
-    def __init__(self, limit: int = 512) -> None:
-        self._limit = limit
-        self._open: dict[Path, BinaryIO] = {}  # oldest first
-
-    def append(self, path: Path, data: Data) -> None:
-        file = self._open.pop(path, None)
-        if file is None:
-            file = path.open("ab", buffering=0)
-            self._evict(path.parent)
-        self._open[path] = file
-        if isinstance(data, bytes):
-            file.write(data)
-        else:
-            file.writelines(data)
-
-    def forget(self, path: Path) -> None:
-        """``path`` is about to be replaced or removed: close its handle."""
-        file = self._open.pop(path, None)
-        if file is not None:
-            file.close()
-
-    def _evict(self, folder: Path) -> None:
-        same = [p for p in self._open if p.parent == folder]
-        for old in same[: max(0, len(same) - 1)]:  # the new one makes two
-            self.forget(old)
-        while len(self._open) >= self._limit:
-            self.forget(next(iter(self._open)))
-
-    def close_all(self) -> None:
-        for path in list(self._open):
-            with contextlib.suppress(OSError):
-                self.forget(path)
-
-
-def _perform(job: _Job, files: _AppendFiles | None = None) -> None:
-    try:
-        if job.append:
-            if files is None:
-                _append(job.path, job.data)
-            else:
-                files.append(job.path, job.data)
-        elif job.data or job.journal is None:
-            if files is not None:
-                files.forget(job.path)
-            _write_atomic(job.path, job.data)
-    except OSError:
-        log.exception("could not write %s", job.path)
-        if files is not None:
-            files.forget(job.path)
-        return  # and no journal line: the journal names only what is on disk
-    if job.journal is not None:
-        path, line = job.journal
-        try:
-            if files is None:
-                _append(path, line)
-            else:
-                files.append(path, line)
-        except OSError:
-            log.exception("could not write %s", path)
-            if files is not None:
-                files.forget(path)
-
-
-class FileWriter:
-    """Writes files on one background thread, in submission order, for any number of recorders.
-
-    Memory stays bounded: when more than ``max_pending_bytes`` wait (a disk slower than the streams), the
-    caller waits for the backlog and then writes its submission itself, which slows the caller down rather
-    than queueing without end, and keeps the order (appends to one file must not overtake each other). A
-    failed write is logged and skipped (the recording misses that file; the live stream goes on).
-    """
-
-    def __init__(self, max_pending_bytes: int = 64 * 1024 * 1024, batch_seconds: float = 0.05) -> None:
-        self.max_pending_bytes = max_pending_bytes
-        # After a batch the thread sleeps this long before it looks again, so that every recording's parts of
-        # that moment go in one wake-up: a put into the queue wakes the thread only while it waits in get(),
-        # which was once per part per stream (a futex wake on the event loop each time).
-        self.batch_seconds = batch_seconds
-        self._files = _AppendFiles()
-        self._jobs: queue.SimpleQueue[_Job | threading.Event] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pending = 0
-        self._thread: threading.Thread | None = None
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._pending
-
-    def submit(
-        self, path: Path, data: Data, *, append: bool = False, journal: tuple[Path, bytes] | None = None
-    ) -> None:
-        """Write ``data`` to ``path`` soon: atomically (a reader never sees half a file), or appended; then
-        append ``journal``'s line to its file, if given."""
-        size = _size(data)
-        job = _Job(path, data, size, append, journal)
-        with self._lock:
-            queued = self._pending + size <= self.max_pending_bytes
-            if queued:
-                self._pending += size
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="retake-file-writer", daemon=True)
-                    self._thread.start()
-        if queued:
-            self._jobs.put(job)
-            return
-        if not self.flush(timeout=60):
-            log.warning("file writer backlog still pending after 60 s; writing %s out of order", path)
-        _perform(job)
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything submitted so far is written; ``False`` if that took longer than ``timeout``."""
-        if self._thread is None:
-            return True
-        done = threading.Event()
-        self._jobs.put(done)
-        return done.wait(timeout)
-
-    def _run(self) -> None:
-        while True:
-            job: _Job | threading.Event | None = self._jobs.get()
-            while job is not None:
-                self._do(job)
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    job = None
-            if self.batch_seconds > 0:
-                time.sleep(self.batch_seconds)
-
-    def _do(self, job: _Job | threading.Event) -> None:
-        if isinstance(job, threading.Event):
-            self._files.close_all()  # whoever flushed may remove, rename or read the files next
-            job.set()
-            return
-        try:
-            _perform(job, self._files)
-        finally:
-            with self._lock:
-                self._pending -= job.size
+    def stored(self, name: str) -> tuple[str, int, int] | None:
+        """(file path, offset, size) of the packager's segment ``name`` once all its bytes are written."""
+        ...
 
 
 class HlsRecorder:
-    """Writes every init, part and segment into ``directory`` with a journal, and at the end a VOD playlist.
+    """Writes every init into ``directory``, every part and segment into its media file, with a journal, and at
+    the end a VOD playlist. It is also the packager's :class:`SegmentStore` for segments already written.
 
     A folder that already holds a recording (from a process that died, see media/journal.py) is continued:
     its journaled segments come first, the new files get a fresh name prefix, and a discontinuity separates
@@ -285,9 +117,17 @@ class HlsRecorder:
         # After the segments of an earlier process the encoder's timeline starts over: the first new segment
         # says so with EXT-X-DISCONTINUITY.
         self._resume_break = bool(self._entries)
-        self._open: RecordedSegment | None = None  # the segment whose parts are being appended, so far
+        self._open: RecordedSegment | None = None  # the segment whose parts are being written, so far
         self._open_parts = 0
-        self._open_path = self.directory  # its file (a Path join per part showed in profiles)
+        self._media_name = self._prefix + MEDIA_NAME
+        self._media = self.directory / self._media_name
+        self._media_str = str(self._media)
+        self._end = 0  # bytes given to the writer for the media file so far (the next segment's offset)
+        # Written by the writer's thread, read by the packager's: a dict store and lookup are atomic under the
+        # GIL. The packager's names (no prefix) -> (offset, size); only the latest few are kept.
+        self._written: dict[str, tuple[int, int]] = {}
+        self._part_failed = False  # a part of the segment being written failed: that segment is not servable
+        self._on_part_written = self._part_written  # bound once: it goes with every part
         self._finished = False
 
     @property
@@ -312,28 +152,30 @@ class HlsRecorder:
         name = self._prefix + part.segment_name
         if part.index == 0:
             self._open_parts = 0
-            self._open_path = self.directory / name
             self._open = RecordedSegment(
                 name, 0.0, self._prefix + part.init_name, self._discontinuity(part.discontinuity),
-                part.program_date_time,
+                part.program_date_time, 0, self._media_name, self._end,
             )  # fmt: skip
         elif self._open is None or self._open.name != name or part.index != self._open_parts:
-            self._open = None  # joined mid-segment: on_segment writes the whole file
+            self._open = None  # joined mid-segment: on_segment writes the whole segment
             return
         opened = self._open
         self._open = RecordedSegment(
             name, opened.duration + part.duration, opened.init_name, opened.discontinuity,
-            opened.program_date_time, opened.size + part.size,
+            opened.program_date_time, opened.size + part.size, opened.file, opened.offset,
         )  # fmt: skip
         self._open_parts += 1
         line = journal.segment_line(self._open, complete=False)
-        self._write(self._open_path, part.chunks, append=part.index > 0, line=line)
+        self._write(self._media, part.chunks, line=line, at=self._end, done=self._on_part_written)
+        self._end += part.size
 
     def on_segment(self, segment: FinishedSegment) -> None:
         if self._finished:
             return
         name = self._prefix + segment.name
         opened, self._open = self._open, None
+        whole = opened is None or opened.name != name or opened.size != segment.size
+        offset = self._end if whole or opened is None else opened.offset
         entry = RecordedSegment(
             name,
             segment.duration,
@@ -341,14 +183,35 @@ class HlsRecorder:
             self._discontinuity(segment.discontinuity),
             segment.program_date_time,
             segment.size,
+            self._media_name,
+            offset,
         )
         line = journal.segment_line(entry, complete=True)
-        if opened is not None and opened.name == name and opened.size == segment.size:
-            self._write(self._journal, b"", append=True, line=line)  # its parts are all in the file already
-        else:
-            self._write(self.directory / name, segment.chunks, line=line)
+        done = functools.partial(self._segment_written, segment.name, offset, segment.size)
+        if whole:
+            self._write(self._media, segment.chunks, line=line, at=offset, done=done)
+            self._end += segment.size
+        else:  # its parts are all in the file already
+            self._write(self._journal, b"", append=True, line=line, done=done)
         self._entries.append(entry)
         self._resume_break = False
+
+    def _part_written(self, ok: bool) -> None:
+        if not ok:
+            self._part_failed = True
+
+    def _segment_written(self, name: str, offset: int, size: int, ok: bool) -> None:
+        # Jobs run in order: a part failed since the last segment was one of this segment's (or of one joined
+        # mid-way, whose bytes a whole write made unused).
+        failed, self._part_failed = self._part_failed, False
+        if ok and not failed:
+            self._written[name] = (offset, size)
+            if len(self._written) > 32:  # the packager asks only about its listed and retained segments
+                del self._written[next(iter(self._written))]
+
+    def stored(self, name: str) -> tuple[str, int, int] | None:
+        found = self._written.get(name)
+        return None if found is None else (self._media_str, found[0], found[1])
 
     def _discontinuity(self, announced: bool) -> bool:
         return announced or self._resume_break
@@ -356,12 +219,21 @@ class HlsRecorder:
     def on_end(self) -> None:
         self.finish()
 
-    def _write(self, path: Path, data: Data, *, append: bool = False, line: bytes | None = None) -> None:
+    def _write(
+        self,
+        path: Path,
+        data: Data,
+        *,
+        append: bool = False,
+        line: bytes | None = None,
+        at: int = -1,
+        done: Callable[[bool], None] | None = None,
+    ) -> None:
         then = (self._journal, line) if line is not None else None
         if self._writer is not None:
-            self._writer.submit(path, data, append=append, journal=then)
+            self._writer.submit(path, data, append=append, journal=then, at=at, done=done)
         else:
-            _perform(_Job(path, data, _size(data), append, then))
+            _perform(_Job(path, data, _size(data), append, then, at, done))
 
     def finish(self) -> Path | None:
         """Write the VOD playlist (idempotent); None when nothing was recorded."""
@@ -397,6 +269,8 @@ def render_vod_playlist(entries: list[RecordedSegment]) -> str:
             lines.append("#EXT-X-DISCONTINUITY")
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_pdt(entry.program_date_time)}")
         lines.append(f"#EXTINF:{format_duration(entry.duration)},")
-        lines.append(entry.name)
+        if entry.file:  # a range of the media file [RFC 8216 §4.3.2.2]
+            lines.append(f"#EXT-X-BYTERANGE:{entry.size}@{entry.offset}")
+        lines.append(entry.stored_name)
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

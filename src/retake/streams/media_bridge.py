@@ -144,6 +144,7 @@ class Playback:
             recorder = HlsRecorder(directory, writer=self._files)
             packager = HlsPackager()
             packager.add_listener(recorder)
+            packager.serve_from(recorder)  # older segments are read from the recording, not kept in memory
             stream = self.registry.open(stream_id)
             if stream.hls is None:
                 stream.hls = packager
