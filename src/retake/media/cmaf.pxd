@@ -1,0 +1,70 @@
+# Types for the Cython build of cmaf.py (setup.py; the .py is the source and runs unchanged without it).
+# The segmenter and its per-part state become extension types: their attributes are C struct fields and the
+# per-frame helpers C methods, so a frame costs no attribute dict lookups or Python calls inside the module.
+# Values that come from media timestamps stay Python ints (objects): any int the .py accepts still works, with
+# the same results and errors. The public API (push, flush, init, the three public attributes) is unchanged.
+cimport cython
+
+
+@cython.final
+cdef class _OpenPart:
+    cdef public object start_ms
+    cdef public list video
+    cdef public list audio
+    cdef public object video_base
+    cdef public object audio_base
+    cdef public bint independent
+    cdef public object audio_samples
+
+    cpdef bint empty(self)
+
+
+@cython.final
+cdef class _PendingVideo:
+    cdef public object dts_ms
+    cdef public object cts_ms
+    cdef public object data
+    cdef public bint is_key
+
+
+@cython.final
+cdef class CmafSegmenter:
+    cdef public object segment_target_ms
+    cdef public object part_target_ms
+    cdef public object tracks
+    cdef object _video
+    cdef object _audio
+    cdef object _audio_config
+    cdef bint _config_changed
+    cdef object _init
+    cdef object _sequence
+    cdef _OpenPart _part
+    cdef object _segment_start_ms
+    cdef object _last_gop_ms
+    cdef object _last_key_ms
+    cdef _PendingVideo _pending
+    cdef object _frame_ms
+    cdef object _audio_next
+
+    cdef object _new_init(self)
+
+    @cython.locals(key=bint)
+    cdef list _push_video(self, object message)
+
+    @cython.locals(pending=_PendingVideo)
+    cdef void _advance(self, object t, list out) except *
+
+    cdef bint _should_cut(self, object t) except -1
+
+    @cython.locals(pending=_PendingVideo)
+    cdef void _commit_pending(self, object next_dts_ms) except *
+
+    cdef list _push_audio(self, object message)
+
+    @cython.locals(part=_OpenPart)
+    cdef void _add_audio(self, object data, object ts_ms, object config) except *
+
+    cdef list _push_audio_only(self, object data, object t, object config)
+
+    @cython.locals(part=_OpenPart)
+    cdef void _close_part(self, object end_ms, bint ends_segment, list out) except *
