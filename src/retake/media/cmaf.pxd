@@ -4,6 +4,7 @@
 # Values that come from media timestamps stay Python ints (objects): any int the .py accepts still works, with
 # the same results and errors. The public API (push, flush, init, the three public attributes) is unchanged.
 cimport cython
+from retake.media.flv cimport audio_packet_type, video_header
 
 
 @cython.final
