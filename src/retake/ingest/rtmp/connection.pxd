@@ -1,8 +1,8 @@
 # Types for the Cython build of connection.py (setup.py; the .py is the source and runs unchanged without it).
 # RtmpConnection becomes an extension type: its fields are C struct slots, the chunk reader is typed (its
-# next_raw a C call), and the per-read helpers are C methods. Every attribute the .py sets stays readable and
-# writable from Python (public) except the private ones nobody outside reads; _reader is readonly (the RTMP
-# fuzz test watches it). Counters and ids stay Python ints: same values and errors as the .py.
+# next_raw a C call), and the per-read helpers are C methods. The public attributes stay readable and
+# writable from Python, the private ones readable (tests look at _reader and _writer). Counters and ids stay
+# Python ints: same values and errors as the .py.
 cimport cython
 from retake.ingest.rtmp.chunk cimport ChunkReader
 
@@ -11,19 +11,19 @@ from retake.ingest.rtmp.chunk cimport ChunkReader
 cdef class RtmpConnection:
     cdef public object config
     cdef public object state
-    cdef object _handshake
+    cdef readonly object _handshake
     cdef readonly ChunkReader _reader
     cdef public object authorized
-    cdef object _writer
-    cdef object _out
-    cdef object _events
-    cdef object _error
+    cdef readonly object _writer
+    cdef readonly object _out
+    cdef readonly object _events
+    cdef readonly object _error
     cdef public object app
     cdef public object publish_stream_id
-    cdef object _next_stream_id
+    cdef readonly object _next_stream_id
     cdef public object bytes_received
-    cdef object _last_ack
-    cdef object _ack_window
+    cdef readonly object _last_ack
+    cdef readonly object _ack_window
     cdef public object dropped_messages
 
     cdef void _receive(self, object data) except *
