@@ -19,7 +19,7 @@ install: $(STAMP) web
 
 ## extensions: rebuild the Cython hot path in place after an edit (`pip install -e` built it; without a C
 ## compiler it stays pure Python; the modules are listed in src/retake/extensions.py)
-$(EXT_STAMP): $(STAMP) setup.py $(wildcard src/retake/*.py src/retake/*/*.py src/retake/*/*/*.py src/retake/*/*/*.pxd)
+$(EXT_STAMP): $(STAMP) setup.py $(wildcard src/retake/*.py src/retake/*/*.py src/retake/*/*/*.py src/retake/*/*.pxd src/retake/*/*/*.pxd)
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	touch $(EXT_STAMP)
 

@@ -8,6 +8,9 @@ costs). Each mode runs in its own process (``RETAKE_NO_EXTENSIONS`` is read at i
 the best round of each is reported with its CPU time per message.
 
     PYTHONPATH=src .venv/bin/python -m bench.media_path --rounds 5
+
+``--baseline DIR`` adds the workers of another checkout (built in place with ``setup.py build_ext
+--inplace``), alternating with this tree's, for a before/after comparison under the same load.
 """
 
 from __future__ import annotations
@@ -103,18 +106,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="processes per mode, alternating")
     parser.add_argument("--passes", type=int, default=20, help="passes over the capture per process")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", type=Path, help="another checkout, built in place: its workers run too")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.passes)))
         return 0
     capture = captured_stream()
-    modes = {"compiled": {"RETAKE_NO_EXTENSIONS": ""}, "pure Python": {"RETAKE_NO_EXTENSIONS": "1"}}
+    trees: dict[str, Path | None] = {"": None}  # None: this process's tree
+    if args.baseline is not None:
+        trees["baseline "] = args.baseline.resolve()
+    modes: dict[str, tuple[Path | None, dict[str, str]]] = {}
+    for prefix, root in trees.items():
+        modes[f"{prefix}compiled"] = (root, {"RETAKE_NO_EXTENSIONS": ""})
+        modes[f"{prefix}pure Python"] = (root, {"RETAKE_NO_EXTENSIONS": "1"})
     results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for _ in range(args.rounds):
-        for mode, env in modes.items():
+        for mode, (root, env) in modes.items():
+            # A baseline runs its own code, bench included: its src first on the path, from its directory.
+            where = {} if root is None else {"PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
             out = subprocess.run(
                 [sys.executable, "-m", "bench.media_path", "--worker", str(capture), "--passes", str(args.passes)],
-                env={**os.environ, **env},
+                env={**os.environ, **env, **where},
+                cwd=root,
                 check=True,
                 capture_output=True,
                 text=True,
@@ -132,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         wall = min(r["wall_s"] / r["messages"] * 1e6 for r in rows)
         best[mode] = min(per)
         print(f"| {mode} | {len(rows[0]['compiled'])} | {min(per):.2f} ({statistics.median(per):.2f}) | {wall:.2f} |")
+    if args.baseline is not None:
+        print(f"\ncompiled, baseline / this tree: {best['baseline compiled'] / best['compiled']:.2f}×")
     print(f"\npure / compiled: {best['pure Python'] / best['compiled']:.2f}×")
     return 0
 

@@ -9,7 +9,7 @@ frame from the millisecond stamps [media notes §3.4].
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from retake.av.aac import AudioSpecificConfig
 from retake.av.headers import AudioHeader, Tracks, VideoHeader
@@ -65,26 +65,35 @@ class CmafPart:
     init: CmafInit
 
 
-@dataclass
 class _OpenPart:
-    start_ms: int | None = None  # decode time of the first video sample (or audio, without video)
-    video: list[Sample] = field(default_factory=list)
-    audio: list[Sample] = field(default_factory=list)
-    video_base: int | None = None
-    audio_base: int | None = None
-    independent: bool = False
-    audio_samples: int = 0  # duration in audio samples (audio-only streams)
+    """The part being filled. A plain class with ``__slots__`` (not a dataclass) so that ``cmaf.pxd`` can make
+    it a typed extension type when compiled."""
+
+    __slots__ = ("audio", "audio_base", "audio_samples", "independent", "start_ms", "video", "video_base")
+
+    def __init__(self, start_ms: int | None = None, independent: bool = False) -> None:
+        self.start_ms = start_ms  # decode time of the first video sample (or audio, without video)
+        self.video: list[Sample] = []
+        self.audio: list[Sample] = []
+        self.video_base: int | None = None
+        self.audio_base: int | None = None
+        self.independent = independent
+        self.audio_samples = 0  # duration in audio samples (audio-only streams)
 
     def empty(self) -> bool:
         return not self.video and not self.audio
 
 
-@dataclass
 class _PendingVideo:
-    dts_ms: int
-    cts_ms: int
-    data: bytes
-    is_key: bool
+    """The newest video frame, held until the next one gives its duration (a plain class, as _OpenPart)."""
+
+    __slots__ = ("cts_ms", "data", "dts_ms", "is_key")
+
+    def __init__(self, dts_ms: int, cts_ms: int, data: bytes, is_key: bool) -> None:
+        self.dts_ms = dts_ms
+        self.cts_ms = cts_ms
+        self.data = data
+        self.is_key = is_key
 
 
 class CmafSegmenter:

@@ -322,16 +322,42 @@ def _trun_rows(fragment: TrackFragment) -> tuple[int, bytes]:
     return flags, struct.pack(">" + row * len(samples), *values)
 
 
+# traf + tfhd + tfdt + the trun header, as box() and full_box() would write them, in one pack: every part has
+# one or two trafs. tfdt version 1: a 64-bit decode time, as 32 bits at 90 kHz wrap after 13.25 h
+# (mediamtx#403) [§8.8.12]; trun version 1: signed composition offsets [§8.8.8].
+_TRAF_HEAD = struct.Struct(">I4sI4sII I4sIQ I4sIIi")
+_TRAF_HEAD_SIZE = _TRAF_HEAD.size  # traf 8 + tfhd 16 + tfdt 20 + trun header 20
+_TFHD_SIZE = 16
+_TFDT_SIZE = 20
+_TFDT_VERSION_1 = 1 << 24
+
+
 def _traf(fragment: TrackFragment, data_offset: int, trun: tuple[int, bytes] | None = None) -> bytes:
     flags, rows = trun if trun is not None else _trun_rows(fragment)
-    return box(
+    trun_size = 20 + len(rows)
+    if trun_size > 0xFFFFFFFF:
+        raise Mp4Error("box b'trun' too large")
+    traf_size = _TRAF_HEAD_SIZE + len(rows)
+    if traf_size > 0xFFFFFFFF:
+        raise Mp4Error("box b'traf' too large")
+    head = _TRAF_HEAD.pack(
+        traf_size,
         b"traf",
-        full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", fragment.track_id)),
-        # Version 1: a 64-bit decode time, as 32 bits at 90 kHz wrap after 13.25 h (mediamtx#403) [§8.8.12].
-        full_box(b"tfdt", 1, 0, struct.pack(">Q", fragment.base_decode_time)),
-        # Version 1: signed composition offsets [§8.8.8].
-        full_box(b"trun", 1, flags, struct.pack(">Ii", len(fragment.samples), data_offset), rows),
+        _TFHD_SIZE,
+        b"tfhd",
+        _TFHD_DEFAULT_BASE_IS_MOOF,
+        fragment.track_id,
+        _TFDT_SIZE,
+        b"tfdt",
+        _TFDT_VERSION_1,
+        fragment.base_decode_time,
+        trun_size,
+        b"trun",
+        _TFDT_VERSION_1 | flags,
+        len(fragment.samples),
+        data_offset,
     )
+    return head + rows
 
 
 def media_fragment(sequence_number: int, fragments: Sequence[TrackFragment]) -> bytes:
@@ -343,8 +369,8 @@ def media_fragment(sequence_number: int, fragments: Sequence[TrackFragment]) -> 
         raise Mp4Error("mfhd sequence numbers start at 1")
     mfhd = full_box(b"mfhd", 0, 0, struct.pack(">I", sequence_number))
     runs = [_trun_rows(f) for f in fragments]
-    # The moof size does not depend on the offset values, so measure it once with zeros.
-    moof_size = len(box(b"moof", mfhd, *(_traf(f, 0, run) for f, run in zip(fragments, runs, strict=True))))
+    # The moof size does not depend on the offset values: each traf is its fixed header plus its trun rows.
+    moof_size = 8 + len(mfhd) + sum(_TRAF_HEAD_SIZE + len(rows) for _, rows in runs)
     trafs = []
     offset = moof_size + 8  # the mdat header
     for fragment, run in zip(fragments, runs, strict=True):

@@ -19,8 +19,6 @@ aligned (rebasing each track separately shifts A/V: eerimoq/moblin#516).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from retake.av.message import MediaMessage
 
 _DEFAULT_STEP_MS = {"audio": 23, "video": 33}
@@ -53,22 +51,37 @@ def _with_cts_shift(payload: bytes, shift: int) -> bytes:
     return payload[:2] + new_cts.to_bytes(3, "big") + payload[5:]
 
 
-@dataclass
 class TimestampRepair:
-    """Per-stream repair state; feed every message in arrival order through :meth:`repair`."""
+    """Per-stream repair state; feed every message in arrival order through :meth:`repair`.
 
-    # Backward steps up to this are jitter and clamped; beyond it the encoder restarted its clock. Wide enough
-    # for ±500 ms (a step of -1 s): re-anchoring on jitter moved the timeline forward each time and stretched
-    # the recording (issue 12).
-    max_backward_ms: int = 3000
-    max_forward_gap_ms: int = 10_000
-    discontinuities: int = 0
-    _offset: int | None = None
-    _last: dict[str, int] = field(default_factory=dict)
-    _step: dict[str, int] = field(default_factory=dict)
-    _reanchor: bool = False
-    _raw: int | None = None  # the previous media timestamp as received (mod 2^32)
-    _unwrapped: int = 0  # ... and unwrapped
+    A plain class with ``__slots__`` (not a dataclass) so that ``timestamps.pxd`` can make it a typed
+    extension type when compiled; the constructor takes the same public fields the dataclass took."""
+
+    __slots__ = (
+        "_last",
+        "_offset",
+        "_raw",
+        "_reanchor",
+        "_step",
+        "_unwrapped",
+        "discontinuities",
+        "max_backward_ms",
+        "max_forward_gap_ms",
+    )
+
+    def __init__(self, max_backward_ms: int = 3000, max_forward_gap_ms: int = 10_000, discontinuities: int = 0) -> None:
+        # Backward steps up to max_backward_ms are jitter and clamped; beyond it the encoder restarted its
+        # clock. Wide enough for ±500 ms (a step of -1 s): re-anchoring on jitter moved the timeline forward
+        # each time and stretched the recording (issue 12).
+        self.max_backward_ms = max_backward_ms
+        self.max_forward_gap_ms = max_forward_gap_ms
+        self.discontinuities = discontinuities
+        self._offset: int | None = None
+        self._last: dict[str, int] = {}
+        self._step: dict[str, int] = {}
+        self._reanchor = False
+        self._raw: int | None = None  # the previous media timestamp as received (mod 2^32)
+        self._unwrapped = 0  # ... and unwrapped
 
     def _unwrap(self, ts: int) -> int:
         if not 0 <= ts < _WRAP:

@@ -34,6 +34,8 @@ cdef class ChunkReader:
     cdef Py_ssize_t _chunk_left
     cdef readonly Py_ssize_t _buffered  # read by tests/security/test_rtmp_fuzz.py (bounded partial input)
 
+    cpdef tuple next_raw(self)
+
     cdef void _compact(self)
 
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, p=Py_ssize_t, first=int, fmt=int, csid=int,
