@@ -66,9 +66,9 @@ class InputPath:
         """A publisher's bytes were parsed: stop reading its socket until the node's next read tick, so what
         arrives meanwhile waits in the kernel and comes in one read, in the same wake-up as every other
         napping publisher's. ffmpeg sends each of its ~73 messages a second in its own write, and each woke
-        the process for an epoll round, a read, an ACK check and a viewer write; with a tick of
-        ``read_coalesce`` seconds a stream costs a wake-up per tick instead (docs/benchmarks.md, "One stream
-        alone: ..."). The price is up to one tick of extra delay."""
+        the process for an epoll round, a read and an ACK check (a video frame also for a viewer write); with
+        a tick of ``read_coalesce`` seconds a stream costs a wake-up per tick instead (docs/benchmarks.md, "One
+        stream alone: ..."). The price is up to one tick of extra delay."""
         assert self._loop is not None
         if client.napping or client.transport.is_closing():
             return
