@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     # node is full, an idle connection that has not been authorized is closed to make room for a new one.
     rtmp_max_connections: int = Field(default=256, ge=1, description="RTMP connections open at once")
     rtmp_max_connections_per_ip: int = Field(default=8, ge=1, description="RTMP connections from one address")
+    # A publishing connection's socket is read at most once per this many ms (ingest/input_path.py): the messages
+    # of that time come in one read and one wake-up of the process, shared by every publisher. 0: every arrival.
+    rtmp_read_coalesce_ms: int = Field(default=30, ge=0, le=200, description="RTMP media read tick, in ms")
 
     # HTTP admission (server/admission.py, server/http_protocol.py): a client gets this long to send a request's
     # line and headers, and as long again plus one second per `min_body_rate` bytes for its body; slower requests

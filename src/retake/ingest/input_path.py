@@ -32,6 +32,9 @@ class InputPath:
     _hooks: IngestHooks
     read_timeout: float
     setup_timeout: float
+    read_coalesce: float
+    _napping: list[Client]
+    _nap_timer: asyncio.TimerHandle | None
 
     def _data_received(self, client: Client, data: bytes) -> None:
         if client.lingering or client.failure is not None or client.close_reason is not None:
@@ -56,6 +59,32 @@ class InputPath:
             return
         if client.conn.input_pending and not client.busy:
             self._parse_later(client)
+        elif client.grant is not None and self.read_coalesce > 0 and not client.busy:
+            self._nap(client)
+
+    def _nap(self, client: Client) -> None:
+        """A publisher's bytes were parsed: stop reading its socket until the node's next read tick, so what
+        arrives meanwhile waits in the kernel and comes in one read, in the same wake-up as every other
+        napping publisher's. ffmpeg sends each of its ~73 messages a second in its own write, and each woke
+        the process for an epoll round, a read and an ACK check (a video frame also for a viewer write); with
+        a tick of ``read_coalesce`` seconds a stream costs a wake-up per tick instead (docs/benchmarks.md, "One
+        stream alone: ..."). The price is up to one tick of extra delay."""
+        assert self._loop is not None
+        if client.napping or client.transport.is_closing():
+            return
+        client.napping = True
+        client.transport.pause_reading()
+        self._napping.append(client)
+        if self._nap_timer is None:
+            self._nap_timer = self._loop.call_later(self.read_coalesce, self._wake_nappers)
+
+    def _wake_nappers(self) -> None:
+        self._nap_timer = None
+        napping, self._napping = self._napping, []
+        for client in napping:
+            client.napping = False
+            if not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing()):
+                client.transport.resume_reading()
 
     def _parse_later(self, client: Client) -> None:
         """The parse ran out of budget: let the loop run other work, then go on (reading paused meanwhile)."""
@@ -132,7 +161,8 @@ class InputPath:
             data = client.backlog.pop(0)
             client.backlog_bytes -= len(data)
             self._data_received(client, data)
-        if not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing()):
+        idle = not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing())
+        if idle and not client.napping:
             client.transport.resume_reading()
 
     # -- timeouts -----------------------------------------------------------------------------------------

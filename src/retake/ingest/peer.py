@@ -37,6 +37,7 @@ class Client:
     held: Event | MediaMessage | None = None  # the event the read callback handed to the task
     backlog: list[bytes] = field(default_factory=list)  # bytes delivered while busy (TLS may still deliver)
     backlog_bytes: int = 0
+    napping: bool = False  # reading paused until the server's next read tick (InputPath._nap)
     parsing: bool = False  # the parse of earlier input ran out of budget and continues in a later loop turn
     failure: BaseException | None = None  # ends the connection: protocol error, timeout, hook failure
     eof: bool = False  # the peer closed its side, or the connection is gone

@@ -62,7 +62,8 @@ class RtmpServer(InputPath):
     ``max_connections`` is the global cap, ``admission`` the per-address limits; ``known_apps`` are the app
     names that may appear in log lines (anything else could be a key pasted into the server URL).
     ``reuse_port``: bind with ``SO_REUSEPORT``, so that the kernel spreads new connections over every process
-    listening on the port (``retake serve --workers``).
+    listening on the port (``retake serve --workers``). ``read_coalesce``: a publishing connection is read at
+    most once per that many seconds, all of them in one tick (0: at every arrival; :meth:`InputPath._nap`).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class RtmpServer(InputPath):
         config: RtmpConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         reuse_port: bool = False,
+        read_coalesce: float = 0.0,
     ) -> None:
         self._hooks = hooks
         self._reuse_port = reuse_port  # several worker processes listen on one port (server/supervisor.py)
@@ -90,6 +92,9 @@ class RtmpServer(InputPath):
         self._port = port
         self._ssl = ssl_context
         self.read_timeout = read_timeout
+        self.read_coalesce = read_coalesce
+        self._napping: list[Client] = []
+        self._nap_timer: asyncio.TimerHandle | None = None
         self.setup_timeout = setup_timeout
         self.write_timeout = write_timeout
         self.close_timeout = close_timeout
@@ -149,6 +154,10 @@ class RtmpServer(InputPath):
         for client in clients:
             self._request_close(client, "shutdown")
         await asyncio.gather(*(self._wait_done(client) for client in clients))
+        if self._nap_timer is not None:  # every napping connection is gone: nothing to wake
+            self._nap_timer.cancel()
+            self._nap_timer = None
+        self._napping.clear()
         if self._tasks:  # connections already leaving (shed, closing) finish too
             await asyncio.wait(set(self._tasks), timeout=self.close_timeout)
         if server is not None:

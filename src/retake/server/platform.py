@@ -291,6 +291,7 @@ def _rtmp_server(settings: Settings, hooks: MediaBridge) -> RtmpServer:
         max_connections=settings.rtmp_max_connections,
         max_connections_per_ip=settings.rtmp_max_connections_per_ip,
         reuse_port=settings.worker_index is not None,
+        read_coalesce=settings.rtmp_read_coalesce_ms / 1000,
     )
 
 
