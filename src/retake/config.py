@@ -168,7 +168,9 @@ class Settings(BaseSettings):
     rtmp_max_connections_per_ip: int = Field(default=8, ge=1, description="RTMP connections from one address")
     # A publishing connection's socket is read at most once per this many ms (ingest/input_path.py): the messages
     # of that time come in one read and one wake-up of the process, shared by every publisher. 0: every arrival.
-    rtmp_read_coalesce_ms: int = Field(default=30, ge=0, le=200, description="RTMP media read tick, in ms")
+    # 40, not 30: 10 streams 1.26x nginx-rtmp's CPU instead of 1.89x (one run each), delay p95 +39 ms (goal +50),
+    # watch-page FLV p95 314 ms instead of 289 (goal 400); docs/benchmarks.md, "The merge of 2026-12-03".
+    rtmp_read_coalesce_ms: int = Field(default=40, ge=0, le=200, description="RTMP media read tick, in ms")
 
     # HTTP admission (server/admission.py, server/http_protocol.py): a client gets this long to send a request's
     # line and headers, and as long again plus one second per `min_body_rate` bytes for its body; slower requests
