@@ -47,6 +47,19 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports. Calling free_port() twice can give the same port twice (the first socket
+    is closed before the second asks): a server then got its RTMP and HTTP port equal and failed to bind."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 class JsonHttpServer:
     """A threaded HTTP server on a free loopback port answering GETs with JSON: ``answer(path)`` gives the status
     and the body. The local stand-in for a third-party service, speaking its real wire format."""

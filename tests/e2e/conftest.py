@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import FakeOEmbed, free_port
+from tests.support import FakeOEmbed, free_ports
 
 RETAKE = [sys.executable, "-m", "retake"]
 
@@ -34,7 +34,7 @@ class Server:
 
 
 def start_server(tmp: Path, oembed_url: str, database_url: str | None = None, **env_extra: str) -> Server:
-    port, rtmp_port = free_port(), free_port()
+    port, rtmp_port = free_ports(2)
     data_dir = tmp / "data"
     env = {
         **os.environ,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.e2e.media_support import codecs, ffprobe, lavfi_publisher, registered, running, status, wait_until
-from tests.support import FakeOEmbed, free_port, new_db_name, pg_available, pg_create, pg_drop
+from tests.support import FakeOEmbed, free_port, free_ports, new_db_name, pg_available, pg_create, pg_drop
 
 # Two whole servers start on a shared 2-core machine: the default 120 s can be too short.
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -106,7 +106,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
         pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres); run `make services`")
     db_name = new_db_name("retake_workers")
     url = pg_create(db_name)
-    port, rtmp_port, worker_base = free_port(), free_port(), consecutive_free_ports(2)
+    (port, rtmp_port), worker_base = free_ports(2), consecutive_free_ports(2)
     with ExitStack() as stack:
         stack.callback(pg_drop, db_name)
         fake = stack.enter_context(FakeOEmbed().running())
