@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from retake.ingest import RtmpServer
 from retake.ingest.peer import Client
 from tests.ingest.conftest import ServerFactory
 from tests.ingest.support import AVC_KEYFRAME
@@ -25,14 +26,20 @@ def count_reads(server: object) -> list[int]:
     return reads
 
 
-async def test_writes_within_a_tick_come_in_one_read(make_server: ServerFactory) -> None:
-    hooks = RecordingHooks()
-    server = await make_server(hooks, read_coalesce=TICK)
-    reads = count_reads(server)
+async def live_publisher(server: RtmpServer, hooks: RecordingHooks) -> Publisher:
+    """A publisher of "good" whose first media message has reached the hooks."""
     publisher = await Publisher.open(server.port)
     await publisher.publish("good")
     await publisher.send_media(1)
     await wait_for(lambda: len(hooks.media) == 1)
+    return publisher
+
+
+async def test_writes_within_a_tick_come_in_one_read(make_server: ServerFactory) -> None:
+    hooks = RecordingHooks()
+    server = await make_server(hooks, read_coalesce=TICK)
+    reads = count_reads(server)
+    publisher = await live_publisher(server, hooks)
     before = len(reads)
     for i in range(1, 5):  # four writes, as ffmpeg makes one per message
         await publisher.send_media(1, start=33 * i)
@@ -50,10 +57,7 @@ async def test_without_a_tick_every_write_is_read_at_once(make_server: ServerFac
     hooks = RecordingHooks()
     server = await make_server(hooks)
     reads = count_reads(server)
-    publisher = await Publisher.open(server.port)
-    await publisher.publish("good")
-    await publisher.send_media(1)
-    await wait_for(lambda: len(hooks.media) == 1)
+    publisher = await live_publisher(server, hooks)
     before = len(reads)
     for i in range(1, 4):
         await publisher.send_media(1, start=33 * i)
@@ -65,10 +69,7 @@ async def test_without_a_tick_every_write_is_read_at_once(make_server: ServerFac
 async def test_unpublish_while_napping_keeps_order(make_server: ServerFactory) -> None:
     hooks = RecordingHooks()
     server = await make_server(hooks, read_coalesce=TICK)
-    publisher = await Publisher.open(server.port)
-    await publisher.publish("good")
-    await publisher.send_media(1)
-    await wait_for(lambda: len(hooks.media) == 1)
+    publisher = await live_publisher(server, hooks)
     client = publisher.client
     # Read at the next tick: media the read callback delivers, then an unpublish that goes to the task.
     media = b"".join(client.media("video", 100 + i, AVC_KEYFRAME) for i in range(3))
@@ -82,10 +83,7 @@ async def test_unpublish_while_napping_keeps_order(make_server: ServerFactory) -
 async def test_stop_with_a_tick_pending(make_server: ServerFactory) -> None:
     hooks = RecordingHooks()
     server = await make_server(hooks, read_coalesce=TICK)
-    publisher = await Publisher.open(server.port)
-    await publisher.publish("good")
-    await publisher.send_media(1)
-    await wait_for(lambda: len(hooks.media) == 1)
+    publisher = await live_publisher(server, hooks)
     await publisher.send_media(1, start=33)  # waits in the kernel for the tick
     assert server._nap_timer is not None
     await server.stop()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from retake.store import checkpoint
 from retake.store.engine import create_engine, dispose_engine
@@ -54,8 +55,8 @@ async def test_no_task_for_databases_that_checkpoint_themselves() -> None:
         await postgres.dispose()
 
 
-async def test_an_idle_store_is_not_checkpointed_until_something_commits(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+def watch_checkpoints(engine: AsyncEngine) -> list[str]:
+    """The checkpoint statements the engine runs, as they run."""
     checkpoints: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -63,6 +64,12 @@ async def test_an_idle_store_is_not_checkpointed_until_something_commits(tmp_pat
             checkpoints.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    return checkpoints
+
+
+async def test_an_idle_store_is_not_checkpointed_until_something_commits(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    checkpoints = watch_checkpoints(engine)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
@@ -89,13 +96,7 @@ async def until(check: Callable[[], bool], seconds: float = 10) -> None:
 
 async def test_commits_on_the_writer_thread_are_checkpointed_too(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
-    checkpoints: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "wal_checkpoint" in statement:
-            checkpoints.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    checkpoints = watch_checkpoints(engine)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))

@@ -242,6 +242,8 @@ class Supervisor:
 
     async def _keep(self, worker: _Worker) -> None:
         """Run one worker until the stop; restart it when it dies, with back-off."""
+        from retake.store.nudges import wait_set  # the supervisor imports the store lazily, as prepare() does
+
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             started = loop.time()
@@ -271,9 +273,7 @@ class Supervisor:
                 code,
                 delay,
             )
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see store/nudges.py's Waiter.wait
-                async with asyncio.timeout(delay):
-                    await self._stop.wait()
+            await wait_set(self._stop, delay)
 
     async def _wait_ready(self, worker: _Worker, process: asyncio.subprocess.Process) -> None:
         """A worker listens on its own port once its app has started: a connection there means ready."""

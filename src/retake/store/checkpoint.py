@@ -22,6 +22,7 @@ import logging
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from retake.store.nudges import wait_set
 from retake.store.writer import writer_of
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,7 @@ async def checkpoint_once(engine: AsyncEngine) -> tuple[int, int, int]:
 async def run_checkpoints(engine: AsyncEngine, committed: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:
     """Until cancelled. A failed checkpoint is logged and retried on the next round: the safety net still holds."""
     while True:
-        with contextlib.suppress(TimeoutError):  # asyncio.timeout: see store/nudges.py's Waiter.wait
-            async with asyncio.timeout(SAFETY_INTERVAL_SECONDS):
-                await committed.wait()
+        await wait_set(committed, SAFETY_INTERVAL_SECONDS)
         await asyncio.sleep(interval)  # the commits of this second go into the same checkpoint
         committed.clear()  # before it: a commit during the checkpoint calls for another one
         try:

@@ -41,6 +41,21 @@ TOPICS = frozenset({OPERATOR, SESSIONS})
 RECONNECT_MAX_SECONDS = 30.0
 
 
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """True once ``event`` is set, False when ``seconds`` passed first; a cancellation always goes through.
+
+    asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the event is set
+    (gh-86296). A watcher cancelled at shutdown as a nudge came in waited on for another safety-net interval
+    (tests/api/test_console.py's shutdown timed out about one run in twelve). Every wait of the node's loops on
+    an event with a limit goes through here."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class Waiter:
     """One waiter's flag: set by nudges of its topic, cleared when the waiter wakes (bursts coalesce)."""
 
@@ -52,17 +67,10 @@ class Waiter:
 
     async def wait(self, safety_net: float) -> bool:
         """True when nudged, False when ``safety_net`` seconds passed first."""
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
-        # event is set (gh-86296), and a watcher cancelled at shutdown as a nudge came in waited on for another
-        # safety-net interval (tests/api/test_console.py's shutdown timed out about one run in twelve).
         try:
-            async with asyncio.timeout(safety_net):
-                await self._event.wait()
-        except TimeoutError:
-            return False
+            return await wait_set(self._event, safety_net)
         finally:
             self._event.clear()
-        return True
 
 
 Deliver = Callable[[str], None]  # wakes this node's waiters of a topic

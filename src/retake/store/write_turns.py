@@ -16,9 +16,9 @@ lock when the timeout and the acquisition race, gh-86296, which left a turn held
 
 The node's hot write paths (chat lines, the webhook outbox and its lanes) do not come here: they run whole on the
 writer thread (store/writer.py), which holds the lock for the statements' own time and meets these turns' holders
-through SQLite's busy handler. Other processes (``retake admin``, a second node on the same file) do too; a turn not had
-within ``wait_limit`` seconds (a write nested in another open write transaction of the same task) goes on without
-one, as without this module, and is logged.
+through SQLite's busy handler, as other processes (``retake admin``, a second node on the same file) do. A turn not
+had within ``wait_limit`` seconds (a write nested in another open write transaction of the same task) goes on
+without one, as without this module, and is logged.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from retake.store.nudges import wait_set
 from retake.webhooks.envelope import signature_header
 from retake.webhooks.outbox import Claimed, Outbox, Outcome
 from retake.webhooks.targets import GuardedResolver, RefusedTarget, check_address
@@ -132,9 +133,7 @@ class DeliveryWorker:
                 self._start_lane(batch)
             if claimed and len(claimed) == free:
                 await asyncio.sleep(0)  # more may be due: claim again once a lane frees up or a row arrives
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see store/nudges.py's Waiter.wait
-                async with asyncio.timeout(self._poll):
-                    await self._wake.wait()
+            await wait_set(self._wake, self._poll)
 
     def _lane_done(self, lane: asyncio.Task[None]) -> None:
         full = len(self._lanes) >= self._concurrency
