@@ -83,7 +83,7 @@ class InputPath:
         napping, self._napping = self._napping, []
         for client in napping:
             client.napping = False
-            if not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing()):
+            if _may_read(client):
                 client.transport.resume_reading()
 
     def _parse_later(self, client: Client) -> None:
@@ -161,8 +161,7 @@ class InputPath:
             data = client.backlog.pop(0)
             client.backlog_bytes -= len(data)
             self._data_received(client, data)
-        idle = not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing())
-        if idle and not client.napping:
+        if _may_read(client) and not client.napping:
             client.transport.resume_reading()
 
     # -- timeouts -----------------------------------------------------------------------------------------
@@ -196,3 +195,8 @@ class InputPath:
             self._fail(client, TimeoutError())
             return
         client.timer = self._loop.call_at(deadline, self._on_timer, client)
+
+
+def _may_read(client: Client) -> bool:
+    """Nothing holds the connection's reading paused: no task event, no parse in progress, no failure, open."""
+    return not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing())
