@@ -242,7 +242,11 @@ def test_200_llhls_viewers_through_the_edge_cost_the_origin_a_few_requests_per_p
     assert max(parts.values()) <= MAX_ORIGIN_REQUESTS_PER_PART, Counter(parts).most_common(5)
     assert max(playlists.values()) <= MAX_ORIGIN_REQUESTS_PER_PART, Counter(playlists).most_common(5)
     assert plain_loads <= 10, f"{plain_loads} plain playlist loads reached the origin for {VIEWERS} joins"
-    # Latency comparable to direct: the cache lock's 500 ms poll is what the edge adds to a collapsed request; the
-    # tail also carries the simulated players' own CPU load (ten times the requests of the direct ones).
-    assert figures["edge"]["delay_p50_ms"] <= figures["direct"]["delay_p50_ms"] + 500
+    # Latency comparable to direct. What the edge adds to a collapsed request is nginx's cache lock: a request that
+    # joins a fill in progress is looked at again only at the lock's next 500 ms poll (ngx_http_file_cache_lock_wait
+    # has no wake-up), and the fill itself is a blocking request the origin holds for up to one part. So the median
+    # may carry one poll plus one part; quiet runs measure 231-359 ms (docs/benchmarks.md), a loaded CI run 552 ms.
+    # The tail also carries the simulated players' own CPU load (ten times the requests of the direct ones).
+    lock_poll_ms = 500
+    assert figures["edge"]["delay_p50_ms"] <= figures["direct"]["delay_p50_ms"] + lock_poll_ms + part_s * 1000
     assert figures["edge"]["delay_p99_ms"] <= figures["direct"]["delay_p99_ms"] + 1500
