@@ -46,6 +46,7 @@ from retake.media.flv import FlvReader, FlvTag
 NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 WARMUP_SECONDS = 3.0
 INPUT_MARGIN_SECONDS = 40  # ffmpeg start-up, waiting for N streams to be live, warm-up, start-up probes
+EACH = -1  # run_phase(viewers=EACH): one viewer per stream
 KINDS = ("retake", "retake+uvloop", "retake+pure", "nginx-rtmp")  # +pure: RETAKE_NO_EXTENSIONS=1
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc"]
 CACHE_DIR = Path(os.environ.get("RETAKE_BENCH_CACHE", Path(tempfile.gettempdir()) / "retake-bench-cache"))
@@ -202,6 +203,7 @@ class Phase:
     busy_before_pct: float = float("nan")  # whole machine, % of all cores, just before the phase (--wait-quiet)
     machine_busy_pct: float = float("nan")  # whole machine, % of all cores, over the window (server included)
     viewers: int = 0  # --viewers: extra read-and-discard viewers of stream 0 (bench/viewers.py)
+    viewer_per_stream: bool = False  # --viewer-per-stream: the extra viewers watch one each of streams 1..N-1
     viewer_protocol: str = ""  # http-flv, ws-flv (retake) or rtmp (nginx-rtmp)
     viewers_dropped: int = 0  # of those, closed by the server before the end of the window
     viewer_mib: float = 0.0  # bytes they received over the window, all together
@@ -249,13 +251,17 @@ def viewer_table(phases: Sequence[Phase]) -> str:
 
 def phase_table(phases: Sequence[Phase]) -> str:
     rows = [
-        "| server | streams | CPU / stream (% of a core) | above idle, / stream | CPU total | RSS (MiB) | live at end "
-        "| delay p50 / p95 / max (ms) | all live after (s) | load avg | machine busy % (before / during) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | streams | viewers | CPU / stream (% of a core) | above idle, / stream | CPU total "
+        "| RSS (MiB) | live at end | delay p50 / p95 / max (ms) | all live after (s) | load avg "
+        "| machine busy % (before / during) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
+        # Every phase has the delay probe's viewer of stream 0; the column counts the viewers beyond it.
+        watching = f"1 + {p.viewers}" + (" (1 per stream)" if p.viewer_per_stream else "")
         rows.append(
-            f"| {p.server} | {p.streams} | {fmt(p.cpu_pct_per_stream, 2)} | {fmt(marginal_pct(p, phases), 2)} | "
+            f"| {p.server} | {p.streams} | {watching} | {fmt(p.cpu_pct_per_stream, 2)} | "
+            f"{fmt(marginal_pct(p, phases), 2)} | "
             f"{fmt(p.cpu_pct_total)} % | {fmt(p.rss_mib)} | {p.live_streams}/{p.streams} | "
             f"{fmt(p.delay_ms_p50)} / {fmt(p.delay_ms_p95)} / {fmt(p.delay_ms_max)} | {fmt(p.all_live_s)} | "
             f"{fmt(p.load_avg)} | {fmt(p.busy_before_pct, 0)} / {fmt(p.machine_busy_pct, 0)} |"
@@ -614,7 +620,11 @@ def start_publishers(source: Path, targets: Sequence[str]) -> list[subprocess.Po
 def run_phase(
     server: Server, streams: int, seconds: float, source: Path, tags: list[Tag], viewers: int = 0, ws: bool = False
 ) -> Phase:
-    phase = Phase(server.name, streams, seconds, viewers=viewers)
+    """``viewers`` extra viewers of stream 0, or with ``EACH`` one viewer of each other stream (stream 0 has the
+    delay probe's), so that every stream is watched once."""
+    each = viewers == EACH
+    extra = max(0, streams - 1) if each else viewers
+    phase = Phase(server.name, streams, seconds, viewers=extra, viewer_per_stream=each)
     crowd: Crowd | None = None
     targets = server.targets(streams)
     spawned = time.monotonic()
@@ -632,7 +642,11 @@ def run_phase(
             else:
                 phase.all_live_s = time.monotonic() - spawned
             threading.Thread(target=server.viewer, args=(0, arrivals, viewer_stop), daemon=True).start()
-            if viewers:
+            if each and streams > 1:
+                members = [server.crowd_member(i, ws) for i in range(1, streams)]
+                phase.viewer_protocol = members[0][0]
+                crowd, _ = start_crowd([add for _protocol, add in members])
+            elif viewers > 0:
                 phase.viewer_protocol, member = server.crowd_member(0, ws)
                 crowd, _ = start_crowd([member] * viewers)
         time.sleep(WARMUP_SECONDS)
@@ -758,6 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="per-viewer cost: each server runs every phase twice, without and with this many extra viewers of "
         "one stream (retake HTTP-FLV, nginx-rtmp RTMP play; raw sockets that read and discard)",
     )
+    parser.add_argument(
+        "--viewer-per-stream",
+        action="store_true",
+        help="each server runs every phase twice, without and with one read-and-discard viewer of every stream "
+        "(retake HTTP-FLV, nginx-rtmp RTMP play)",
+    )
     parser.add_argument("--ws-viewers", action="store_true", help="with --viewers: retake's viewers use WebSocket-FLV")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument(
@@ -778,12 +798,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases: list[Phase] = []
     startups: list[Startup] = []
     with tempfile.TemporaryDirectory(prefix="retake-bench-") as tmp:
-        crowds = [0, args.viewers] if args.viewers else [0]
+        crowds = [0] + ([args.viewers] if args.viewers else []) + ([EACH] if args.viewer_per_stream else [])
         for n in counts:
             for kind, workers in runs:
                 for extra in crowds:
                     print(
-                        f"{kind} (workers {workers or '-'}): {n} streams, {extra} viewers, {args.seconds} s",
+                        f"{kind} (workers {workers or '-'}): {n} streams, "
+                        f"{'a viewer per stream' if extra == EACH else f'{extra} viewers'}, {args.seconds} s",
                         file=sys.stderr,
                     )
                     root = Path(tmp) / f"{kind}-{workers}-{n}-{extra}"
@@ -802,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("  " + json.dumps(asdict(startups[-1])), file=sys.stderr)
     print(phase_table(phases))
     print()
-    if args.viewers:
+    if args.viewers or args.viewer_per_stream:
         print(viewer_table(phases))
         print()
     print(startup_table(startups))

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
-from retake.ingest import RtmpServer
+import pytest
+import uvloop
+
+from retake.ingest import RtmpServer, nap_gate
 from retake.ingest.peer import Client
+from tests.e2e.media_support import lavfi_publisher
 from tests.ingest.conftest import ServerFactory
 from tests.ingest.support import AVC_KEYFRAME
 from tests.ingest.test_server import Publisher, RecordingHooks, wait_for
@@ -90,3 +100,110 @@ async def test_stop_with_a_tick_pending(make_server: ServerFactory) -> None:
     assert server._nap_timer is None
     assert hooks.unpublished[0][1] == "shutdown"
     assert await publisher.closed_by_server()
+
+
+def server_side(server: RtmpServer) -> Client:
+    (client,) = server._clients.values()  # type: ignore[attr-defined]
+    return client
+
+
+def low_water(client: Client) -> int:
+    sock = client.transport.get_extra_info("socket")
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
+
+
+async def test_a_nap_holds_the_bytes_in_the_kernel_and_keeps_reading_on(make_server: ServerFactory) -> None:
+    """The nap raises the socket's receive low-water mark instead of pausing reading (on uvloop a pause cost a
+    second wake-up per tick); the tick lowers it to 1 and what waited is read in that turn."""
+    hooks = RecordingHooks()
+    server = await make_server(hooks, read_coalesce=TICK)
+    reads = count_reads(server)
+    publisher = await live_publisher(server, hooks)
+    client = server_side(server)
+    assert client.napping and client.gate is not None and client.gate.held
+    assert low_water(client) >= 4096
+    assert client.transport.is_reading()  # the socket stays in the loop
+    before = len(reads)
+    await publisher.send_media(2, start=33)
+    await asyncio.sleep(TICK / 4)
+    assert len(reads) == before and len(hooks.media) == 1  # held by the kernel, not read
+    await wait_for(lambda: len(hooks.media) == 3, within=TICK * 4)
+    assert len(reads) - before == 1
+    assert low_water(client) >= 4096  # that read started the next nap
+    await publisher.close()
+
+
+async def test_more_than_the_mark_is_read_at_once(make_server: ServerFactory) -> None:
+    """A burst above the mark (a fast stream) wakes the loop within the nap, and the next nap measures the
+    receive buffer again."""
+    hooks = RecordingHooks()
+    server = await make_server(hooks, read_coalesce=5.0)  # a tick that would fail the test if waited for
+    publisher = await live_publisher(server, hooks)
+    client = server_side(server)
+    mark = low_water(client)
+    started = asyncio.get_running_loop().time()
+    await publisher.send_media(mark // len(AVC_KEYFRAME) + 20, start=33)
+    await wait_for(lambda: len(hooks.media) > 1, within=2.0)
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert client.gate is not None and client.gate._low_water == 0  # to be measured again
+    await publisher.close()
+
+
+async def test_without_the_option_a_nap_pauses_reading(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not Linux (or not TCP): the nap pauses reading, and the tick resumes it, with the same one read."""
+    monkeypatch.setattr(nap_gate, "_SUPPORTED", False)
+    hooks = RecordingHooks()
+    server = await make_server(hooks, read_coalesce=TICK)
+    reads = count_reads(server)
+    publisher = await live_publisher(server, hooks)
+    client = server_side(server)
+    assert client.napping and client.gate is not None and not client.gate.held
+    assert not client.transport.is_reading()
+    before = len(reads)
+    for i in range(1, 4):
+        await publisher.send_media(1, start=33 * i)
+        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(hooks.media) == 4, within=TICK * 4)
+    assert len(reads) - before == 1
+    await publisher.close()
+
+
+def _voluntary_switches() -> int:
+    status = Path(f"/proc/self/task/{threading.get_native_id()}/status").read_text()
+    match = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.M)
+    assert match is not None
+    return int(match[1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts wake-ups in /proc (Linux)")
+def test_on_uvloop_a_real_publisher_wakes_the_loop_once_per_tick() -> None:
+    """ffmpeg writes each of its ~73 messages a second on its own. On uvloop, a paused socket stays in epoll
+    until it next reports it, so a nap by pause woke the loop twice per tick; the low-water mark once."""
+    tick = 0.1
+
+    async def run() -> tuple[int, int]:
+        hooks = RecordingHooks()
+        server = RtmpServer(hooks, "127.0.0.1", 0, read_coalesce=tick)
+        await server.start()
+        ffmpeg = await asyncio.create_subprocess_exec(
+            *lavfi_publisher(f"rtmp://127.0.0.1:{server.port}/live/good", seconds=8, size="160x90"),
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            await wait_for(lambda: len(hooks.media) > 30, within=15)
+            await asyncio.sleep(0.5)
+            media, switches = len(hooks.media), _voluntary_switches()
+            await asyncio.sleep(2.0)
+            return len(hooks.media) - media, _voluntary_switches() - switches
+        finally:
+            ffmpeg.kill()
+            await ffmpeg.wait()
+            await server.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        messages, wakeups = runner.run(run())
+    ticks = 2.0 / tick
+    assert messages > 100  # ffmpeg was sending (~73 a second)
+    assert wakeups <= ticks * 1.4, f"{wakeups} wake-ups in {ticks:.0f} ticks for {messages} messages"

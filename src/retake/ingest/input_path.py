@@ -14,6 +14,7 @@ import logging
 from retake.av.message import MediaMessage
 from retake.ingest.errors import RtmpProtocolError
 from retake.ingest.hooks import IngestHooks
+from retake.ingest.nap_gate import NapGate
 from retake.ingest.peer import Client
 from retake.ingest.rtmp.connection import ConnState, RtmpConfig
 
@@ -48,6 +49,8 @@ class InputPath:
             return
         assert self._loop is not None
         client.last_data = self._loop.time()
+        if client.napping and client.gate is not None and client.gate.held:
+            client.gate.overflowed()  # read during the nap: more came than the mark
         try:
             client.conn.receive_data(data)
             self._dispatch(client)
@@ -68,12 +71,18 @@ class InputPath:
         napping publisher's. ffmpeg sends each of its ~73 messages a second in its own write, and each woke
         the process for an epoll round, a read and an ACK check (a video frame also for a viewer write); with
         a tick of ``read_coalesce`` seconds a stream costs a wake-up per tick instead (docs/benchmarks.md, "One
-        stream alone: ..."). The price is up to one tick of extra delay."""
+        stream alone: ..."). The price is up to one tick of extra delay. Where it can, the nap holds the bytes
+        in the kernel with a receive low-water mark instead of pausing reading (ingest/nap_gate.py: a pause
+        on uvloop cost a second wake-up per tick)."""
         assert self._loop is not None
         if client.napping or client.transport.is_closing():
             return
         client.napping = True
-        client.transport.pause_reading()
+        gate = client.gate
+        if gate is None:
+            gate = client.gate = NapGate(client.transport)
+        if not gate.hold():  # no low-water mark here: take the socket out of the loop until the tick
+            client.transport.pause_reading()
         self._napping.append(client)
         if self._nap_timer is None:
             self._nap_timer = self._loop.call_later(self.read_coalesce, self._wake_nappers)
@@ -83,7 +92,10 @@ class InputPath:
         napping, self._napping = self._napping, []
         for client in napping:
             client.napping = False
-            if _may_read(client):
+            gate = client.gate
+            if gate is not None and gate.held:
+                gate.release()  # reading was never paused for the nap
+            elif _may_read(client):
                 client.transport.resume_reading()
 
     def _parse_later(self, client: Client) -> None:
@@ -161,8 +173,8 @@ class InputPath:
             data = client.backlog.pop(0)
             client.backlog_bytes -= len(data)
             self._data_received(client, data)
-        if _may_read(client) and not client.napping:
-            client.transport.resume_reading()
+        if _may_read(client) and (not client.napping or _held_in_kernel(client)):
+            client.transport.resume_reading()  # a nap that paused reading resumes it at the tick
 
     # -- timeouts -----------------------------------------------------------------------------------------
 
@@ -200,3 +212,8 @@ class InputPath:
 def _may_read(client: Client) -> bool:
     """Nothing holds the connection's reading paused: no task event, no parse in progress, no failure, open."""
     return not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing())
+
+
+def _held_in_kernel(client: Client) -> bool:
+    """The connection's nap holds its bytes with the low-water mark, not by paused reading."""
+    return client.gate is not None and client.gate.held

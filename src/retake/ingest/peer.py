@@ -8,6 +8,7 @@ from typing import Protocol, cast
 
 from retake.av.message import MediaMessage
 from retake.ingest.hooks import PublishGrant
+from retake.ingest.nap_gate import NapGate
 from retake.ingest.rtmp.connection import RtmpConnection
 from retake.ingest.rtmp.events import Event
 
@@ -37,7 +38,8 @@ class Client:
     held: Event | MediaMessage | None = None  # the event the read callback handed to the task
     backlog: list[bytes] = field(default_factory=list)  # bytes delivered while busy (TLS may still deliver)
     backlog_bytes: int = 0
-    napping: bool = False  # reading paused until the server's next read tick (InputPath._nap)
+    napping: bool = False  # reads held until the server's next read tick (InputPath._nap)
+    gate: NapGate | None = None  # holds a napping publisher's bytes in the kernel (made at its first nap)
     parsing: bool = False  # the parse of earlier input ran out of budget and continues in a later loop turn
     failure: BaseException | None = None  # ends the connection: protocol error, timeout, hook failure
     eof: bool = False  # the peer closed its side, or the connection is gone
