@@ -258,7 +258,7 @@ def phase_table(phases: Sequence[Phase]) -> str:
     ]
     for p in phases:
         # Every phase has the delay probe's viewer of stream 0; the column counts the viewers beyond it.
-        watching = f"1 + {p.viewers}" + (" (1 per stream)" if p.viewer_per_stream else "")
+        watching = (f"1 + {p.viewers}" if p.streams else "0") + (" (1 per stream)" if p.viewer_per_stream else "")
         rows.append(
             f"| {p.server} | {p.streams} | {watching} | {fmt(p.cpu_pct_per_stream, 2)} | "
             f"{fmt(marginal_pct(p, phases), 2)} | "
