@@ -78,11 +78,14 @@ def test_tags_from_restarts_at_a_keyframe_with_headers() -> None:
 def test_tables_and_rtmp_url() -> None:
     phase = media.Phase("retake", 10, 30, cpu_pct_per_stream=1.234, delay_ms_p50=2.0, live_streams=10)
     table = media.phase_table([phase])
-    assert "| retake | 10 | 1.23 | – |" in table and "10/10" in table and "–" in table
+    assert "| retake | 10 | 1 + 0 | 1.23 | – |" in table and "10/10" in table and "–" in table
     idle = media.Phase("retake", 0, 30, cpu_pct_total=1.0)
     busy = media.Phase("retake", 10, 30, cpu_pct_per_stream=0.7, cpu_pct_total=7.0)
     assert media.marginal_pct(busy, [idle, busy]) == 0.6
-    assert "| retake | 10 | 0.70 | 0.60 |" in media.phase_table([idle, busy])
+    assert "| retake | 10 | 1 + 0 | 0.70 | 0.60 |" in media.phase_table([idle, busy])
+    watched = media.Phase("retake", 10, 30, viewers=9, viewer_per_stream=True)
+    assert "| retake | 10 | 1 + 9 (1 per stream) |" in media.phase_table([watched])
+    assert "| retake | 0 | 0 |" in media.phase_table([idle])
     startup = media.startup_table([media.Startup("nginx-rtmp", [0.5, 0.7], [], "refused: BadName")])
     assert "0.60 / 0.70" in startup and "refused: BadName" in startup
     assert "| 2.0 / 3.0 |" in media.startup_table([media.Startup("retake", [0.5], [0.002, 0.002, 0.003])])
