@@ -207,3 +207,40 @@ def test_on_uvloop_a_real_publisher_wakes_the_loop_once_per_tick() -> None:
     ticks = 2.0 / tick
     assert messages > 100  # ffmpeg was sending (~73 a second)
     assert wakeups <= ticks * 1.4, f"{wakeups} wake-ups in {ticks:.0f} ticks for {messages} messages"
+
+
+async def test_a_connection_closed_during_its_nap_is_left_alone_at_the_tick(make_server: ServerFactory) -> None:
+    """The tick must not touch the socket of a connection that closed meanwhile (uvloop's socket object of a
+    closed transport raised ValueError from the timer callback: a traceback in the log, found by a CI run)."""
+    hooks = RecordingHooks()
+    server = await make_server(hooks, read_coalesce=TICK)
+    publisher = await live_publisher(server, hooks)
+    client = server_side(server)
+    assert client.napping and client.gate is not None and client.gate.held
+    client.transport.close()
+    server._wake_nappers()  # type: ignore[attr-defined]  # the tick, now
+    assert client.gate.held  # nothing was done to the closed socket
+    client.gate.release()  # and a release on it anyway is quiet
+    assert not client.gate.held
+    await publisher.close()
+
+
+def test_the_gate_of_a_closed_uvloop_transport_is_quiet() -> None:
+    """uvloop's socket object of a closed transport raises ValueError (fd -1), not OSError: hold says no."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, _protocol = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        gate = nap_gate.NapGate(transport)
+        assert gate.hold()
+        transport.close()
+        await asyncio.sleep(0.05)  # the close completes: the transport has no descriptor any more
+        gate.release()
+        assert not gate.hold()  # falls back to pausing (which a closing transport ignores)
+        server.close()
+        await server.wait_closed()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())

@@ -143,7 +143,9 @@ def sign_in(page: Page, wallet: InjectedWallet, *, demo: bool = True) -> None:
     """Header → the test wallet → signed in; then one "Get demo SOL" click."""
     page.click("#account-button")
     page.click('.wallet-option[data-wallet="Test Wallet"]')
-    expect(page.locator("#account")).to_have_attribute("data-state", "wallet")
+    # Two round trips (nonce, signed verify) and a session write: a loaded CI machine once took over the 5 s
+    # default (the dialog was open, the page still "guest").
+    expect(page.locator("#account")).to_have_attribute("data-state", "wallet", timeout=15_000)
     expect(page.locator("#account-label")).to_have_text(f"{wallet.address[:4]}…{wallet.address[-4:]}")
     stored = page.evaluate("JSON.parse(localStorage.getItem('retake.viewer'))")
     assert stored["wallet_address"] == wallet.address

@@ -94,7 +94,8 @@ class InputPath:
             client.napping = False
             gate = client.gate
             if gate is not None and gate.held:
-                gate.release()  # reading was never paused for the nap
+                if not client.transport.is_closing():
+                    gate.release()  # reading was never paused for the nap
             elif _may_read(client):
                 client.transport.resume_reading()
 

@@ -55,7 +55,7 @@ class NapGate:
                 buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
                 self._low_water = max(_MIN_LOW_WATER, min(_MAX_LOW_WATER, buffer // 4))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self._low_water)
-        except OSError:
+        except (OSError, ValueError):  # uvloop's socket of a closed transport raises ValueError (fd -1)
             self._sock = None  # closed meanwhile, or refused: pause and resume from now on
             return False
         self.held = True
@@ -74,5 +74,5 @@ class NapGate:
             return
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
-        except OSError:
+        except (OSError, ValueError):  # uvloop's socket of a closed transport raises ValueError (fd -1)
             self._sock = None  # the socket is going; its transport reports that on its own
