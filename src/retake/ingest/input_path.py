@@ -49,8 +49,8 @@ class InputPath:
             return
         assert self._loop is not None
         client.last_data = self._loop.time()
-        if client.napping and client.gate is not None and client.gate.held:
-            client.gate.overflowed()  # read during the nap: more came than the mark
+        if client.napping and (gate := _holding_gate(client)) is not None:
+            gate.overflowed()  # read during the nap: more came than the mark
         try:
             client.conn.receive_data(data)
             self._dispatch(client)
@@ -92,8 +92,8 @@ class InputPath:
         napping, self._napping = self._napping, []
         for client in napping:
             client.napping = False
-            gate = client.gate
-            if gate is not None and gate.held:
+            gate = _holding_gate(client)
+            if gate is not None:
                 if not client.transport.is_closing():
                     gate.release()  # reading was never paused for the nap
             elif _may_read(client):
@@ -174,7 +174,7 @@ class InputPath:
             data = client.backlog.pop(0)
             client.backlog_bytes -= len(data)
             self._data_received(client, data)
-        if _may_read(client) and (not client.napping or _held_in_kernel(client)):
+        if _may_read(client) and (not client.napping or _holding_gate(client) is not None):
             client.transport.resume_reading()  # a nap that paused reading resumes it at the tick
 
     # -- timeouts -----------------------------------------------------------------------------------------
@@ -215,6 +215,7 @@ def _may_read(client: Client) -> bool:
     return not (client.busy or client.parsing or client.failure is not None or client.transport.is_closing())
 
 
-def _held_in_kernel(client: Client) -> bool:
-    """The connection's nap holds its bytes with the low-water mark, not by paused reading."""
-    return client.gate is not None and client.gate.held
+def _holding_gate(client: Client) -> NapGate | None:
+    """The gate when the connection's nap holds its bytes with the low-water mark (not by paused reading)."""
+    gate = client.gate
+    return gate if gate is not None and gate.held else None
